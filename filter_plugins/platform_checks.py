@@ -1,0 +1,44 @@
+"""Input checks and small metric helpers for the Ollama platform playbooks."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+
+def platform_unknown_vars(names: Iterable[str], known: Iterable[str], prefix: str = "platform_") -> list[str]:
+    """Return one message per variable that starts with ``prefix`` but is not a known variable.
+
+    Catches typos such as ``platform_enviroment`` before anything changes.
+    """
+    known_set = set(known)
+    messages = []
+    for name in sorted(set(names)):
+        if not name.startswith(prefix) or name in known_set:
+            continue
+        close = difflib.get_close_matches(name, sorted(known_set), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}?" if close else "see docs/OPERATIONS.md for the supported variables"
+        messages.append(f"unknown variable {name!r}: {hint}")
+    return messages
+
+
+def percentile(values: Iterable[Any], pct: float) -> float:
+    """Return the ``pct`` percentile (nearest-rank) of numeric ``values``."""
+    data = sorted(float(v) for v in values)
+    if not data:
+        raise AnsibleFilterError("percentile of an empty list: run at least one measurement first")
+    if not 0 < float(pct) <= 100:
+        raise AnsibleFilterError(f"percentile {pct!r} out of range: use a number in (0, 100]")
+    rank = max(1, math.ceil(float(pct) / 100 * len(data)))
+    return data[rank - 1]
+
+
+class FilterModule:
+    """Ollama platform input-check and metric filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"platform_unknown_vars": platform_unknown_vars, "percentile": percentile}
