@@ -16,7 +16,7 @@ options:
     type: str
   api_token:
     description:
-      - Bearer token sent as C(Authorization: Bearer <token>), needed when going through the proxy.
+      - "Bearer token sent as C(Authorization: Bearer <token>), needed when going through the proxy."
       - If not set, the E(OLLAMA_API_TOKEN) environment variable is used.
     type: str
   timeout:
