@@ -1,0 +1,336 @@
+# Two tiers in private subnets: the Open-WebUI frontend and the Ollama backend ("ollama-asg"). Baked AMI from the
+# SSM parameter the bake playbook writes; a new AMI id -> new launch template version -> instance refresh with
+# auto-rollback.
+
+data "aws_ssm_parameter" "ami" {
+  name = local.ami_parameter_name
+}
+
+locals {
+  ami_id = data.aws_ssm_parameter.ami.insecure_value
+
+
+
+  common_settings = {
+    OLLAMA_PLATFORM_ENVIRONMENT = var.environment
+    OLLAMA_PLATFORM_REGION      = var.aws_region
+    OLLAMA_PLATFORM_LOG_PREFIX  = local.log_group_prefix
+    OLLAMA_API_TOKEN_SECRET_ARN = aws_secretsmanager_secret.this["ollama_api_token"].arn
+  }
+
+  tiers = {
+    frontend = {
+      asg_name       = local.names.frontend_asg
+      lt_name        = local.names.frontend_lt
+      instance_types = var.ollama_frontend_instance_types
+      capacity       = var.ollama_frontend_capacity
+      volume_gb      = var.ollama_frontend_volume_gb
+      sg             = aws_security_group.frontend.id
+      profile        = aws_iam_instance_profile.frontend.arn
+      target_group   = aws_lb_target_group.frontend.arn
+      settings = merge(local.common_settings, {
+        OLLAMA_PLATFORM_ROLE        = "frontend"
+        OLLAMA_BASE_URL             = local.has_domain ? "https://backend.${var.domain_name}" : "http://${aws_lb.internal.dns_name}"
+        WEBUI_SECRET_KEY_SECRET_ARN = aws_secretsmanager_secret.this["webui_secret_key"].arn
+        REDIS_AUTH_SECRET_ARN       = aws_secretsmanager_secret.this["redis_auth_token"].arn
+        REDIS_HOST                  = aws_elasticache_replication_group.this.primary_endpoint_address
+        DATABASE_HOST               = aws_db_instance.webui.address
+        DATABASE_SECRET_ARN         = aws_db_instance.webui.master_user_secret[0].secret_arn
+        S3_BUCKET_NAME              = aws_s3_bucket.assets.id
+        S3_KEY_PREFIX               = "uploads"
+      })
+      services = ["amazon-cloudwatch-agent.service", "open-webui.service"]
+    }
+    backend = {
+      asg_name       = local.names.asg
+      lt_name        = local.names.backend_lt
+      instance_types = var.ollama_backend_instance_types
+      capacity       = var.ollama_backend_capacity
+      volume_gb      = var.ollama_backend_volume_gb
+      sg             = aws_security_group.backend.id
+      profile        = aws_iam_instance_profile.backend.arn
+      target_group   = aws_lb_target_group.backend.arn
+      settings = merge(local.common_settings, {
+        OLLAMA_PLATFORM_ROLE  = "backend"
+        OLLAMA_LIFECYCLE_HOOK = "${local.names.asg}-ready"
+        OLLAMA_DATA_TABLE     = aws_dynamodb_table.data.name
+      })
+      services = ["amazon-cloudwatch-agent.service", "ollama.service", "nginx.service"]
+    }
+  }
+}
+
+resource "aws_launch_template" "this" {
+  for_each = local.tiers
+
+  name                   = each.value.lt_name
+  description            = "${each.key} tier, baked AMI from ${local.ami_parameter_name}"
+  image_id               = local.ami_id
+  instance_type          = each.value.instance_types[0]
+  vpc_security_group_ids = [each.value.sg]
+  update_default_version = true
+  ebs_optimized          = true
+  user_data              = base64encode(templatefile("${path.module}/templates/user_data.sh.tftpl", { settings = each.value.settings, services = each.value.services }))
+
+  iam_instance_profile {
+    arn = each.value.profile
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "enabled"
+  }
+
+  block_device_mappings {
+    device_name = "/dev/xvda"
+
+    ebs {
+      volume_size           = each.value.volume_gb
+      volume_type           = "gp3"
+      encrypted             = true
+      kms_key_id            = aws_kms_key.data.arn
+      delete_on_termination = true
+    }
+  }
+
+  monitoring {
+    enabled = true # 1-minute metrics: scale-out decisions within the 5-minute objective
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(local.tags, { Name = "${each.value.asg_name}-instance", Role = each.key })
+  }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = merge(local.tags, { Name = "${each.value.asg_name}-volume", Role = each.key })
+  }
+}
+
+resource "aws_autoscaling_group" "this" {
+  for_each = local.tiers
+
+  name                      = each.value.asg_name
+  vpc_zone_identifier       = aws_subnet.private[*].id
+  target_group_arns         = [each.value.target_group]
+  min_size                  = each.value.capacity.min
+  max_size                  = each.value.capacity.max
+  desired_capacity          = each.value.capacity.desired
+  health_check_type         = "ELB"
+  health_check_grace_period = each.key == "backend" ? 600 : 300
+  default_instance_warmup   = each.key == "backend" ? 180 : 120
+  capacity_rebalance        = var.ollama_on_demand_percentage < 100
+  protect_from_scale_in     = false
+  wait_for_capacity_timeout = "15m"
+  enabled_metrics           = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances", "WarmPoolWarmedCapacity"]
+
+  dynamic "mixed_instances_policy" {
+    for_each = var.ollama_on_demand_percentage < 100 ? [1] : []
+    content {
+      instances_distribution {
+        on_demand_base_capacity                  = var.ollama_on_demand_base_capacity
+        on_demand_percentage_above_base_capacity = var.ollama_on_demand_percentage
+        spot_allocation_strategy                 = "price-capacity-optimized"
+      }
+
+      launch_template {
+        launch_template_specification {
+          launch_template_id = aws_launch_template.this[each.key].id
+          version            = aws_launch_template.this[each.key].latest_version
+        }
+
+        dynamic "override" {
+          for_each = each.value.instance_types
+          content {
+            instance_type = override.value
+          }
+        }
+      }
+    }
+  }
+
+  dynamic "launch_template" {
+    for_each = var.ollama_on_demand_percentage < 100 ? [] : [1]
+    content {
+      id      = aws_launch_template.this[each.key].id
+      version = aws_launch_template.this[each.key].latest_version
+    }
+  }
+
+  # Warm pools cannot be combined with mixed instances (spot): production backend only.
+  dynamic "warm_pool" {
+    for_each = each.key == "backend" && var.ollama_warm_pool_size > 0 && var.ollama_on_demand_percentage == 100 ? [1] : []
+    content {
+      pool_state                  = "Stopped"
+      min_size                    = var.ollama_warm_pool_size
+      max_group_prepared_capacity = var.ollama_warm_pool_size + each.value.capacity.desired
+
+      instance_reuse_policy {
+        reuse_on_scale_in = true
+      }
+    }
+  }
+
+  # The backend completes this hook only after /ready answers (the default model has generated once).
+  dynamic "initial_lifecycle_hook" {
+    for_each = each.key == "backend" ? [1] : []
+    content {
+      name                 = "${local.names.asg}-ready"
+      lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
+      heartbeat_timeout    = 900
+      default_result       = "ABANDON"
+    }
+  }
+
+  instance_refresh {
+    strategy = "Rolling"
+
+    preferences {
+      min_healthy_percentage = 90
+      max_healthy_percentage = 200
+      instance_warmup        = each.key == "backend" ? 300 : 120
+      auto_rollback          = true
+      skip_matching          = true
+
+      alarm_specification {
+        alarms = [aws_cloudwatch_metric_alarm.alb_5xx.alarm_name, aws_cloudwatch_metric_alarm.unhealthy_hosts[each.key].alarm_name]
+      }
+    }
+  }
+
+  dynamic "tag" {
+    for_each = merge(local.tags, { Name = "${each.value.asg_name}-instance", Role = each.key })
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = true
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [desired_capacity] # owned by scaling policies and schedules after creation
+
+    precondition {
+      condition     = !(each.key == "backend" && var.ollama_warm_pool_size > 0 && var.ollama_on_demand_percentage < 100)
+      error_message = "var.ollama_warm_pool_size > 0 needs var.ollama_on_demand_percentage = 100: AWS warm pools cannot be used with spot/mixed instances."
+    }
+  }
+}
+
+# --- Scaling ---
+
+resource "aws_autoscaling_policy" "cpu" {
+  for_each = local.tiers
+
+  name                   = "${each.value.asg_name}-cpu-target"
+  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
+  policy_type            = "TargetTrackingScaling"
+
+  target_tracking_configuration {
+    target_value = var.ollama_cpu_target_percent
+
+    predefined_metric_specification {
+      predefined_metric_type = "ASGAverageCPUUtilization"
+    }
+  }
+}
+
+resource "aws_autoscaling_policy" "requests" {
+  for_each = local.tiers
+
+  name                   = "${each.value.asg_name}-requests-target"
+  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
+  policy_type            = "TargetTrackingScaling"
+
+  target_tracking_configuration {
+    target_value = var.ollama_requests_per_target[each.key]
+
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = each.key == "backend" ? "${aws_lb.internal.arn_suffix}/${aws_lb_target_group.backend.arn_suffix}" : "${aws_lb.public.arn_suffix}/${aws_lb_target_group.frontend.arn_suffix}"
+    }
+  }
+}
+
+# LLM signal: in-flight inference requests per instance, published by the backend (namespace Ollama).
+resource "aws_autoscaling_policy" "inflight" {
+  name                   = "${local.names.asg}-inflight-target"
+  autoscaling_group_name = aws_autoscaling_group.this["backend"].name
+  policy_type            = "TargetTrackingScaling"
+
+  target_tracking_configuration {
+    target_value = var.ollama_inflight_target
+
+    customized_metric_specification {
+      metric_name = "InFlightRequests"
+      namespace   = "Ollama"
+      statistic   = "Average"
+      unit        = "Count"
+
+      metric_dimension {
+        name  = "AutoScalingGroupName"
+        value = local.names.asg
+      }
+    }
+  }
+}
+
+# Step policies behind the "ollama-high-cpu" / "ollama-low-cpu" alarms (monitoring.tf).
+resource "aws_autoscaling_policy" "step_out" {
+  name                      = "${local.names.asg}-cpu-step-out"
+  autoscaling_group_name    = aws_autoscaling_group.this["backend"].name
+  policy_type               = "StepScaling"
+  adjustment_type           = "ChangeInCapacity"
+  estimated_instance_warmup = 180
+
+  step_adjustment {
+    metric_interval_lower_bound = 0
+    metric_interval_upper_bound = 15
+    scaling_adjustment          = 1
+  }
+
+  step_adjustment {
+    metric_interval_lower_bound = 15
+    scaling_adjustment          = 2
+  }
+}
+
+resource "aws_autoscaling_policy" "step_in" {
+  name                   = "${local.names.asg}-cpu-step-in"
+  autoscaling_group_name = aws_autoscaling_group.this["backend"].name
+  policy_type            = "StepScaling"
+  adjustment_type        = "ChangeInCapacity"
+
+  step_adjustment {
+    metric_interval_upper_bound = 0
+    scaling_adjustment          = -1
+  }
+}
+
+# Night-time scale-to-zero for non-production (var.ollama_scale_to_zero_schedule).
+resource "aws_autoscaling_schedule" "stop" {
+  for_each = var.ollama_scale_to_zero_schedule.enabled ? local.tiers : {}
+
+  scheduled_action_name  = "${each.value.asg_name}-night-stop"
+  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
+  recurrence             = var.ollama_scale_to_zero_schedule.stop_cron
+  time_zone              = var.ollama_scale_to_zero_schedule.time_zone
+  min_size               = 0
+  max_size               = 0
+  desired_capacity       = 0
+}
+
+resource "aws_autoscaling_schedule" "start" {
+  for_each = var.ollama_scale_to_zero_schedule.enabled ? local.tiers : {}
+
+  scheduled_action_name  = "${each.value.asg_name}-morning-start"
+  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
+  recurrence             = var.ollama_scale_to_zero_schedule.start_cron
+  time_zone              = var.ollama_scale_to_zero_schedule.time_zone
+  min_size               = each.value.capacity.min
+  max_size               = each.value.capacity.max
+  desired_capacity       = each.value.capacity.desired
+}

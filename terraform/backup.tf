@@ -1,0 +1,70 @@
+# AWS Backup: daily recovery points of RDS, DynamoDB and EBS-backed resources tagged
+# for this environment, kept per environment and copied to the DR-region vault.
+
+resource "aws_backup_vault" "this" {
+  name          = local.names.backup_vault
+  kms_key_arn   = aws_kms_key.data.arn
+  force_destroy = !local.is_production
+}
+
+resource "aws_backup_vault" "dr" {
+  provider = aws.dr
+
+  name          = "${local.names.backup_vault}-dr"
+  kms_key_arn   = aws_kms_key.dr.arn
+  force_destroy = !local.is_production
+}
+
+resource "aws_backup_plan" "this" {
+  name = local.names.backup_plan
+
+  rule {
+    rule_name         = "daily"
+    target_vault_name = aws_backup_vault.this.name
+    schedule          = "cron(0 3 * * ? *)"
+    start_window      = 60
+    completion_window = 360
+
+    lifecycle {
+      delete_after = var.backup_retention_days
+    }
+
+    copy_action {
+      destination_vault_arn = aws_backup_vault.dr.arn
+
+      lifecycle {
+        delete_after = var.backup_retention_days
+      }
+    }
+  }
+}
+
+resource "aws_backup_selection" "this" {
+  name         = "${local.name_prefix}-data"
+  plan_id      = aws_backup_plan.this.id
+  iam_role_arn = aws_iam_role.backup.arn
+  resources = [
+    aws_db_instance.webui.arn,
+    aws_dynamodb_table.data.arn,
+  ]
+}
+
+# EBS volumes of the fleet are rebuilt from the baked AMI; only volumes tagged Backup=true (e.g. by an operator
+# keeping an instance for forensics) are backed up.
+resource "aws_backup_selection" "ebs" {
+  name         = "${local.name_prefix}-ebs"
+  plan_id      = aws_backup_plan.this.id
+  iam_role_arn = aws_iam_role.backup.arn
+  resources    = ["arn:${local.partition}:ec2:*:*:volume/*"]
+
+  condition {
+    string_equals {
+      key   = "aws:ResourceTag/Environment"
+      value = var.environment
+    }
+    string_equals {
+      key   = "aws:ResourceTag/Backup"
+      value = "true"
+    }
+  }
+}

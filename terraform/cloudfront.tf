@@ -1,0 +1,141 @@
+# Static assets stay at the edge (assets bucket through Origin Access Control, Open-WebUI's immutable bundles);
+# the app, its API and websockets pass through uncached to the ALB with the secret origin header.
+
+data "aws_cloudfront_cache_policy" "disabled" {
+  name = "Managed-CachingDisabled"
+}
+
+data "aws_cloudfront_cache_policy" "optimized" {
+  name = "Managed-CachingOptimized"
+}
+
+data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
+  name = "Managed-AllViewerExceptHostHeader"
+}
+
+data "aws_cloudfront_response_headers_policy" "security_headers" {
+  name = "Managed-SecurityHeadersPolicy"
+}
+
+resource "aws_cloudfront_origin_access_control" "assets" {
+  name                              = "${local.name_prefix}-assets-oac"
+  description                       = "CloudFront reads the assets bucket"
+  origin_access_control_origin_type = "s3"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+locals {
+  alb_origin_id    = "alb"
+  assets_origin_id = "assets"
+
+  cached_alb_paths = ["/static/*", "/_app/immutable/*"]
+  dynamic_paths    = ["/api/*", "/ollama/*", "/ws/*", "/oauth/*"]
+}
+
+resource "aws_cloudfront_distribution" "this" {
+  enabled         = true
+  is_ipv6_enabled = true
+  comment         = local.names.cloudfront
+  price_class     = var.cloudfront_price_class
+  aliases         = local.has_domain ? [var.domain_name] : []
+  web_acl_id      = aws_wafv2_web_acl.this.arn
+  http_version    = "http2and3"
+
+  origin {
+    origin_id   = local.alb_origin_id
+    domain_name = local.origin_host
+
+    custom_origin_config {
+      http_port                = 80
+      https_port               = 443
+      origin_protocol_policy   = local.origin_proto
+      origin_ssl_protocols     = ["TLSv1.2"]
+      origin_read_timeout      = 60
+      origin_keepalive_timeout = 60
+    }
+
+    custom_header {
+      name  = "X-Origin-Verify"
+      value = data.aws_secretsmanager_secret_version.origin_verify.secret_string
+    }
+  }
+
+  origin {
+    origin_id                = local.assets_origin_id
+    domain_name              = aws_s3_bucket.assets.bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.assets.id
+  }
+
+  default_cache_behavior {
+    target_origin_id           = local.alb_origin_id
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+    cached_methods             = ["GET", "HEAD"]
+    cache_policy_id            = data.aws_cloudfront_cache_policy.disabled.id
+    origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
+    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+    compress                   = true
+  }
+
+  ordered_cache_behavior {
+    path_pattern               = "/assets/*"
+    target_origin_id           = local.assets_origin_id
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    cached_methods             = ["GET", "HEAD"]
+    cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
+    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+    compress                   = true
+  }
+
+  dynamic "ordered_cache_behavior" {
+    for_each = local.cached_alb_paths
+    content {
+      path_pattern               = ordered_cache_behavior.value
+      target_origin_id           = local.alb_origin_id
+      viewer_protocol_policy     = "redirect-to-https"
+      allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+      cached_methods             = ["GET", "HEAD"]
+      cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
+      response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+      compress                   = true
+    }
+  }
+
+  dynamic "ordered_cache_behavior" {
+    for_each = local.dynamic_paths
+    content {
+      path_pattern               = ordered_cache_behavior.value
+      target_origin_id           = local.alb_origin_id
+      viewer_protocol_policy     = "https-only"
+      allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+      cached_methods             = ["GET", "HEAD"]
+      cache_policy_id            = data.aws_cloudfront_cache_policy.disabled.id
+      origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
+      response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+      compress                   = false # streamed tokens must not wait for a compression buffer
+    }
+  }
+
+  logging_config {
+    bucket          = aws_s3_bucket.logs.bucket_domain_name
+    prefix          = "cloudfront/"
+    include_cookies = false
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+
+  viewer_certificate {
+    cloudfront_default_certificate = !local.has_domain
+    acm_certificate_arn            = local.has_domain ? aws_acm_certificate_validation.cloudfront[0].certificate_arn : null
+    ssl_support_method             = local.has_domain ? "sni-only" : null
+    minimum_protocol_version       = local.has_domain ? "TLSv1.2_2021" : "TLSv1"
+  }
+
+  depends_on = [aws_s3_bucket_ownership_controls.logs]
+}

@@ -1,0 +1,40 @@
+environment         = "dev"
+aws_region          = "us-east-1"
+dr_region           = "us-west-2"
+allowed_account_ids = ["111111111111"] # replace with the dev account
+
+vpc_cidr           = "10.10.0.0/16"
+az_count           = 2
+single_nat_gateway = true
+
+ollama_backend_instance_types  = ["c6i.xlarge", "c6a.xlarge", "c7i.xlarge"]
+ollama_frontend_instance_types = ["t3.medium", "t3a.medium"]
+ollama_backend_capacity        = { min = 1, max = 2, desired = 1 }
+ollama_frontend_capacity       = { min = 1, max = 2, desired = 1 }
+ollama_on_demand_base_capacity = 0
+ollama_on_demand_percentage    = 0 # all spot
+ollama_warm_pool_size          = 0
+ollama_backend_volume_gb       = 60
+
+ollama_scale_to_zero_schedule = {
+  enabled    = true
+  stop_cron  = "0 19 * * MON-FRI"
+  start_cron = "0 7 * * MON-FRI"
+  time_zone  = "Etc/UTC"
+}
+
+rds_instance_class        = "db.t4g.micro"
+rds_multi_az              = false
+rds_backup_retention_days = 1
+redis_node_type           = "cache.t4g.micro"
+redis_num_cache_clusters  = 1
+deletion_protection       = false
+
+log_retention_days         = 14
+backup_retention_days      = 7
+s3_noncurrent_version_days = 7
+
+alarm_emails                    = []
+monthly_budget_usd              = 300
+budget_alert_thresholds_percent = [80, 100]
+billing_alarm_threshold_usd     = 400

@@ -1,0 +1,41 @@
+environment         = "production"
+aws_region          = "us-east-1"
+dr_region           = "us-west-2"
+allowed_account_ids = ["333333333333"] # replace with the production account
+
+vpc_cidr           = "10.30.0.0/16"
+az_count           = 3
+single_nat_gateway = false # one NAT gateway per zone
+
+# GPU inference; CPU-only deployments use e.g. ["c6i.4xlarge", "c7i.4xlarge"].
+ollama_backend_instance_types  = ["g5.xlarge", "g6.xlarge"]
+ollama_frontend_instance_types = ["m6i.large", "m7i.large"]
+ollama_backend_capacity        = { min = 3, max = 12, desired = 3 }
+ollama_frontend_capacity       = { min = 3, max = 6, desired = 3 }
+ollama_on_demand_base_capacity = 3
+ollama_on_demand_percentage    = 100 # no spot in production
+ollama_warm_pool_size          = 2
+ollama_backend_volume_gb       = 200
+
+ollama_scale_to_zero_schedule = {
+  enabled    = false
+  stop_cron  = "0 20 * * MON-FRI"
+  start_cron = "0 7 * * MON-FRI"
+  time_zone  = "Etc/UTC"
+}
+
+rds_instance_class        = "db.m7g.large"
+rds_multi_az              = true
+rds_backup_retention_days = 30
+redis_node_type           = "cache.m7g.large"
+redis_num_cache_clusters  = 3
+deletion_protection       = true
+
+log_retention_days         = 90
+backup_retention_days      = 35
+s3_noncurrent_version_days = 90
+
+alarm_emails                    = ["ops@example.com"]
+monthly_budget_usd              = 8000
+budget_alert_thresholds_percent = [50, 80, 100]
+billing_alarm_threshold_usd     = 10000

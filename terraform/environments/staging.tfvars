@@ -1,0 +1,40 @@
+environment         = "staging"
+aws_region          = "us-east-1"
+dr_region           = "us-west-2"
+allowed_account_ids = ["222222222222"] # replace with the staging account
+
+vpc_cidr           = "10.20.0.0/16"
+az_count           = 2
+single_nat_gateway = true
+
+ollama_backend_instance_types  = ["c6i.2xlarge", "c6a.2xlarge", "c7i.2xlarge"]
+ollama_frontend_instance_types = ["t3.large", "t3a.large"]
+ollama_backend_capacity        = { min = 1, max = 4, desired = 2 }
+ollama_frontend_capacity       = { min = 2, max = 3, desired = 2 }
+ollama_on_demand_base_capacity = 1
+ollama_on_demand_percentage    = 25
+ollama_warm_pool_size          = 0
+ollama_backend_volume_gb       = 100
+
+ollama_scale_to_zero_schedule = {
+  enabled    = true
+  stop_cron  = "0 21 * * MON-FRI"
+  start_cron = "0 6 * * MON-FRI"
+  time_zone  = "Etc/UTC"
+}
+
+rds_instance_class        = "db.t4g.small"
+rds_multi_az              = false
+rds_backup_retention_days = 7
+redis_node_type           = "cache.t4g.small"
+redis_num_cache_clusters  = 2
+deletion_protection       = false
+
+log_retention_days         = 30
+backup_retention_days      = 14
+s3_noncurrent_version_days = 30
+
+alarm_emails                    = []
+monthly_budget_usd              = 1500
+budget_alert_thresholds_percent = [80, 100]
+billing_alarm_threshold_usd     = 2000

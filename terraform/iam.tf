@@ -1,0 +1,289 @@
+# Roles "ollama-<purpose>-role". Instances: SSM Session Manager (AWS managed policy) plus exactly the secrets,
+# parameters, buckets, log groups and metric namespaces their tier uses.
+
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  for_each = toset(["frontend", "backend"])
+
+  name                 = each.key == "frontend" ? local.names.frontend_role : local.names.backend_role
+  description          = "${each.key} instances of ${local.name_prefix}"
+  assume_role_policy   = data.aws_iam_policy_document.ec2_assume.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy_attachment" "ssm_core" {
+  for_each = aws_iam_role.instance
+
+  role       = each.value.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "frontend" {
+  name = local.names.frontend_role
+  role = aws_iam_role.instance["frontend"].name
+}
+
+resource "aws_iam_instance_profile" "backend" {
+  name = local.names.backend_role
+  role = aws_iam_role.instance["backend"].name
+}
+
+locals {
+  instance_log_groups = {
+    frontend = [local.log_groups.open_webui, local.log_groups.system]
+    backend  = [local.log_groups.ollama, local.log_groups.nginx, local.log_groups.system]
+  }
+  instance_secrets = {
+    frontend = [
+      aws_secretsmanager_secret.this["webui_secret_key"].arn,
+      aws_secretsmanager_secret.this["redis_auth_token"].arn,
+      aws_secretsmanager_secret.this["ollama_api_token"].arn,
+      aws_db_instance.webui.master_user_secret[0].secret_arn,
+    ]
+    backend = [aws_secretsmanager_secret.this["ollama_api_token"].arn]
+  }
+}
+
+data "aws_iam_policy_document" "instance" {
+  for_each = toset(["frontend", "backend"])
+
+  statement {
+    sid       = "ReadOwnSecrets"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = local.instance_secrets[each.key]
+  }
+
+  statement {
+    sid       = "ReadEnvironmentParameters"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    resources = ["arn:${local.partition}:ssm:${var.aws_region}:${local.account_id}:parameter/ollama/${var.environment}/*"]
+  }
+
+  statement {
+    sid       = "DecryptWithDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.aws_region}.amazonaws.com", "s3.${var.aws_region}.amazonaws.com", "ssm.${var.aws_region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = flatten([for g in local.instance_log_groups[each.key] : ["arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:${g}", "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:${g}:log-stream:*"]])
+  }
+
+  # PutMetricData has no resource-level permissions; the namespace condition limits it.
+  statement {
+    sid       = "PublishMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["Ollama", "CWAgent"]
+    }
+  }
+
+  statement {
+    sid       = "WriteBackups"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.backups.arn}/${var.environment}/${each.key}/*"]
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "frontend" ? [1] : []
+    content {
+      sid       = "OpenWebUIUploads"
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      resources = ["${aws_s3_bucket.assets.arn}/uploads/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "frontend" ? [1] : []
+    content {
+      sid       = "ListOpenWebUIUploads"
+      actions   = ["s3:ListBucket"]
+      resources = [aws_s3_bucket.assets.arn]
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["uploads/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "backend" ? [1] : []
+    content {
+      sid       = "CompleteReadinessHook"
+      actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+      resources = ["arn:${local.partition}:autoscaling:${var.aws_region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.names.asg}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "backend" ? [1] : []
+    content {
+      sid       = "ReadModelCatalog"
+      actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+      resources = [aws_dynamodb_table.data.arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "instance" {
+  for_each = aws_iam_role.instance
+
+  name   = "${each.value.name}-access"
+  role   = each.value.id
+  policy = data.aws_iam_policy_document.instance[each.key].json
+}
+
+# --- VPC flow logs ---
+
+data "aws_iam_policy_document" "flow_logs_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "flow_logs" {
+  name               = local.names.flow_logs_role
+  description        = "VPC flow logs delivery for ${local.name_prefix}"
+  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+}
+
+data "aws_iam_policy_document" "flow_logs" {
+  statement {
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"]
+    resources = [aws_cloudwatch_log_group.this["flow_logs"].arn, "${aws_cloudwatch_log_group.this["flow_logs"].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "flow_logs" {
+  name   = "${local.names.flow_logs_role}-delivery"
+  role   = aws_iam_role.flow_logs.id
+  policy = data.aws_iam_policy_document.flow_logs.json
+}
+
+# --- AWS Backup ---
+
+data "aws_iam_policy_document" "backup_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["backup.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "backup" {
+  name               = local.names.backup_role
+  description        = "AWS Backup for ${local.name_prefix}"
+  assume_role_policy = data.aws_iam_policy_document.backup_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "backup" {
+  for_each = toset(["AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores"])
+
+  role       = aws_iam_role.backup.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/${each.key}"
+}
+
+# --- S3 replication of the backups bucket ---
+
+data "aws_iam_policy_document" "replication_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "replication" {
+  name               = local.names.replication_role
+  description        = "Replicates the backups bucket of ${local.name_prefix} to ${var.dr_region}"
+  assume_role_policy = data.aws_iam_policy_document.replication_assume.json
+}
+
+data "aws_iam_policy_document" "replication" {
+  statement {
+    actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
+    resources = [aws_s3_bucket.backups.arn]
+  }
+
+  statement {
+    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
+    resources = ["${aws_s3_bucket.backups.arn}/*"]
+  }
+
+  statement {
+    actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+    resources = ["${aws_s3_bucket.backups_dr.arn}/*"]
+  }
+
+  statement {
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
+  }
+
+  statement {
+    actions   = ["kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.dr.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "replication" {
+  name   = "${local.names.replication_role}-access"
+  role   = aws_iam_role.replication.id
+  policy = data.aws_iam_policy_document.replication.json
+}
+
+# --- RDS enhanced monitoring ---
+
+data "aws_iam_policy_document" "rds_monitoring_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  name               = local.names.rds_monitoring
+  description        = "RDS enhanced monitoring for ${local.names.rds}"
+  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}

@@ -1,0 +1,108 @@
+locals {
+  # The naming rule (shared with filter_plugins/naming.py): "ollama-<purpose>" in production,
+  # "ollama-<environment>-<purpose>" elsewhere, so environments can share an account.
+  name_prefix   = var.environment == "production" ? "ollama" : "ollama-${var.environment}"
+  is_production = var.environment == "production"
+
+  names = {
+    vpc               = "${local.name_prefix}-vpc"
+    alb               = "${local.name_prefix}-alb"
+    alb_sg            = "${local.name_prefix}-alb-sg"
+    internal_alb      = "${local.name_prefix}-internal-alb"
+    internal_alb_sg   = "${local.name_prefix}-internal-alb-sg"
+    frontend_tg       = "${local.name_prefix}-frontend-tg"
+    backend_tg        = "${local.name_prefix}-backend-tg"
+    frontend_sg       = "${local.name_prefix}-frontend-sg"
+    backend_sg        = "${local.name_prefix}-backend-sg"
+    endpoints_sg      = "${local.name_prefix}-endpoints-sg"
+    rds_sg            = "${local.name_prefix}-rds-sg"
+    redis_sg          = "${local.name_prefix}-redis-sg"
+    asg               = "${local.name_prefix}-asg"
+    frontend_asg      = "${local.name_prefix}-frontend-asg"
+    backend_lt        = "${local.name_prefix}-backend-lt"
+    frontend_lt       = "${local.name_prefix}-frontend-lt"
+    high_cpu_alarm    = "${local.name_prefix}-high-cpu"
+    low_cpu_alarm     = "${local.name_prefix}-low-cpu"
+    data_table        = "${local.name_prefix}-data-table"
+    assets_bucket     = "${local.name_prefix}-assets-"
+    logs_bucket       = "${local.name_prefix}-logs-"
+    backups_bucket    = "${local.name_prefix}-backups-"
+    backups_dr_bucket = "${local.name_prefix}-backups-dr-"
+    backend_role      = "${local.name_prefix}-backend-role"
+    frontend_role     = "${local.name_prefix}-frontend-role"
+    flow_logs_role    = "${local.name_prefix}-flow-logs-role"
+    backup_role       = "${local.name_prefix}-backup-role"
+    replication_role  = "${local.name_prefix}-replication-role"
+    rds_monitoring    = "${local.name_prefix}-rds-monitoring-role"
+    rds               = "${local.name_prefix}-webui-db"
+    redis             = "${local.name_prefix}-webui-redis"
+    waf               = "${local.name_prefix}-waf"
+    cloudfront        = "${local.name_prefix}-cdn"
+    sns_topic         = "${local.name_prefix}-alarms"
+    dashboard         = "${local.name_prefix}-dashboard"
+    budget            = "${local.name_prefix}-monthly-budget"
+    backup_vault      = "${local.name_prefix}-backup-vault"
+    backup_plan       = "${local.name_prefix}-backup-plan"
+    webui_secret      = "${local.name_prefix}/webui-secret-key"
+    api_token_secret  = "${local.name_prefix}/ollama-api-token"
+    redis_secret      = "${local.name_prefix}/redis-auth-token"
+    origin_secret     = "${local.name_prefix}/origin-verify-header"
+    kms_alias         = "alias/${local.name_prefix}"
+  }
+
+  # Log groups: /ollama/<environment>/<source>.
+  log_group_prefix = "/ollama/${var.environment}"
+  log_groups = {
+    ollama     = "${local.log_group_prefix}/ollama"
+    open_webui = "${local.log_group_prefix}/open-webui"
+    nginx      = "${local.log_group_prefix}/nginx"
+    system     = "${local.log_group_prefix}/system"
+    flow_logs  = "${local.log_group_prefix}/vpc-flow-logs"
+    waf        = "aws-waf-logs-${local.name_prefix}"
+  }
+
+  # SSM parameter the AMI bake writes (playbooks/bake_ami.yml) and the launch templates read.
+  ami_parameter_name = "/ollama/${var.environment}/ami-id"
+
+  tags = merge(
+    {
+      Project     = "ollama"
+      Environment = var.environment
+      ManagedBy   = "terraform"
+      Service     = "ollama"
+      CostCenter  = var.cost_center
+      Owner       = var.owner
+    },
+    var.extra_tags,
+  )
+
+  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+
+  has_domain   = var.domain_name != ""
+  origin_host  = local.has_domain ? "origin.${var.domain_name}" : aws_lb.public.dns_name
+  account_id   = data.aws_caller_identity.current.account_id
+  partition    = data.aws_partition.current.partition
+  origin_proto = local.has_domain ? "https-only" : "http-only"
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+# Refuses to plan when the selected workspace is not the environment the variables describe.
+resource "terraform_data" "environment_guard" {
+  input = var.environment
+
+  lifecycle {
+    precondition {
+      condition     = terraform.workspace == var.environment
+      error_message = "Workspace \"${terraform.workspace}\" does not match var.environment \"${var.environment}\": run 'terraform workspace select ${var.environment}' or use environments/${terraform.workspace}.tfvars."
+    }
+  }
+}

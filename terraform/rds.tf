@@ -1,0 +1,59 @@
+# PostgreSQL for Open-WebUI's shared state (DATABASE_URL). The master password is managed by RDS in Secrets Manager.
+
+resource "aws_db_subnet_group" "webui" {
+  name        = "${local.names.rds}-subnets"
+  description = "Data subnets for ${local.names.rds}"
+  subnet_ids  = aws_subnet.data[*].id
+}
+
+resource "aws_db_parameter_group" "webui" {
+  name        = "${local.names.rds}-pg16"
+  family      = "postgres16"
+  description = "TLS-only connections and statement logging for ${local.names.rds}"
+
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+}
+
+resource "aws_db_instance" "webui" {
+  identifier                            = local.names.rds
+  engine                                = "postgres"
+  engine_version                        = "16"
+  instance_class                        = var.rds_instance_class
+  allocated_storage                     = var.rds_allocated_storage_gb
+  max_allocated_storage                 = var.rds_allocated_storage_gb * 5
+  storage_type                          = "gp3"
+  storage_encrypted                     = true
+  kms_key_id                            = aws_kms_key.data.arn
+  db_name                               = "openwebui"
+  username                              = "openwebui"
+  manage_master_user_password           = true
+  master_user_secret_kms_key_id         = aws_kms_key.data.arn
+  db_subnet_group_name                  = aws_db_subnet_group.webui.name
+  parameter_group_name                  = aws_db_parameter_group.webui.name
+  vpc_security_group_ids                = [aws_security_group.rds.id]
+  publicly_accessible                   = false
+  multi_az                              = var.rds_multi_az
+  backup_retention_period               = var.rds_backup_retention_days
+  backup_window                         = "02:00-03:00"
+  maintenance_window                    = "sun:03:30-sun:04:30"
+  copy_tags_to_snapshot                 = true
+  deletion_protection                   = var.deletion_protection
+  skip_final_snapshot                   = !local.is_production
+  final_snapshot_identifier             = "${local.names.rds}-final"
+  auto_minor_version_upgrade            = true
+  iam_database_authentication_enabled   = true
+  performance_insights_enabled          = true
+  performance_insights_kms_key_id       = aws_kms_key.data.arn
+  performance_insights_retention_period = 7
+  monitoring_interval                   = 60
+  monitoring_role_arn                   = aws_iam_role.rds_monitoring.arn
+  enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
+}

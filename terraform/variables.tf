@@ -1,0 +1,476 @@
+# Validations here refer only to variables, so this file can be tested on its own (tests/terraform).
+
+# --- Environment and account ---
+variable "environment" {
+  description = "Deployment environment; must equal the selected Terraform workspace."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "production"], var.environment)
+    error_message = "var.environment must be one of dev, staging, production."
+  }
+}
+
+variable "aws_region" {
+  description = "Primary AWS region."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$", var.aws_region))
+    error_message = "var.aws_region must be an AWS region name such as us-east-1 or eu-west-2."
+  }
+}
+
+variable "dr_region" {
+  description = "Disaster-recovery region for the DynamoDB replica, replicated backups and the backup vault copy."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$", var.dr_region))
+    error_message = "var.dr_region must be an AWS region name such as us-west-2."
+  }
+
+  validation {
+    condition     = var.dr_region != var.aws_region
+    error_message = "var.dr_region must differ from var.aws_region: a disaster-recovery copy in the same region protects nothing."
+  }
+}
+
+variable "allowed_account_ids" {
+  description = "AWS account IDs this environment may be applied to; the provider refuses any other account."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_account_ids) > 0 && alltrue([for id in var.allowed_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "var.allowed_account_ids must list at least one 12-digit AWS account ID."
+  }
+}
+
+variable "cost_center" {
+  description = "CostCenter tag value for cost allocation."
+  type        = string
+  default     = "ollama"
+}
+
+variable "owner" {
+  description = "Owner tag value (team or contact)."
+  type        = string
+  default     = "platform-team"
+}
+
+variable "extra_tags" {
+  description = "Additional tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# --- Network ---
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the VPC (a /16 to /20 private range)."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && can(regex("^(10\\.|172\\.(1[6-9]|2[0-9]|3[01])\\.|192\\.168\\.)", var.vpc_cidr)) && tonumber(try(split("/", var.vpc_cidr)[1], "0")) >= 16 && tonumber(try(split("/", var.vpc_cidr)[1], "0")) <= 20
+    error_message = "var.vpc_cidr must be a valid RFC 1918 IPv4 CIDR between /16 and /20, for example 10.20.0.0/16."
+  }
+}
+
+variable "az_count" {
+  description = "Number of availability zones to spread subnets and instances over (2 or 3; production uses 3)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = contains([2, 3], var.az_count)
+    error_message = "var.az_count must be 2 or 3: high availability needs at least two zones."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "Use one NAT gateway for all zones (cheaper, not zone-redundant). Production uses one per zone."
+  type        = bool
+  default     = true
+}
+
+# --- Entry: domain, CloudFront, WAF ---
+variable "domain_name" {
+  description = "Public domain for the service (empty: use the CloudFront domain and a CloudFront-only ALB)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.domain_name == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "var.domain_name must be empty or a lower-case DNS name such as chat.example.com."
+  }
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 hosted zone that holds var.domain_name (required when a domain is given)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.domain_name == "" || can(regex("^Z[A-Z0-9]{4,32}$", var.route53_zone_id))
+    error_message = "var.route53_zone_id must be the hosted zone ID (Z...) of var.domain_name when var.domain_name is set."
+  }
+}
+
+variable "cloudfront_price_class" {
+  description = "CloudFront price class."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.cloudfront_price_class)
+    error_message = "var.cloudfront_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes from one IP before WAF blocks it."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.waf_rate_limit >= 100 && var.waf_rate_limit <= 2000000000
+    error_message = "var.waf_rate_limit must be between 100 and 2000000000 (AWS WAF limits)."
+  }
+}
+
+# --- Compute ---
+variable "ollama_backend_instance_types" {
+  description = "Instance types for the Ollama backend ASG, in order of preference (CPU such as c6i.xlarge or GPU such as g5.xlarge)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.ollama_backend_instance_types) > 0 && alltrue([for t in var.ollama_backend_instance_types : can(regex("^(t3|t3a|m6i|m7i|c6i|c7i|c6a|c7a|r6i|r7i|g4dn|g5|g6|g6e|p4d|p5)\\.(medium|large|[0-9]*xlarge|metal)$", t))])
+    error_message = "var.ollama_backend_instance_types must list instance types from the supported families (t3, t3a, m6i, m7i, c6i, c7i, c6a, c7a, r6i, r7i, g4dn, g5, g6, g6e, p4d, p5), e.g. c6i.xlarge."
+  }
+}
+
+variable "ollama_frontend_instance_types" {
+  description = "Instance types for the Open-WebUI frontend ASG, in order of preference."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.ollama_frontend_instance_types) > 0 && alltrue([for t in var.ollama_frontend_instance_types : can(regex("^(t3|t3a|m6i|m7i|c6i|c7i|c6a|c7a|r6i|r7i)\\.(medium|large|[0-9]*xlarge)$", t))])
+    error_message = "var.ollama_frontend_instance_types must list general-purpose instance types (t3, t3a, m6i, m7i, c6i, c7i, c6a, c7a, r6i, r7i), e.g. t3.medium."
+  }
+}
+
+variable "ollama_backend_capacity" {
+  description = "Backend ASG size: min, max and desired instances."
+  type = object({
+    min     = number
+    max     = number
+    desired = number
+  })
+
+  validation {
+    condition     = var.ollama_backend_capacity.min >= 0 && var.ollama_backend_capacity.min <= var.ollama_backend_capacity.desired && var.ollama_backend_capacity.desired <= var.ollama_backend_capacity.max && var.ollama_backend_capacity.max <= 50
+    error_message = "var.ollama_backend_capacity must satisfy 0 <= min <= desired <= max <= 50."
+  }
+}
+
+variable "ollama_frontend_capacity" {
+  description = "Frontend ASG size: min, max and desired instances."
+  type = object({
+    min     = number
+    max     = number
+    desired = number
+  })
+
+  validation {
+    condition     = var.ollama_frontend_capacity.min >= 0 && var.ollama_frontend_capacity.min <= var.ollama_frontend_capacity.desired && var.ollama_frontend_capacity.desired <= var.ollama_frontend_capacity.max && var.ollama_frontend_capacity.max <= 20
+    error_message = "var.ollama_frontend_capacity must satisfy 0 <= min <= desired <= max <= 20."
+  }
+}
+
+variable "ollama_on_demand_base_capacity" {
+  description = "On-demand instances each ASG keeps before spot is used."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.ollama_on_demand_base_capacity >= 0
+    error_message = "var.ollama_on_demand_base_capacity must be 0 or more."
+  }
+}
+
+variable "ollama_on_demand_percentage" {
+  description = "Percentage of on-demand instances above the base (100 = no spot; production uses 100)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.ollama_on_demand_percentage >= 0 && var.ollama_on_demand_percentage <= 100
+    error_message = "var.ollama_on_demand_percentage must be between 0 and 100."
+  }
+}
+
+variable "ollama_warm_pool_size" {
+  description = "Pre-initialised, stopped backend instances kept ready for scale-out (0 disables the warm pool)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.ollama_warm_pool_size >= 0 && var.ollama_warm_pool_size <= 10
+    error_message = "var.ollama_warm_pool_size must be between 0 and 10."
+  }
+}
+
+variable "ollama_backend_volume_gb" {
+  description = "Root volume size of backend instances in GiB (holds the pre-pulled models)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.ollama_backend_volume_gb >= 30 && var.ollama_backend_volume_gb <= 2000
+    error_message = "var.ollama_backend_volume_gb must be between 30 and 2000."
+  }
+}
+
+variable "ollama_frontend_volume_gb" {
+  description = "Root volume size of frontend instances in GiB."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.ollama_frontend_volume_gb >= 20 && var.ollama_frontend_volume_gb <= 500
+    error_message = "var.ollama_frontend_volume_gb must be between 20 and 500."
+  }
+}
+
+variable "ollama_backend_port" {
+  description = "Port of the backend's bearer-token proxy in front of Ollama."
+  type        = number
+  default     = 8000
+
+  validation {
+    condition     = var.ollama_backend_port >= 1024 && var.ollama_backend_port <= 65535
+    error_message = "var.ollama_backend_port must be an unprivileged port (1024-65535)."
+  }
+}
+
+variable "ollama_frontend_port" {
+  description = "Port Open-WebUI listens on."
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.ollama_frontend_port >= 1024 && var.ollama_frontend_port <= 65535
+    error_message = "var.ollama_frontend_port must be an unprivileged port (1024-65535)."
+  }
+}
+
+variable "ollama_backend_health_path" {
+  description = "Backend readiness path (200 only after the default model answered a warm-up generation)."
+  type        = string
+  default     = "/ready"
+}
+
+variable "ollama_frontend_health_path" {
+  description = "Open-WebUI health path."
+  type        = string
+  default     = "/health"
+}
+
+# --- Scaling ---
+variable "ollama_cpu_target_percent" {
+  description = "Target average CPU utilisation for target-tracking scaling."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.ollama_cpu_target_percent >= 10 && var.ollama_cpu_target_percent <= 90
+    error_message = "var.ollama_cpu_target_percent must be between 10 and 90."
+  }
+}
+
+variable "ollama_requests_per_target" {
+  description = "Target ALB requests per instance per minute (ALBRequestCountPerTarget) for each tier."
+  type = object({
+    frontend = number
+    backend  = number
+  })
+  default = {
+    frontend = 1000
+    backend  = 60
+  }
+}
+
+variable "ollama_inflight_target" {
+  description = "Target in-flight inference requests per backend instance (custom metric Ollama/InFlightRequests)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.ollama_inflight_target >= 1 && var.ollama_inflight_target <= 256
+    error_message = "var.ollama_inflight_target must be between 1 and 256."
+  }
+}
+
+variable "ollama_scale_to_zero_schedule" {
+  description = "Night-time scale-to-zero for non-production: enabled, cron expressions (UTC unless time_zone) to stop and start."
+  type = object({
+    enabled    = bool
+    stop_cron  = string
+    start_cron = string
+    time_zone  = string
+  })
+  default = {
+    enabled    = false
+    stop_cron  = "0 20 * * MON-FRI"
+    start_cron = "0 7 * * MON-FRI"
+    time_zone  = "Etc/UTC"
+  }
+
+  validation {
+    condition     = !(var.ollama_scale_to_zero_schedule.enabled && var.environment == "production")
+    error_message = "var.ollama_scale_to_zero_schedule.enabled must be false in production: scheduled scale-to-zero is for dev and staging only."
+  }
+}
+
+# --- Data ---
+variable "rds_instance_class" {
+  description = "RDS PostgreSQL instance class for Open-WebUI."
+  type        = string
+  default     = "db.t4g.micro"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.rds_instance_class))
+    error_message = "var.rds_instance_class must be an RDS instance class such as db.t4g.small."
+  }
+}
+
+variable "rds_allocated_storage_gb" {
+  description = "Initial RDS storage in GiB (autoscaling up to 5x)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.rds_allocated_storage_gb >= 20 && var.rds_allocated_storage_gb <= 1000
+    error_message = "var.rds_allocated_storage_gb must be between 20 and 1000."
+  }
+}
+
+variable "rds_multi_az" {
+  description = "Run RDS Multi-AZ (production: true)."
+  type        = bool
+  default     = false
+}
+
+variable "rds_backup_retention_days" {
+  description = "RDS automated backup retention in days."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.rds_backup_retention_days >= 1 && var.rds_backup_retention_days <= 35
+    error_message = "var.rds_backup_retention_days must be between 1 and 35 (RDS limits)."
+  }
+}
+
+variable "redis_node_type" {
+  description = "ElastiCache Redis node type."
+  type        = string
+  default     = "cache.t4g.micro"
+
+  validation {
+    condition     = can(regex("^cache\\.[a-z0-9]+\\.[a-z0-9]+$", var.redis_node_type))
+    error_message = "var.redis_node_type must be an ElastiCache node type such as cache.t4g.small."
+  }
+}
+
+variable "redis_num_cache_clusters" {
+  description = "Redis nodes (1 primary + replicas); 2 or more enables automatic failover."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.redis_num_cache_clusters >= 1 && var.redis_num_cache_clusters <= 6
+    error_message = "var.redis_num_cache_clusters must be between 1 and 6."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the DynamoDB table, RDS and the public ALB from deletion (production: true)."
+  type        = bool
+  default     = false
+}
+
+# --- Observability, backups, cost ---
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention in days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "var.log_retention_days must be a CloudWatch Logs retention value: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "backup_retention_days" {
+  description = "AWS Backup recovery point retention in days (also for the DR-region copy)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 3650
+    error_message = "var.backup_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "s3_noncurrent_version_days" {
+  description = "Days before noncurrent S3 object versions expire."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.s3_noncurrent_version_days >= 1 && var.s3_noncurrent_version_days <= 3650
+    error_message = "var.s3_noncurrent_version_days must be between 1 and 3650."
+  }
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm SNS topic (each confirms by e-mail)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", e))])
+    error_message = "var.alarm_emails must contain only e-mail addresses such as ops@example.com."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly AWS Budgets limit in USD for this environment."
+  type        = number
+
+  validation {
+    condition     = var.monthly_budget_usd > 0
+    error_message = "var.monthly_budget_usd must be greater than 0."
+  }
+}
+
+variable "budget_alert_thresholds_percent" {
+  description = "Budget percentages (actual and forecast) that notify the alarm e-mails."
+  type        = list(number)
+  default     = [80, 100]
+
+  validation {
+    condition     = length(var.budget_alert_thresholds_percent) > 0 && alltrue([for p in var.budget_alert_thresholds_percent : p > 0 && p <= 1000])
+    error_message = "var.budget_alert_thresholds_percent must list percentages between 1 and 1000."
+  }
+}
+
+variable "billing_alarm_threshold_usd" {
+  description = "Estimated-charges CloudWatch billing alarm threshold in USD (account-wide, created in us-east-1)."
+  type        = number
+
+  validation {
+    condition     = var.billing_alarm_threshold_usd > 0
+    error_message = "var.billing_alarm_threshold_usd must be greater than 0."
+  }
+}

@@ -1,0 +1,135 @@
+# Public subnets hold only the ALB and the NAT gateways; instances and data stores live in private subnets.
+
+resource "aws_vpc" "this" {
+  cidr_block           = var.vpc_cidr
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+
+  tags = { Name = local.names.vpc }
+}
+
+# No rules: the default security group of the VPC denies everything.
+resource "aws_default_security_group" "this" {
+  vpc_id = aws_vpc.this.id
+
+  tags = { Name = "${local.name_prefix}-default-sg-unused" }
+}
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+
+  tags = { Name = "${local.name_prefix}-igw" }
+}
+
+resource "aws_subnet" "public" {
+  count = var.az_count
+
+  vpc_id                  = aws_vpc.this.id
+  availability_zone       = local.azs[count.index]
+  cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
+  map_public_ip_on_launch = false
+
+  tags = { Name = "${local.name_prefix}-public-${local.azs[count.index]}", Tier = "public" }
+}
+
+resource "aws_subnet" "private" {
+  count = var.az_count
+
+  vpc_id            = aws_vpc.this.id
+  availability_zone = local.azs[count.index]
+  cidr_block        = cidrsubnet(var.vpc_cidr, 4, count.index + 4)
+
+  tags = { Name = "${local.name_prefix}-private-${local.azs[count.index]}", Tier = "private" }
+}
+
+resource "aws_subnet" "data" {
+  count = var.az_count
+
+  vpc_id            = aws_vpc.this.id
+  availability_zone = local.azs[count.index]
+  cidr_block        = cidrsubnet(var.vpc_cidr, 4, count.index + 8)
+
+  tags = { Name = "${local.name_prefix}-data-${local.azs[count.index]}", Tier = "data" }
+}
+
+resource "aws_eip" "nat" {
+  count = var.single_nat_gateway ? 1 : var.az_count
+
+  domain = "vpc"
+
+  tags = { Name = "${local.name_prefix}-nat-${count.index}" }
+}
+
+resource "aws_nat_gateway" "this" {
+  count = var.single_nat_gateway ? 1 : var.az_count
+
+  allocation_id = aws_eip.nat[count.index].id
+  subnet_id     = aws_subnet.public[count.index].id
+
+  tags = { Name = "${local.name_prefix}-nat-${local.azs[count.index]}" }
+
+  depends_on = [aws_internet_gateway.this]
+}
+
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.this.id
+
+  route {
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.this.id
+  }
+
+  tags = { Name = "${local.name_prefix}-public-rt" }
+}
+
+resource "aws_route_table_association" "public" {
+  count = var.az_count
+
+  subnet_id      = aws_subnet.public[count.index].id
+  route_table_id = aws_route_table.public.id
+}
+
+resource "aws_route_table" "private" {
+  count = var.az_count
+
+  vpc_id = aws_vpc.this.id
+
+  route {
+    cidr_block     = "0.0.0.0/0"
+    nat_gateway_id = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
+  }
+
+  tags = { Name = "${local.name_prefix}-private-rt-${local.azs[count.index]}" }
+}
+
+resource "aws_route_table_association" "private" {
+  count = var.az_count
+
+  subnet_id      = aws_subnet.private[count.index].id
+  route_table_id = aws_route_table.private[count.index].id
+}
+
+# Data subnets have no route to the internet at all.
+resource "aws_route_table" "data" {
+  vpc_id = aws_vpc.this.id
+
+  tags = { Name = "${local.name_prefix}-data-rt" }
+}
+
+resource "aws_route_table_association" "data" {
+  count = var.az_count
+
+  subnet_id      = aws_subnet.data[count.index].id
+  route_table_id = aws_route_table.data.id
+}
+
+resource "aws_flow_log" "this" {
+  vpc_id                   = aws_vpc.this.id
+  traffic_type             = "ALL"
+  log_destination_type     = "cloud-watch-logs"
+  log_destination          = aws_cloudwatch_log_group.this["flow_logs"].arn
+  iam_role_arn             = aws_iam_role.flow_logs.arn
+  max_aggregation_interval = 60
+
+  tags = { Name = "${local.name_prefix}-flow-logs" }
+}
