@@ -93,6 +93,18 @@ data "aws_region" "current" {}
 
 data "aws_availability_zones" "available" {
   state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = [for s in var.availability_zone_suffixes : "${var.aws_region}${s}"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) >= var.az_count
+      error_message = "Only ${length(self.names)} of the zones in var.availability_zone_suffixes exist in ${var.aws_region}; var.az_count needs ${var.az_count}: list other zone letters."
+    }
+  }
 }
 
 # Refuses to plan when the selected workspace is not the environment the variables describe.

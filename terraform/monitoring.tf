@@ -1,6 +1,7 @@
 # Log groups /ollama/<env>/..., the alarm topic, alarms, the dashboard and the billing alarm.
 
 resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_338:retention is set per environment by var.log_retention_days (30-day default per the requirements, 90 in production); longer-term evidence goes to S3 and AWS Backup
   for_each = { for k, v in local.log_groups : k => v if k != "waf" }
 
   name              = each.value

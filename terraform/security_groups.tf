@@ -1,5 +1,6 @@
-# Groups reference each other; the only internet-facing rule is HTTPS on the public ALB (when a domain is given).
-# Without a domain the ALB accepts only CloudFront's origin-facing prefix list.
+# Groups reference each other; nothing is open to 0.0.0.0/0. The public ALB accepts only CloudFront's
+# origin-facing prefix list (one rule: the list counts ~55 entries against the 60-rule quota), on 443 when a
+# domain (and so a certificate) is given, else on 80.
 
 data "aws_ec2_managed_prefix_list" "cloudfront" {
   name = "com.amazonaws.global.cloudfront.origin-facing"
@@ -67,9 +68,9 @@ locals {
 
   # name => [security group, port, protocol, source: sg | prefix list | cidr, description]
   ingress_rules = {
-    alb_from_cloudfront = local.has_domain ? null : {
-      sg   = aws_security_group.alb.id, port = 80, pl = data.aws_ec2_managed_prefix_list.cloudfront.id
-      desc = "HTTP from CloudFront origin-facing servers only (no domain: CloudFront terminates TLS)"
+    alb_from_cloudfront = {
+      sg   = aws_security_group.alb.id, port = local.public_listener_port, pl = data.aws_ec2_managed_prefix_list.cloudfront.id
+      desc = "From CloudFront origin-facing servers only (HTTPS with a domain, else HTTP behind CloudFront's TLS)"
     }
     frontend_from_alb = {
       sg   = aws_security_group.frontend.id, port = var.ollama_frontend_port, src = aws_security_group.alb.id
@@ -146,7 +147,7 @@ locals {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "this" {
-  for_each = { for k, v in local.ingress_rules : k => v if v != null }
+  for_each = local.ingress_rules
 
   security_group_id            = each.value.sg
   description                  = each.value.desc
@@ -157,20 +158,6 @@ resource "aws_vpc_security_group_ingress_rule" "this" {
   prefix_list_id               = try(each.value.pl, null)
 
   tags = { Name = "${local.name_prefix}-${replace(each.key, "_", "-")}" }
-}
-
-# The one internet-facing rule: viewers reach the ALB over HTTPS when it has a certificate for var.domain_name.
-resource "aws_vpc_security_group_ingress_rule" "alb_https" {
-  count = local.has_domain ? 1 : 0
-
-  security_group_id = aws_security_group.alb.id
-  description       = "HTTPS from the internet (TLS with the ACM certificate of var.domain_name)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
-
-  tags = { Name = "${local.name_prefix}-alb-https" }
 }
 
 resource "aws_vpc_security_group_egress_rule" "this" {

@@ -86,6 +86,17 @@ variable "az_count" {
   }
 }
 
+variable "availability_zone_suffixes" {
+  description = "Zone letters the VPC may use, in order (the first az_count are used); pinned so a new AWS zone never moves subnets."
+  type        = list(string)
+  default     = ["a", "b", "c"]
+
+  validation {
+    condition     = length(var.availability_zone_suffixes) >= var.az_count && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
+    error_message = "var.availability_zone_suffixes must list at least var.az_count single zone letters, e.g. [\"a\", \"b\", \"c\"]."
+  }
+}
+
 variable "single_nat_gateway" {
   description = "Use one NAT gateway for all zones (cheaper, not zone-redundant). Production uses one per zone."
   type        = bool
@@ -355,9 +366,9 @@ variable "rds_allocated_storage_gb" {
 }
 
 variable "rds_multi_az" {
-  description = "Run RDS Multi-AZ (production: true)."
+  description = "Run RDS Multi-AZ (default true; dev and staging may turn it off to save cost)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "rds_backup_retention_days" {
@@ -383,9 +394,9 @@ variable "redis_node_type" {
 }
 
 variable "redis_num_cache_clusters" {
-  description = "Redis nodes (1 primary + replicas); 2 or more enables automatic failover."
+  description = "Redis nodes (1 primary + replicas); 2 or more enables Multi-AZ automatic failover."
   type        = number
-  default     = 1
+  default     = 2
 
   validation {
     condition     = var.redis_num_cache_clusters >= 1 && var.redis_num_cache_clusters <= 6
@@ -394,9 +405,9 @@ variable "redis_num_cache_clusters" {
 }
 
 variable "deletion_protection" {
-  description = "Protect the DynamoDB table, RDS and the public ALB from deletion (production: true)."
+  description = "Protect the DynamoDB table, RDS and the load balancers from deletion (default true; dev may turn it off)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 # --- Observability, backups, cost ---
