@@ -1,0 +1,349 @@
+"""Boot-time helper for the Open-WebUI service (installed by the open_webui role).
+
+Runs with the Open-WebUI virtualenv's Python (boto3, SQLAlchemy and redis come with Open-WebUI).
+
+Subcommands:
+  requirements   print Open-WebUI's declared dependencies minus the excluded ones (for pip -r)
+  fetch-secrets  read secrets from Secrets Manager / SSM Parameter Store into a 0600 env file
+  check          check the database, Redis and the Ollama token from the service environment
+  preflight      fetch-secrets + check for a staged configuration, writing nothing
+  wait-healthy   wait until Open-WebUI's /health answers (systemd ExecStartPost)
+
+Every failure is one line on stderr that names the setting to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+PROG = "open-webui-helper"
+
+
+class HelperError(Exception):
+    """A failure the operator can act on; the message names the cause and the fix."""
+
+
+def norm(name: str) -> str:
+    """Normalise a Python distribution name (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def filtered_requirements(requires: list[str], extras: set[str], excluded: set[str]) -> list[str]:
+    """Return the requirement lines to install: base ones plus chosen extras, minus exclusions."""
+    extras = {norm(e) for e in extras}
+    excluded = {norm(e) for e in excluded}
+    lines = set()
+    for req in requires:
+        spec, _, marker = req.partition(";")
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
+        if extra and norm(extra.group(1)) not in extras:
+            continue
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+        if match is None or norm(match.group(1)) in excluded:
+            continue
+        rest = re.sub(r"\s*extra\s*==\s*['\"][^'\"]+['\"]\s*(and|or)?\s*", "", marker).strip()
+        lines.add(spec.strip() + (f"; {rest}" if rest else ""))
+    return sorted(lines, key=str.lower)
+
+
+def env_quote(value: str) -> str:
+    """Quote a value for a systemd EnvironmentFile."""
+    if "\n" in value or "\r" in value:
+        raise HelperError("a secret value contains a line break, which an environment file cannot hold")
+    escaped = re.sub(r'([\\"$`])', r"\\\1", value)
+    return f'"{escaped}"'
+
+
+def split_secret_id(secret_id: str) -> tuple[str, str, str | None]:
+    """Split `ssm:/name`, an SSM ARN or a Secrets Manager id, with an optional `#json_key`."""
+    name, _, key = secret_id.partition("#")
+    if name.startswith("ssm:"):
+        return "ssm", name[4:], key or None
+    if name.startswith("arn:") and ":ssm:" in name:
+        return "ssm", name, key or None
+    return "secretsmanager", name, key or None
+
+
+class SecretReader:
+    """Reads secrets through boto3 with the spec's region, endpoint and credentials."""
+
+    def __init__(self, aws: dict[str, Any], static_env: dict[str, str]) -> None:
+        self.aws = aws
+        self.static_env = static_env
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            session = boto3.session.Session(
+                aws_access_key_id=self.static_env.get("AWS_ACCESS_KEY_ID") or None,
+                aws_secret_access_key=self.static_env.get("AWS_SECRET_ACCESS_KEY") or None,
+                region_name=self.aws.get("region") or None,
+            )
+            self._clients[service] = session.client(
+                service,
+                endpoint_url=self.aws.get("endpoint_url") or None,
+                verify=self.aws.get("ca_bundle") or None,
+            )
+        return self._clients[service]
+
+    def read(self, secret_id: str, setting: str) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        service, name, key = split_secret_id(secret_id)
+        where = "SSM parameter" if service == "ssm" else "Secrets Manager secret"
+        region = self.aws.get("region") or "the default region"
+        try:
+            if service == "ssm":
+                resp = self.client("ssm").get_parameter(Name=name, WithDecryption=True)
+                value = resp["Parameter"]["Value"]
+            else:
+                value = self.client("secretsmanager").get_secret_value(SecretId=name).get("SecretString")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise HelperError(
+                f"cannot read {where} '{name}' for {setting} in {region} ({code}): "
+                f"create it or fix {setting}, and check the instance role may read it"
+            ) from exc
+        except BotoCoreError as exc:
+            raise HelperError(
+                f"cannot reach AWS to read {where} '{name}' for {setting} ({exc}): "
+                "check open_webui_aws_region / open_webui_aws_endpoint_url and the network"
+            ) from exc
+        if value is None:
+            raise HelperError(f"{where} '{name}' for {setting} has no string value: store it as a string")
+        if key:
+            try:
+                value = json.loads(value)[key]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise HelperError(
+                    f"{where} '{name}' for {setting} is not JSON with the key '{key}': fix the secret or the #key"
+                ) from exc
+        if not str(value):
+            raise HelperError(f"{where} '{name}' for {setting} is empty: store the value")
+        return str(value)
+
+
+def resolve(spec: dict[str, Any]) -> dict[str, str]:
+    """Resolve a secrets spec into the environment Open-WebUI needs."""
+    items: dict[str, dict[str, str]] = spec.get("env", {})
+    static = {name: item["value"] for name, item in items.items() if item.get("value")}
+    reader = SecretReader(spec.get("aws", {}), static)
+    env: dict[str, str] = {}
+    for name, item in items.items():
+        if item.get("value"):
+            env[name] = item["value"]
+        elif item.get("secret_id"):
+            env[name] = reader.read(item["secret_id"], item.get("setting", name))
+        elif item.get("required"):
+            raise HelperError(f"{name} has no value and no secret id: set {item.get('setting', name)}")
+    ollama = spec.get("ollama", {})
+    token_item = ollama.get("token", {})
+    token = token_item.get("value") or (
+        reader.read(token_item["secret_id"], token_item.get("setting", "OLLAMA token"))
+        if token_item.get("secret_id")
+        else ""
+    )
+    if token:
+        urls = ollama.get("base_urls", [])
+        env["OLLAMA_API_CONFIGS"] = json.dumps({str(i): {"enable": True, "key": token} for i in range(len(urls))})
+        env["RAG_OLLAMA_API_KEY"] = token
+    return env
+
+
+def write_env_file(env: dict[str, str], output: Path) -> None:
+    """Write the environment file with mode 0600, atomically."""
+    output.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        for name in sorted(env):
+            handle.write(f"{name}={env_quote(env[name])}\n")
+    os.replace(tmp, output)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read a KEY=value file written by the role (values possibly double-quoted)."""
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.partition("=")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        env[name.strip()] = value
+    return env
+
+
+def check_database(url: str) -> None:
+    if not url or url.startswith("sqlite"):
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    target = make_url(url)
+    where = f"{target.host}:{target.port or 5432}/{target.database}"
+    args = {"connect_timeout": 10} if target.get_backend_name() == "postgresql" else {}
+    try:
+        engine = create_engine(url, connect_args=args, pool_pre_ping=False)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HelperError(
+            f"database {where} is unreachable or refused the login ({first}): "
+            "check DATABASE_URL (open_webui_database_url_secret_id), the security group and that the database runs"
+        ) from exc
+
+
+def check_redis(url: str) -> None:
+    if not url:
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=10).ping()
+    except Exception as exc:
+        raise HelperError(
+            f"Redis at {url.split('@')[-1]} does not answer ({exc}): check open_webui_redis_url and that Redis runs"
+        ) from exc
+
+
+def check_ollama(base_urls: list[str], configs: dict[str, Any], cafile: str | None) -> list[str]:
+    """Fail on a rejected token; return warnings for unreachable Ollama endpoints."""
+    warnings = []
+    for idx, url in enumerate(base_urls):
+        key = configs.get(str(idx), {}).get("key")
+        if not url.startswith(("http://", "https://")):
+            raise HelperError(f"Ollama base URL '{url}' is not http(s): fix open_webui_ollama_base_urls")
+        request = urllib.request.Request(f"{url.rstrip('/')}/api/tags")  # noqa: S310 - scheme checked above
+        if key:
+            request.add_header("Authorization", f"Bearer {key}")
+        try:
+            import ssl
+
+            context = ssl.create_default_context(cafile=cafile) if url.startswith("https") else None
+            with urllib.request.urlopen(request, timeout=10, context=context):  # noqa: S310 - scheme checked
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise HelperError(
+                    f"Ollama at {url} rejected the API token (HTTP {exc.code}): "
+                    "fix open_webui_ollama_api_token_secret_id (it must match the Ollama tier's token)"
+                ) from exc
+            warnings.append(f"Ollama at {url} answered HTTP {exc.code} to /api/tags")
+        except (urllib.error.URLError, OSError) as exc:
+            warnings.append(f"Ollama at {url} is unreachable ({exc}); chats fail until it answers")
+    return warnings
+
+
+def run_checks(env: dict[str, str]) -> list[str]:
+    if env.get("WEBUI_AUTH", "True").lower() == "true" and not env.get("WEBUI_SECRET_KEY"):
+        raise HelperError("WEBUI_SECRET_KEY is empty: set open_webui_secret_key_secret_id")
+    check_database(env.get("DATABASE_URL", ""))
+    check_redis(env.get("REDIS_URL", ""))
+    urls = [u.strip() for u in env.get("OLLAMA_BASE_URLS", "").split(";") if u.strip()]
+    configs = json.loads(env.get("OLLAMA_API_CONFIGS") or "{}")
+    return check_ollama(urls, configs, env.get("REQUESTS_CA_BUNDLE") or None)
+
+
+def cmd_requirements(args: argparse.Namespace) -> int:
+    requires = importlib.metadata.requires("open-webui") or []
+    lines = filtered_requirements(requires, set(args.extras.split(",")) - {""}, set(args.exclude.split(",")) - {""})
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_fetch_secrets(args: argparse.Namespace) -> int:
+    spec = json.loads(Path(args.spec).read_text())
+    write_env_file(resolve(spec), Path(args.output))
+    print(f"{PROG}: wrote {args.output}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    for path in args.env_file or []:
+        env.update(read_env_file(Path(path)))
+    for warning in run_checks(env):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    print(f"{PROG}: database, Redis and Ollama token checks passed")
+    return 0
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    env = read_env_file(Path(args.env_file))
+    env.update(resolve(json.loads(Path(args.spec).read_text())))
+    for warning in run_checks(env):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    print(f"{PROG}: preflight passed")
+    return 0
+
+
+def cmd_wait_healthy(args: argparse.Namespace) -> int:
+    if not args.url.startswith(("http://", "https://")):
+        raise HelperError(f"--url {args.url} is not http(s)")
+    deadline = time.monotonic() + args.timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(args.url, timeout=5) as resp:  # noqa: S310 - scheme checked above
+                if resp.status == 200 and json.loads(resp.read() or b"{}").get("status") is True:
+                    print(f"{PROG}: {args.url} is healthy")
+                    return 0
+                last = f"HTTP {resp.status}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(1)
+    raise HelperError(
+        f"Open-WebUI did not become healthy at {args.url} within {args.timeout} s (last: {last}): "
+        "see `journalctl -u open-webui` for the cause"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("requirements")
+    p.add_argument("--extras", default="")
+    p.add_argument("--exclude", default="")
+    p.set_defaults(func=cmd_requirements)
+    p = sub.add_parser("fetch-secrets")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_fetch_secrets)
+    p = sub.add_parser("check")
+    p.add_argument("--env-file", action="append")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("preflight")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--env-file", required=True)
+    p.set_defaults(func=cmd_preflight)
+    p = sub.add_parser("wait-healthy")
+    p.add_argument("--url", required=True)
+    p.add_argument("--timeout", type=int, default=300)
+    p.set_defaults(func=cmd_wait_healthy)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HelperError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
