@@ -269,6 +269,14 @@ class ModelStore:
         self.root = Path(root).expanduser()
         self.manifests = self.root / "manifests"
         self.blobs = self.root / "blobs"
+        self._cache: tuple[float, list[tuple[Name, Path]]] | None = None
+        self._loaded: dict[Path, tuple[int, int, StoredModel | None]] = {}
+
+    CACHE_SECONDS = 1.0
+
+    def invalidate(self) -> None:
+        """Forget cached listings (called after every change this process makes)."""
+        self._cache = None
 
     def ensure_dirs(self) -> None:
         self.manifests.mkdir(parents=True, exist_ok=True)
@@ -338,6 +346,7 @@ class ModelStore:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
+        self.invalidate()
 
     def install(self, name: str, spec: ModelSpec) -> None:
         manifest, blobs = self.build(name, spec)
@@ -346,7 +355,16 @@ class ModelStore:
         self.write_manifest(name, manifest)
 
     def _manifest_files(self) -> list[tuple[Name, Path]]:
-        out = []
+        """Manifest files, re-read from disk at most once a second (changes made by others show up that fast)."""
+        now = time.monotonic()
+        if self._cache is not None and now - self._cache[0] < self.CACHE_SECONDS:
+            return self._cache[1]
+        out = self._scan()
+        self._cache = (now, out)
+        return out
+
+    def _scan(self) -> list[tuple[Name, Path]]:
+        out: list[tuple[Name, Path]] = []
         if not self.manifests.is_dir():
             return out
         for path in self.manifests.glob("*/*/*/*"):
@@ -373,9 +391,20 @@ class ModelStore:
 
     def load(self, name: Name, path: Path) -> StoredModel | None:
         try:
+            stat = path.stat()
+        except OSError:
+            return None
+        cached = self._loaded.get(path)
+        if cached is not None and cached[0] == stat.st_mtime_ns and cached[1] == stat.st_size:
+            return cached[2]
+        model = self._load(name, path, stat)
+        self._loaded[path] = (stat.st_mtime_ns, stat.st_size, model)
+        return model
+
+    def _load(self, name: Name, path: Path, stat: os.stat_result) -> StoredModel | None:
+        try:
             data = path.read_bytes()
             manifest = json.loads(data)
-            stat = path.stat()
         except (OSError, ValueError):
             return None
         spec = None
@@ -427,6 +456,7 @@ class ModelStore:
         except (OSError, ValueError):
             manifest = {}
         path.unlink()
+        self.invalidate()
         parent = path.parent
         while parent != self.manifests and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
@@ -452,4 +482,5 @@ class ModelStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(found[1], target)
         os.utime(target, (time.time(), time.time()))
+        self.invalidate()
         return True

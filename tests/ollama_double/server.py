@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import math
@@ -800,30 +801,7 @@ class Double:
         self.active_streams += 1
         try:
             start = loop.time()
-            first_deadline = start + self.ttft
-            interval = self.interval
-            t_first = None
-            for i, tok in enumerate(plan.tokens):
-                deadline = first_deadline + i * interval
-                delay = deadline - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if conn.gone:
-                    raise ClientGone
-                if on_token is not None:
-                    on_token(i, tok)
-                    await conn.drain()
-                if t_first is None:
-                    t_first = loop.time()
-            end_deadline = first_deadline + len(plan.tokens) * interval
-            delay = end_deadline - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if conn.gone:
-                raise ClientGone
-            t_end = loop.time()
-            if t_first is None:
-                t_first = t_end
+            t_first, t_end = await self._emit(conn, plan.tokens, start + self.ttft, on_token)
         finally:
             self.active_streams -= 1
             self.sched.release(runner)
@@ -835,6 +813,64 @@ class Double:
             "eval_count": len(plan.tokens),
             "eval_duration": _ns(t_end - t_first),
         }
+
+    def _emit(
+        self, conn: Conn, tokens: list[int], first_deadline: float, on_token: Callable[[int, int], None] | None
+    ) -> asyncio.Future[tuple[float, float]]:
+        """Token i goes out at ``first_deadline + i / rate``, the end at ``first_deadline + n / rate``.
+
+        Driven by timer callbacks on absolute deadlines (no coroutine per token): lateness of one token never
+        shifts the next one, and a thousand concurrent streams cost one timer each. Resolves to the loop times
+        (first token written, end reached).
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[tuple[float, float]] = loop.create_future()
+        interval = self.interval
+        n = len(tokens)
+        state = {"i": 0, "first": 0.0}
+
+        def fail(exc: BaseException) -> None:
+            if not done.done():
+                done.set_exception(exc)
+
+        def finish() -> None:
+            if done.done():
+                return
+            if conn.gone:
+                fail(ClientGone())
+                return
+            t_end = loop.time()
+            done.set_result((state["first"] or t_end, t_end))
+
+        def step() -> None:
+            if done.done():
+                return
+            i = state["i"]
+            if conn.gone:
+                fail(ClientGone())
+                return
+            try:
+                if on_token is not None:
+                    on_token(i, tokens[i])
+            except ClientGone as e:
+                fail(e)
+                return
+            except Exception as e:  # noqa: BLE001 - surfaced to the awaiting handler
+                fail(e)
+                return
+            if i == 0:
+                state["first"] = loop.time()
+            state["i"] = i = i + 1
+            if i < n:
+                loop.call_at(first_deadline + i * interval, step)
+            else:
+                loop.call_at(first_deadline + n * interval, finish)
+
+        if n:
+            loop.call_at(first_deadline, step)
+        else:
+            loop.call_at(first_deadline, finish)
+        return done
 
     async def load_only(self, conn: Conn, model: m.StoredModel, body: dict[str, Any]) -> None:
         given, keep_ns = keep_alive_of(body)
@@ -1510,6 +1546,11 @@ def _raise_nofile() -> None:
 def serve(cfg: Config) -> int:
     """Run the server until SIGTERM/SIGINT (what ``ollama serve`` does)."""
     _raise_nofile()
+    # Fewer, cheaper garbage collections: a full collection over thousands of live streams stalls the loop for
+    # tens of milliseconds, which would show up as token lateness.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
     double = Double(cfg)
 
     async def main() -> int:

@@ -1,0 +1,168 @@
+"""The double's timings are what it was configured to produce, measured from the client side and as it reports them."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import statistics
+import threading
+import time
+
+import ollama
+import pytest
+import requests
+
+from tests.ollama_double.server import QUEUE_FULL, running_double
+
+TTFT_MS = 200
+RATE = 50.0
+
+
+def _measure_chat(url: str, num_predict: int, text: str = "hello there", keep_alive: str | None = None) -> dict:
+    """One streamed /api/chat read line by line: client-side TTFT, token times and the final chunk."""
+    body = {"model": "llama3.2:1b", "messages": [{"role": "user", "content": text}], "options": {"num_predict": num_predict}}
+    if keep_alive is not None:
+        body["keep_alive"] = keep_alive
+    t0 = time.perf_counter()
+    times: list[float] = []
+    final = None
+    with requests.post(url + "/api/chat", json=body, stream=True, timeout=60) as r:
+        assert r.status_code == 200, r.text
+        for line in r.iter_lines(chunk_size=None):
+            part = json.loads(line)
+            if part["done"]:
+                final = part
+            else:
+                times.append(time.perf_counter())
+    assert final is not None
+    return {"ttft": times[0] - t0, "times": times, "final": final, "start": t0, "end": time.perf_counter()}
+
+
+def _rate(times: list[float]) -> float:
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def test_ttft_rate_and_load_time_for_concurrent_streams() -> None:
+    with running_double(
+        ttft_ms=TTFT_MS, tokens_per_second=RATE, load_ms=300, num_parallel=4, models=["llama3.2:1b"]
+    ) as d:
+        first = _measure_chat(d.url, 10)
+        load_ms = first["final"]["load_duration"] / 1e6
+        assert load_ms == pytest.approx(300, abs=30)
+        assert first["ttft"] * 1000 == pytest.approx(300 + TTFT_MS, abs=30)
+        warm = _measure_chat(d.url, 10)
+        assert warm["final"]["load_duration"] / 1e6 < 10
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            runs = list(pool.map(lambda i: _measure_chat(d.url, 25, f"stream {i}"), range(4)))
+        for run in runs:
+            final = run["final"]
+            assert run["ttft"] * 1000 == pytest.approx(TTFT_MS, abs=30)
+            assert _rate(run["times"]) == pytest.approx(RATE, rel=0.03)
+            assert final["eval_count"] == 25
+            assert final["prompt_eval_duration"] / 1e6 == pytest.approx(TTFT_MS, abs=15)
+            assert final["eval_count"] / (final["eval_duration"] / 1e9) == pytest.approx(RATE, rel=0.03)
+            assert final["eval_duration"] / 1e9 == pytest.approx(25 / RATE, rel=0.03)
+            reported = final["total_duration"] / 1e9
+            assert reported <= run["end"] - run["start"]
+            assert reported == pytest.approx(run["end"] - run["start"], abs=0.03)
+
+
+def test_official_client_sees_configured_rate() -> None:
+    with running_double(ttft_ms=100, tokens_per_second=100, load_ms=0, models=["llama3.2:1b"]) as d:
+        client = ollama.Client(host=d.url)
+        t0 = time.perf_counter()
+        stamps = []
+        for part in client.generate(model="llama3.2:1b", prompt="count", options={"num_predict": 50}, stream=True):
+            if not part.done:
+                stamps.append(time.perf_counter())
+            final = part
+        assert (stamps[0] - t0) * 1000 == pytest.approx(100, abs=30)
+        assert _rate(stamps) == pytest.approx(100, rel=0.03)
+        assert final.eval_count / (final.eval_duration / 1e9) == pytest.approx(100, rel=0.03)
+
+
+def test_queue_wait_counts_toward_ttft_and_full_queue_gives_503() -> None:
+    with running_double(
+        ttft_ms=50, tokens_per_second=50, load_ms=0, num_parallel=1, max_queue=2, models=["llama3.2:1b"]
+    ) as d:
+        _measure_chat(d.url, 1)  # load the model
+        results: dict[str, dict] = {}
+
+        def run(key: str) -> None:
+            results[key] = _measure_chat(d.url, 20, key)
+
+        first = threading.Thread(target=run, args=("first",))
+        first.start()
+        time.sleep(0.1)
+        queued = [threading.Thread(target=run, args=(k,)) for k in ("second", "third")]
+        for t in queued:
+            t.start()
+        time.sleep(0.15)
+        busy = requests.post(
+            d.url + "/api/chat",
+            json={"model": "llama3.2:1b", "messages": [{"role": "user", "content": "x"}]},
+            timeout=30,
+        )
+        assert busy.status_code == 503
+        assert busy.json() == {"error": QUEUE_FULL}
+        with pytest.raises(ollama.ResponseError) as err:
+            ollama.Client(host=d.url).generate(model="llama3.2:1b", prompt="x")
+        assert err.value.status_code == 503
+        for t in [first, *queued]:
+            t.join(30)
+        a, b, c = sorted(results.values(), key=lambda r: r["times"][0])
+        # each waits for the previous stream (one slot), then its own prompt evaluation
+        assert b["times"][0] - a["end"] == pytest.approx(0.05, abs=0.03)
+        assert c["times"][0] - b["end"] == pytest.approx(0.05, abs=0.03)
+        assert b["ttft"] > 0.4
+        assert b["final"]["total_duration"] / 1e9 == pytest.approx(b["end"] - b["start"], abs=0.03)
+        # after the queue drained, requests are accepted again
+        assert _measure_chat(d.url, 2)["final"]["eval_count"] == 2
+
+
+async def _stream(host: str, port: int, i: int, num_predict: int) -> tuple[float, list[float], dict]:
+    await asyncio.sleep(i * 0.002)  # spread the connects a little, as a load generator ramps up
+    reader, writer = await asyncio.open_connection(host, port)
+    body = json.dumps(
+        {"model": "llama3.2:1b", "messages": [{"role": "user", "content": f"hi {i}"}], "options": {"num_predict": num_predict}}
+    ).encode()
+    t0 = time.perf_counter()
+    writer.write(
+        b"POST /api/chat HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+    )
+    times: list[float] = []
+    final: dict = {}
+    while line := await reader.readline():
+        if line.startswith(b"{"):
+            if b'"done":true' in line:
+                final = json.loads(line)
+            else:
+                times.append(time.perf_counter())
+    writer.close()
+    return t0, times, final
+
+
+def test_hundred_concurrent_streams_keep_their_timing() -> None:
+    n, rate, tokens = 100, 20.0, 20
+    with running_double(
+        ttft_ms=TTFT_MS, tokens_per_second=rate, load_ms=0, num_parallel=n, models=["llama3.2:1b"]
+    ) as d:
+        host, port = d.host.rsplit(":", 1)
+        _measure_chat(d.url, 1)
+
+        async def main() -> list[tuple[float, list[float], dict]]:
+            return await asyncio.gather(*(_stream(host, int(port), i, tokens) for i in range(n)))
+
+        results = asyncio.run(main())
+    ttft_err = [abs((times[0] - t0) * 1000 - TTFT_MS) for t0, times, _ in results]
+    assert statistics.median(ttft_err) < 30
+    assert max(ttft_err) < 100
+    client_rates = [_rate(times) for _, times, _ in results]
+    assert statistics.median(client_rates) == pytest.approx(rate, rel=0.03)
+    for _, times, final in results:
+        assert len(times) == tokens
+        assert final["eval_count"] / (final["eval_duration"] / 1e9) == pytest.approx(rate, rel=0.03)
+        assert final["prompt_eval_duration"] / 1e6 == pytest.approx(TTFT_MS, abs=30)
