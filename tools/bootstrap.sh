@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a Debian/Ubuntu machine: system packages and the pinned virtualenvs.
+# Idempotent: a second run only checks. Usage: tools/bootstrap.sh [--no-apt]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+APT_PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs containernetworking-plugins
+  zstd openssh-client iproute2 curl ca-certificates python3-venv git make)
+
+die() { echo "bootstrap: $*" >&2; exit 1; }
+
+install_apt() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian or Ubuntu machine (or install ${missing[*]} yourself and pass --no-apt)"
+  [ "$(id -u)" -eq 0 ] || die "installing ${missing[*]} needs root: run as root, or install them and pass --no-apt"
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed: check that the Debian mirror in /etc/apt/sources.list answers"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed: see the apt output above"
+}
+
+# make_venv DIR REQUIREMENTS: (re)creates DIR when REQUIREMENTS changed since the last install.
+make_venv() {
+  local dir="$1" req="$2" stamp="$1/.requirements.sha256" want
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "$PYTHON is older than 3.11: install Python 3.11+ or set PYTHON=/path/to/python3.11"
+  echo "bootstrap: installing $req into ${dir#"$ROOT"/}"
+  [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir" || die "python3 -m venv failed: install python3-venv"
+  "$dir/bin/pip" install -q --upgrade pip >/dev/null
+  "$dir/bin/pip" install -q -r "$req" 2> >(grep -v "^WARNING: Location" >&2) || die "pip install -r $req failed: check that PyPI (or PIP_INDEX_URL) answers"
+  echo "$want" >"$stamp"
+}
+
+main() {
+  [ "${1:-}" = "--no-apt" ] || install_apt
+  for tool in podman debootstrap; do
+    command -v "$tool" >/dev/null || die "$tool not found: run tools/bootstrap.sh as root without --no-apt, or install it"
+  done
+  make_venv "$ROOT/.venv" "$ROOT/requirements.txt"
+  make_venv "$ROOT/.venv-checkov" "$ROOT/requirements-checkov.txt"
+  command -v terraform >/dev/null \
+    || echo "bootstrap: warning: terraform not found; the Terraform checks need terraform >= 1.6 on PATH" >&2
+  echo "bootstrap: ok"
+}
+
+main "$@"

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Container test bed: systemd-capable base images built with debootstrap and imported into podman, the
+# containers.conf this host needs, and the artifacts the role tests install from (Ollama release archive).
+#
+# Usage: tools/testbed.sh [images|conf|ollama-release|all]   (default: all)
+# Env:   TESTBED_MIRROR  Debian mirror (default http://deb.debian.org/debian)
+#        TESTBED_UBUNTU=1  also build Ubuntu 24.04 when its archive answers
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache"
+export CONTAINERS_CONF="$CACHE/containers.conf"
+MIRROR="${TESTBED_MIRROR:-http://deb.debian.org/debian}"
+UBUNTU_MIRROR="${TESTBED_UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}"
+IMAGE_PREFIX="localhost/ollama-platform"
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,sudo,openssh-server,iproute2,procps,ca-certificates"
+MASKED_UNITS="getty@tty1.service console-getty.service systemd-udevd.service systemd-remount-fs.service systemd-firstboot.service"
+
+die() { echo "testbed: $*" >&2; exit 1; }
+log() { echo "testbed: $*"; }
+
+write_containers_conf() {
+  local nofile nproc pid_max
+  nofile="$(ulimit -Hn)"; nproc="$(ulimit -Hu)"
+  [ "$nofile" = unlimited ] && nofile=1048576
+  [ "$nproc" = unlimited ] && nproc=1048576
+  # Measured: runc may not set RLIMIT_NPROC above kernel.pid_max here, even as root.
+  pid_max="$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo "$nproc")"
+  [ "$nproc" -gt "$pid_max" ] && nproc="$pid_max"
+  # Root cannot raise RLIMIT_NOFILE past the host's hard limit; crun 1.8 refuses hybrid cgroups, runc does not.
+  mkdir -p "$CACHE"
+  cat >"$CONTAINERS_CONF.tmp" <<CONF
+# Written by tools/testbed.sh from this host's hard limits (ulimit -Hn, ulimit -Hu capped at kernel.pid_max).
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+
+[engine]
+runtime = "runc"
+CONF
+  mv "$CONTAINERS_CONF.tmp" "$CONTAINERS_CONF"
+}
+
+# inputs_hash SUITE MIRROR: what the image depends on; an image labelled with the same hash is reused.
+inputs_hash() {
+  printf '%s\n' "$1" "$2" "$PACKAGES" "$MASKED_UNITS" "$(sed -n '/^build_image()/,/^}/p' "${BASH_SOURCE[0]}")" \
+    | sha256sum | cut -c1-16
+}
+
+image_label() {
+  podman image inspect --format '{{ index .Labels "ollama-platform.inputs" }}' "$1" 2>/dev/null || true
+}
+
+# build_image NAME SUITE MIRROR [debootstrap script]
+build_image() {
+  local name="$1" suite="$2" mirror="$3" script="${4:-}" image="$IMAGE_PREFIX/$1:latest" hash rootfs
+  hash="$(inputs_hash "$suite" "$mirror")"
+  if [ "$(image_label "$image")" = "$hash" ]; then
+    log "$image is up to date (inputs $hash)"
+    return 0
+  fi
+  log "building $image from $suite at $mirror (inputs $hash)"
+  rootfs="$(mktemp -d "$CACHE/rootfs.XXXXXX")"
+  debootstrap --variant=minbase --include="$PACKAGES" "$suite" "$rootfs" "$mirror" $script >"$CACHE/debootstrap-$name.log" 2>&1 \
+    || { rm -rf "$rootfs"; die "debootstrap of $suite failed (log: .cache/debootstrap-$name.log): check that $mirror answers, or set TESTBED_MIRROR"; }
+  : >"$rootfs/etc/machine-id"
+  rm -f "$rootfs/var/lib/dbus/machine-id"
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
+  for unit in $MASKED_UNITS; do ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"; done
+  # sshd host keys are generated at first boot, so every container gets its own.
+  rm -f "$rootfs"/etc/ssh/ssh_host_*
+  mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
+  printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' >"$rootfs/etc/systemd/system/ssh.service.d/hostkeys.conf"
+  echo 'ollama-platform-testbed' >"$rootfs/etc/hostname"
+  tar -C "$rootfs" --numeric-owner -c . \
+    | podman import --quiet --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' \
+        --change "LABEL ollama-platform.inputs=$hash" - "$image" >/dev/null \
+    || { rm -rf "$rootfs"; die "podman import of $image failed: run 'podman info' to check the podman installation"; }
+  rm -rf "$rootfs"
+  log "built $image"
+}
+
+build_images() {
+  command -v debootstrap >/dev/null || die "debootstrap not found: run 'make setup' (or apt-get install debootstrap)"
+  command -v podman >/dev/null || die "podman not found: run 'make setup' (or apt-get install podman runc)"
+  [ "$(id -u)" -eq 0 ] || die "building images needs root (debootstrap and rootful podman): run as root"
+  build_image debian12 bookworm "$MIRROR"
+  if [ "${TESTBED_UBUNTU:-0}" = 1 ]; then
+    if curl -fsS -m 10 -o /dev/null "$UBUNTU_MIRROR/dists/noble/Release" \
+        && [ -e /usr/share/keyrings/ubuntu-archive-keyring.gpg ]; then
+      build_image ubuntu2404 noble "$UBUNTU_MIRROR" /usr/share/debootstrap/scripts/gutsy
+    else
+      log "Ubuntu 24.04 skipped: $UBUNTU_MIRROR does not answer or ubuntu-keyring is not installed"
+    fi
+  fi
+}
+
+build_ollama_release() {
+  local out="$CACHE/ollama-release"
+  [ -f "$ROOT/tests/ollama_double/build_release.py" ] || die "tests/ollama_double/build_release.py is missing"
+  python3 "$ROOT/tests/ollama_double/build_release.py" --output-dir "$out" >/dev/null \
+    || die "building the Ollama release archive failed: run python3 tests/ollama_double/build_release.py --output-dir $out"
+  log "Ollama release archive in .cache/ollama-release/"
+}
+
+main() {
+  case "${1:-all}" in
+    conf) write_containers_conf ;;
+    images) write_containers_conf; build_images ;;
+    ollama-release) build_ollama_release ;;
+    all) write_containers_conf; build_images; build_ollama_release ;;
+    *) die "unknown target '$1': use images, conf, ollama-release or all" ;;
+  esac
+}
+
+main "$@"
