@@ -25,14 +25,14 @@ from typing import Any
 import gevent
 import gevent.pool
 import requests
-from locust import User, events, task
+from locust import LoadTestShape, User, events, task
 from locust.exception import StopUser
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtest import clients, prompts, recorder, slo
-from loadtest.shapes import SHAPES, ConfiguredShape  # noqa: F401  (Locust picks the shape up from here)
+from loadtest.shapes import SHAPES, Stage, stage_at, stages_from_options
 
 log = logging.getLogger("loadtest")
 
@@ -105,6 +105,25 @@ def _add_options(parser: Any) -> None:
 
 def _opts(environment: Any) -> Any:
     return environment.parsed_options
+
+
+# --------------------------------------------------------------------------------------------- shape
+class ConfiguredShape(LoadTestShape):
+    """The shape selected with ``--shape`` (constant, step, spike, soak, poisson); ends the run when it is over."""
+
+    use_common_options = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stages: list[Stage] | None = None
+
+    def tick(self) -> tuple[int, float] | None:
+        if self._stages is None:
+            self._stages = stages_from_options(self.runner.environment.parsed_options)
+        stage = stage_at(self._stages, self.get_run_time())
+        if stage is None:
+            return None
+        return stage.users, stage.spawn_rate
 
 
 # --------------------------------------------------------------------------------------------- users

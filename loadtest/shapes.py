@@ -1,7 +1,7 @@
 """Load shapes: constant concurrency, step ramp, spike, soak and open-loop Poisson arrivals.
 
-``build_stages`` is pure (tested without Locust); ``ConfiguredShape`` is the one Locust ``LoadTestShape`` the
-locustfile exposes, driven by the ``--shape`` option and the common ``-u/-r/-t`` options.
+Pure stage arithmetic, importable without Locust (importing Locust monkey-patches the process). The Locust
+``LoadTestShape`` that follows these stages is ``ConfiguredShape`` in the locustfile.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-
-from locust import LoadTestShape
 
 SHAPES = ("constant", "step", "spike", "soak", "poisson")
 DEFAULT_DURATION = {"constant": 60.0, "step": 0.0, "spike": 90.0, "soak": 1800.0, "poisson": 60.0}
@@ -87,7 +85,7 @@ def build_stages(
         return [Stage(start, users, rate), Stage(start + length, peak, burst), Stage(total, users, burst)]
     if shape == "poisson":
         return [Stage(total, users, float(users))]
-    rate = spawn_rate or max(users / 10.0, 1.0)  # default: ramp up over ~10 s
+    rate = spawn_rate or max(users / min(10.0, total / 4.0), 1.0)  # default: ramp over 10 s or a quarter of the run
     return [Stage(total, users, rate)]
 
 
@@ -122,21 +120,3 @@ def stages_from_options(opts: Any) -> list[Stage]:
         spike_at=parse_duration(opts.spike_at) if getattr(opts, "spike_at", None) else None,
         spike_time=parse_duration(opts.spike_time) if getattr(opts, "spike_time", None) else None,
     )
-
-
-class ConfiguredShape(LoadTestShape):
-    """The shape selected with ``--shape`` (constant, step, spike, soak, poisson); ends the run when it is over."""
-
-    use_common_options = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._stages: list[Stage] | None = None
-
-    def tick(self) -> tuple[int, float] | None:
-        if self._stages is None:
-            self._stages = stages_from_options(self.runner.environment.parsed_options)
-        stage = stage_at(self._stages, self.get_run_time())
-        if stage is None:
-            return None
-        return stage.users, stage.spawn_rate
