@@ -1,3 +1,6 @@
+# Naming, tags and log group names, once. Pure functions of the variables: tests evaluate this file with
+# variables.tf and guards.tf in a provider-free copy.
+
 locals {
   # The naming rule (shared with filter_plugins/naming.py): "ollama-<purpose>" in production,
   # "ollama-<environment>-<purpose>" elsewhere, so environments can share an account.
@@ -75,46 +78,4 @@ locals {
     },
     var.extra_tags,
   )
-
-  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
-
-  has_domain   = var.domain_name != ""
-  origin_host  = local.has_domain ? "origin.${var.domain_name}" : aws_lb.public.dns_name
-  account_id   = data.aws_caller_identity.current.account_id
-  partition    = data.aws_partition.current.partition
-  origin_proto = local.has_domain ? "https-only" : "http-only"
-}
-
-data "aws_caller_identity" "current" {}
-
-data "aws_partition" "current" {}
-
-data "aws_region" "current" {}
-
-data "aws_availability_zones" "available" {
-  state = "available"
-
-  filter {
-    name   = "zone-name"
-    values = [for s in var.availability_zone_suffixes : "${var.aws_region}${s}"]
-  }
-
-  lifecycle {
-    postcondition {
-      condition     = length(self.names) >= var.az_count
-      error_message = "Only ${length(self.names)} of the zones in var.availability_zone_suffixes exist in ${var.aws_region}; var.az_count needs ${var.az_count}: list other zone letters."
-    }
-  }
-}
-
-# Refuses to plan when the selected workspace is not the environment the variables describe.
-resource "terraform_data" "environment_guard" {
-  input = var.environment
-
-  lifecycle {
-    precondition {
-      condition     = terraform.workspace == var.environment
-      error_message = "Workspace \"${terraform.workspace}\" does not match var.environment \"${var.environment}\": run 'terraform workspace select ${var.environment}' or use environments/${terraform.workspace}.tfvars."
-    }
-  }
 }

@@ -192,8 +192,8 @@ def _download(workdir: Path) -> Path:
 
 def write(schema: dict[str, Any], output: Path) -> None:
     data = json.dumps(schema, separators=(",", ":"), sort_keys=True).encode()
-    # mtime=0 keeps the file byte-identical across regenerations.
-    with output.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as handle:
+    # No name and mtime=0 in the gzip header: the file is byte-identical across regenerations.
+    with output.open("wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=9, mtime=0) as handle:
         handle.write(data)
 
 

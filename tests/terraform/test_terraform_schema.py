@@ -1,0 +1,119 @@
+"""Schema check: every resource, data source, argument and block in terraform/ exists in the pinned AWS provider.
+
+The schema is derived offline from the registry package that carries it (tools/provider_schema). Each planted
+mistake below must be caught, and only it, so the check is proven to bite.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from terraform_helpers import TERRAFORM_DIR
+
+from tools.provider_schema.check import check_directory, load_schema
+
+
+def test_terraform_matches_provider_schema():
+    findings = check_directory(TERRAFORM_DIR)
+    assert findings == [], "\n".join(findings)
+
+
+def test_schema_is_the_pinned_provider():
+    schema = load_schema()
+    assert schema["version"] == "6.69.1"
+    versions = (TERRAFORM_DIR / "versions.tf").read_text()
+    match = re.search(r'source\s*=\s*"hashicorp/aws"\s*\n\s*#[^\n]*\n\s*version\s*=\s*"~> (\d+)\.(\d+)"', versions)
+    assert match, "versions.tf must pin hashicorp/aws with a '~> 6.N' constraint"
+    major, minor = int(match.group(1)), int(match.group(2))
+    assert (major, minor) <= (6, 69) and major == 6, "the constraint must admit 6.69.1, the schema the checks use"
+
+
+PLANTED = [
+    pytest.param(
+        "alb.tf",
+        "idle_timeout               = 300 # streamed generations stay open for minutes",
+        "idle_timeouts = 300",
+        "alb.tf: aws_lb.public: unknown argument 'idle_timeouts' (did you mean 'idle_timeout'?)",
+        id="unknown-argument",
+    ),
+    pytest.param(
+        "asg.tf",
+        "  metadata_options {",
+        "  metadata_option {",
+        "asg.tf: aws_launch_template.this: unknown block 'metadata_option' (did you mean 'metadata_options'?)",
+        id="unknown-nested-block",
+    ),
+    pytest.param(
+        "cloudfront.tf",
+        "    custom_origin_config {",
+        "    custom_origin_configuration {",
+        "cloudfront.tf: aws_cloudfront_distribution.this.origin: unknown block 'custom_origin_configuration'",
+        id="unknown-block-two-levels-deep",
+    ),
+    pytest.param(
+        "asg.tf",
+        "            instance_type = override.value",
+        "            instance_typ = override.value",
+        "asg.tf: aws_autoscaling_group.this.mixed_instances_policy.launch_template.override: "
+        "unknown argument 'instance_typ' (did you mean 'instance_type'?)",
+        id="unknown-argument-in-dynamic-block",
+    ),
+    pytest.param(
+        "alb.tf",
+        "  load_balancer_arn = aws_lb.internal.arn\n",
+        "",
+        "alb.tf: aws_lb_listener.internal: missing required argument 'load_balancer_arn'",
+        id="missing-required-argument",
+    ),
+    pytest.param(
+        "backup.tf",
+        "    target_vault_name = aws_backup_vault.this.name\n",
+        "",
+        "backup.tf: aws_backup_plan.this.rule: missing required argument 'target_vault_name'",
+        id="missing-required-argument-in-block",
+    ),
+    pytest.param(
+        "dynamodb.tf",
+        'resource "aws_dynamodb_table" "data"',
+        'resource "aws_dynamodb_tabel" "data"',
+        "dynamodb.tf: aws_dynamodb_tabel.data: unknown resource type 'aws_dynamodb_tabel' in hashicorp/aws 6.69.1",
+        id="unknown-resource-type",
+    ),
+    pytest.param(
+        "security_groups.tf",
+        'data "aws_ec2_managed_prefix_list" "cloudfront"',
+        'data "aws_ec2_managed_prefixlist" "cloudfront"',
+        "security_groups.tf: data.aws_ec2_managed_prefixlist.cloudfront: unknown data source 'aws_ec2_managed_prefixlist'",
+        id="unknown-data-source",
+    ),
+    pytest.param(
+        "providers.tf",
+        "  allowed_account_ids = var.allowed_account_ids\n\n  default_tags {\n    tags = local.tags\n  }\n}\n\n# Disaster",
+        "  allowed_account_id = var.allowed_account_ids\n\n  default_tags {\n    tags = local.tags\n  }\n}\n\n# Disaster",
+        "providers.tf: provider.aws: unknown argument 'allowed_account_id' (did you mean 'allowed_account_ids'?)",
+        id="unknown-provider-argument",
+    ),
+    pytest.param(
+        "vpc.tf",
+        "  tags = { Name = local.names.vpc }",
+        "  tags {\n    Name = local.names.vpc\n  }",
+        "vpc.tf: aws_vpc.this: 'tags' is an argument, write 'tags = ...' instead of a block",
+        id="argument-written-as-block",
+    ),
+]
+
+
+@pytest.mark.parametrize(("filename", "old", "new", "expected"), PLANTED)
+def test_planted_mistake_is_caught(tmp_path: Path, filename: str, old: str, new: str, expected: str):
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
+    target = copy / filename
+    text = target.read_text()
+    assert text.count(old) == 1, f"the planted mistake needs exactly one '{old}' in {filename}: update this test"
+    target.write_text(text.replace(old, new))
+    findings = check_directory(copy)
+    assert any(f.startswith(expected) for f in findings), f"expected {expected!r}, got {findings}"
+    assert len(findings) == 1, f"only the planted mistake should be reported, got {findings}"
