@@ -14,7 +14,10 @@ LINK = "https://registry.terraform.io/providers/hashicorp/aws/6.69.1/docs"
 def _prop(name: str, tf_name: str, resource: str, type_: dict, optional: bool = True, block: bool = False) -> dict:
     docs = {"summary": f"Docs at Terraform Registry: {{@link {LINK}/resources/{resource}#{tf_name} X#{tf_name}}}."}
     if block:
-        docs = {"summary": f"{tf_name} block.", "remarks": f"Docs at Terraform Registry: {{@link {LINK}/resources/{resource}#{tf_name} X#{tf_name}}}"}
+        docs = {
+            "summary": f"{tf_name} block.",
+            "remarks": f"Docs at Terraform Registry: {{@link {LINK}/resources/{resource}#{tf_name} X#{tf_name}}}",
+        }
     prop = {"name": name, "docs": docs, "type": type_}
     if optional:
         prop["optional"] = True
@@ -24,6 +27,7 @@ def _prop(name: str, tf_name: str, resource: str, type_: dict, optional: bool = 
 def _assembly() -> dict:
     p = "@cdktn/provider-aws"
     string = {"primitive": "string"}
+    mapping = f"{p}.lb.LbSubnetMapping"
     return {
         "docs": {},
         "readme": {"markdown": "AWS provider 6.69.1"},
@@ -57,7 +61,12 @@ def _assembly() -> dict:
                             "union": {
                                 "types": [
                                     {"fqn": "cdktn.IResolvable"},
-                                    {"collection": {"kind": "array", "elementtype": {"fqn": f"{p}.lb.LbSubnetMapping"}}},
+                                    {
+                                        "collection": {
+                                            "kind": "array",
+                                            "elementtype": {"fqn": mapping},
+                                        }
+                                    },
                                 ]
                             }
                         },
@@ -71,10 +80,10 @@ def _assembly() -> dict:
                 "fqn": f"{p}.lb.LbAccessLogs",
                 "properties": [_prop("bucket", "bucket", "lb", string, optional=False)],
             },
-            f"{p}.lb.LbSubnetMapping": {
+            mapping: {
                 "kind": "interface",
                 "datatype": True,
-                "fqn": f"{p}.lb.LbSubnetMapping",
+                "fqn": mapping,
                 "properties": [_prop("subnetId", "subnet_id", "lb", string, optional=False)],
             },
             f"{p}.provider.AwsProvider": {

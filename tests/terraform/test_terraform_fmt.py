@@ -4,7 +4,9 @@ from terraform_helpers import REPO_ROOT, TERRAFORM_DIR, run_terraform
 
 
 def test_terraform_fmt_check_recursive(terraform_bin, tf_env):
-    result = run_terraform(terraform_bin, ["fmt", "-check", "-recursive", "-diff", str(TERRAFORM_DIR)], REPO_ROOT, tf_env)
+    result = run_terraform(
+        terraform_bin, ["fmt", "-check", "-recursive", "-diff", str(TERRAFORM_DIR)], REPO_ROOT, tf_env
+    )
     assert result.returncode == 0, f"run 'terraform fmt -recursive terraform' to fix:\n{result.stdout}{result.stderr}"
 
 

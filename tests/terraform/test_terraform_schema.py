@@ -86,13 +86,14 @@ PLANTED = [
         "security_groups.tf",
         'data "aws_ec2_managed_prefix_list" "cloudfront"',
         'data "aws_ec2_managed_prefixlist" "cloudfront"',
-        "security_groups.tf: data.aws_ec2_managed_prefixlist.cloudfront: unknown data source 'aws_ec2_managed_prefixlist'",
+        "security_groups.tf: data.aws_ec2_managed_prefixlist.cloudfront: "
+        "unknown data source 'aws_ec2_managed_prefixlist'",
         id="unknown-data-source",
     ),
     pytest.param(
         "providers.tf",
-        "  allowed_account_ids = var.allowed_account_ids\n\n  default_tags {\n    tags = local.tags\n  }\n}\n\n# Disaster",
-        "  allowed_account_id = var.allowed_account_ids\n\n  default_tags {\n    tags = local.tags\n  }\n}\n\n# Disaster",
+        "  region              = var.aws_region\n  allowed_account_ids = var.allowed_account_ids",
+        "  region              = var.aws_region\n  allowed_account_id = var.allowed_account_ids",
         "providers.tf: provider.aws: unknown argument 'allowed_account_id' (did you mean 'allowed_account_ids'?)",
         id="unknown-provider-argument",
     ),

@@ -193,7 +193,10 @@ def _download(workdir: Path) -> Path:
 def write(schema: dict[str, Any], output: Path) -> None:
     data = json.dumps(schema, separators=(",", ":"), sort_keys=True).encode()
     # No name and mtime=0 in the gzip header: the file is byte-identical across regenerations.
-    with output.open("wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=9, mtime=0) as handle:
+    with (
+        output.open("wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=9, mtime=0) as handle,
+    ):
         handle.write(data)
 
 
