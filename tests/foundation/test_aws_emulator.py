@@ -1,0 +1,125 @@
+"""The emulator launcher: lifecycle, bad input, reset, and the patched gaps through the real AWS SDK."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+import pytest
+
+from tools import aws_emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCHER = [sys.executable, str(ROOT / "tools" / "aws_emulator.py")]
+
+
+def client(service: str, url: str):
+    return boto3.client(
+        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+def test_cli_start_status_stop_is_idempotent(tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path)]
+    first = subprocess.run([*LAUNCHER, "start", *state], capture_output=True, text=True, check=True, timeout=60)
+    url = first.stdout.strip()
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        again = subprocess.run([*LAUNCHER, "start", *state], capture_output=True, text=True, check=True, timeout=60)
+        assert again.stdout.strip() == url, "a second start must reuse the running emulator"
+        status = subprocess.run([*LAUNCHER, "status", *state], capture_output=True, text=True, timeout=30)
+        assert (status.returncode, status.stdout.strip()) == (0, url)
+        assert aws_emulator.answers(url)
+    finally:
+        stopped = subprocess.run([*LAUNCHER, "stop", *state], capture_output=True, text=True, timeout=30)
+    assert stopped.stdout.strip() == "stopped"
+    assert not aws_emulator.answers(url, timeout=0.5)
+    status = subprocess.run([*LAUNCHER, "status", *state], capture_output=True, text=True, timeout=30)
+    assert (status.returncode, status.stdout.strip()) == (3, "stopped")
+
+
+def test_busy_port_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*LAUNCHER, "start", "--port", str(port), "--state-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+    assert "--port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_reset_wipes_state(aws: str) -> None:
+    s3 = client("s3", aws)
+    s3.create_bucket(Bucket="ollama-reset-probe")
+    aws_emulator.reset(aws)
+    assert s3.list_buckets()["Buckets"] == []
+
+
+def test_create_image_tags_the_snapshot(aws: str) -> None:
+    ec2 = client("ec2", aws)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    tags = [{"Key": "Name", "Value": "ollama-backend-ami"}]
+    ami = ec2.create_image(
+        InstanceId=instance,
+        Name="ollama-backend-1",
+        TagSpecifications=[{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
+    )["ImageId"]
+    described = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    snapshot_id = described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    snapshot = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+    assert described["Tags"] == tags
+    assert snapshot["Tags"] == tags
+
+
+def test_autoscaling_disable_metrics_collection(aws: str) -> None:
+    ec2, autoscaling = client("ec2", aws), client("autoscaling", aws)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ec2.create_launch_template(LaunchTemplateName="ollama-lt", LaunchTemplateData={"ImageId": image})
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="ollama-asg",
+        LaunchTemplate={"LaunchTemplateName": "ollama-lt"},
+        MinSize=0,
+        MaxSize=1,
+        AvailabilityZones=["us-east-1a"],
+    )
+    autoscaling.enable_metrics_collection(
+        AutoScalingGroupName="ollama-asg", Granularity="1Minute", Metrics=["GroupInServiceInstances"]
+    )
+    autoscaling.disable_metrics_collection(AutoScalingGroupName="ollama-asg")
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["ollama-asg"])["AutoScalingGroups"][0]
+    assert group.get("EnabledMetrics", []) == []
+
+
+def test_dynamodb_describe_table_has_a_stable_table_id(aws: str) -> None:
+    dynamodb = client("dynamodb", aws)
+    dynamodb.create_table(
+        TableName="ollama-data-table",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    first = dynamodb.describe_table(TableName="ollama-data-table")["Table"]["TableId"]
+    second = dynamodb.describe_table(TableName="ollama-data-table")["Table"]["TableId"]
+    assert first == second
+    assert len(first) == 36
+
+
+def test_missing_backup_vault_is_access_denied_as_on_aws(aws: str) -> None:
+    backup = client("backup", aws)
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        backup.describe_backup_vault(BackupVaultName="ollama-missing-vault")
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    backup.create_backup_vault(BackupVaultName="ollama-vault")
+    assert backup.describe_backup_vault(BackupVaultName="ollama-vault")["BackupVaultName"] == "ollama-vault"
