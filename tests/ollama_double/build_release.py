@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-MODULES = ("__init__.py", "__main__.py", "cli.py", "models.py", "server.py")
+MODULES = ("__init__.py", "__main__.py", "cli.py", "knobs.py", "models.py", "server.py")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 TAR_MTIME = 1760572800  # 2025-10-16T00:00:00Z, fixed so rebuilds are byte-identical
 SHEBANG = b"#!/usr/bin/env python3\n"
@@ -43,8 +43,7 @@ def build_zipapp(version: str) -> bytes:
     files: dict[str, bytes] = {
         "__main__.py": b"import sys\n\nfrom ollama_double.cli import main\n\nsys.exit(main())\n",
         "ollama_double/_version.py": (
-            '"""Version the double reports (`ollama --version`, `GET /api/version`)."""\n\n'
-            f'VERSION = "{version}"\n'
+            f'"""Version the double reports (`ollama --version`, `GET /api/version`)."""\n\nVERSION = "{version}"\n'
         ).encode(),
     }
     for name in MODULES:
@@ -115,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", required=True, type=Path, help="directory for the archive and sha256sum.txt")
     parser.add_argument("--version", default=None, help="version the double reports (default: %(default)s -> 0.12.6)")
     parser.add_argument(
-        "--arch", action="append", choices=("amd64", "arm64"), help="archive architecture name (repeatable; default amd64)"
+        "--arch",
+        action="append",
+        choices=("amd64", "arm64"),
+        help="archive architecture name (repeatable; default amd64)",
     )
     args = parser.parse_args(argv)
     version = args.version or default_version()

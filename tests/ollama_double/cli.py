@@ -1,4 +1,4 @@
-"""``ollama`` command line of the double: ``serve`` plus client subcommands that talk to OLLAMA_HOST like the real CLI."""
+"""``ollama`` command line of the double: ``serve`` and client subcommands that talk to OLLAMA_HOST."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from . import knobs
 from . import models as m
-from . import server
 from ._version import VERSION
 
 NOT_RUNNING = "ollama server not responding - could not connect to ollama server, run 'ollama serve' to start it"
@@ -24,8 +24,8 @@ class CliError(Exception):
 
 class Client:
     def __init__(self) -> None:
-        host, port = server.parse_host(os.environ.get("OLLAMA_HOST"))
-        self.host = server.connectable_host(host)
+        host, port = knobs.parse_host(os.environ.get("OLLAMA_HOST"))
+        self.host = knobs.connectable_host(host)
         self.port = port
 
     def _conn(self, timeout: float | None = None) -> http.client.HTTPConnection:
@@ -180,7 +180,9 @@ def cmd_version(_: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    env = server.env_from_flags(args, dict(os.environ))
+    from . import server
+
+    env = knobs.env_from_flags(args, dict(os.environ))
     cfg = server.Config.from_env(env)
     return server.serve(cfg)
 
@@ -193,7 +195,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for mod in resp.get("models") or []:
         if args.prefix and not mod["name"].lower().startswith(args.prefix.lower()):
             continue
-        rows.append([mod["name"], mod["digest"][:12], human_bytes(mod["size"]), human_time(parse_time(mod["modified_at"]))])
+        rows.append(
+            [mod["name"], mod["digest"][:12], human_bytes(mod["size"]), human_time(parse_time(mod["modified_at"]))]
+        )
     sys.stdout.write(table(rows))
     return 0
 
@@ -216,7 +220,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
             proc = f"{cpu}%/{100 - cpu}% CPU/GPU"
         expires = parse_time(mod["expires_at"])
         until = "Stopping..." if expires < time.time() else human_time(expires)
-        rows.append([mod["name"], mod["digest"][:12], human_bytes(size), proc, str(mod.get("context_length", 0)), until])
+        rows.append(
+            [mod["name"], mod["digest"][:12], human_bytes(size), proc, str(mod.get("context_length", 0)), until]
+        )
     sys.stdout.write(table(rows))
     return 0
 
@@ -274,7 +280,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     client.heartbeat()
     loaded = [mod["name"] for mod in client.request("GET", "/api/ps").get("models") or []]
     if m.normalize(args.model) not in loaded:
-        raise CliError(f"couldn't find model \"{args.model}\" to stop")
+        raise CliError(f'couldn\'t find model "{args.model}" to stop')
     client.request("POST", "/api/generate", {"model": args.model, "keep_alive": 0})
     return 0
 
@@ -361,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
 
     p = sub.add_parser("serve", aliases=["start"], help="Start ollama")
-    server.add_serve_flags(p)
+    knobs.add_serve_flags(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("show", help="Show information for a model")

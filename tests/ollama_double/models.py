@@ -144,14 +144,20 @@ class ModelSpec:
 
 # Metadata of a few small public models, as `ollama show` / `ollama list` report them.
 CATALOG: dict[str, ModelSpec] = {
-    "llama3.2:1b": ModelSpec("llama", "1.2B", "Q8_0", 1321098329, 131072, 2048, 16, 1235814432, ("completion", "tools")),
+    "llama3.2:1b": ModelSpec(
+        "llama", "1.2B", "Q8_0", 1321098329, 131072, 2048, 16, 1235814432, ("completion", "tools")
+    ),
     "llama3.2:latest": ModelSpec(
         "llama", "3.2B", "Q4_K_M", 2019393189, 131072, 3072, 28, 3212749888, ("completion", "tools")
     ),
-    "qwen2.5:0.5b": ModelSpec("qwen2", "494.03M", "Q4_K_M", 397821319, 32768, 896, 24, 494032768, ("completion", "tools")),
+    "qwen2.5:0.5b": ModelSpec(
+        "qwen2", "494.03M", "Q4_K_M", 397821319, 32768, 896, 24, 494032768, ("completion", "tools")
+    ),
     "tinyllama:latest": ModelSpec("llama", "1B", "Q4_0", 637700138, 2048, 2048, 22, 1100048384),
     "smollm2:135m": ModelSpec("llama", "134.52M", "F16", 270898672, 8192, 576, 30, 134515008, ("completion", "tools")),
-    "nomic-embed-text:latest": ModelSpec("nomic-bert", "137M", "F16", 274302450, 2048, 768, 12, 136727040, ("embedding",)),
+    "nomic-embed-text:latest": ModelSpec(
+        "nomic-bert", "137M", "F16", 274302450, 2048, 768, 12, 136727040, ("embedding",)
+    ),
     "all-minilm:latest": ModelSpec("bert", "23M", "F16", 45960996, 512, 384, 6, 22565376, ("embedding",)),
 }
 
@@ -188,7 +194,16 @@ def parse_duration_ns(value: Any, *, env: bool = False) -> int | None:
     return None if ns < 0 else ns
 
 
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 

@@ -11,7 +11,6 @@ knobs, the endpoints and the timing model. For tests, ``running_double(...)`` st
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -36,18 +35,89 @@ from typing import Any
 
 from . import models as m
 from ._version import VERSION
+from .knobs import knobs_env, parse_host
 
 QUEUE_FULL = "server busy, please try again.  maximum pending requests exceeded"
 FAR_FUTURE_S = 292 * 365 * 24 * 3600  # Go's time.Now().Add(math.MaxInt64): keep_alive < 0 never expires
 
 WORDS = (
-    "the model answers with plain words that look like text so clients can count tokens and measure time while "
-    "streams arrive in order from a small server running on loopback for tests of load balancers proxies and "
-    "dashboards which expect steady output at a known rate; every request gets the same words for the same prompt "
-    "unless a seed option says otherwise, and long answers simply continue until the limit is reached."
-).split()
+    "the",
+    "model",
+    "answers",
+    "with",
+    "plain",
+    "words",
+    "that",
+    "look",
+    "like",
+    "text",
+    "so",
+    "clients",
+    "can",
+    "count",
+    "tokens",
+    "and",
+    "measure",
+    "time",
+    "while",
+    "streams",
+    "arrive",
+    "in",
+    "order",
+    "from",
+    "a",
+    "small",
+    "server",
+    "running",
+    "on",
+    "loopback",
+    "for",
+    "tests",
+    "of",
+    "load",
+    "balancers",
+    "proxies",
+    "and",
+    "dashboards",
+    "which",
+    "expect",
+    "steady",
+    "output",
+    "at",
+    "a",
+    "known",
+    "rate;",
+    "every",
+    "request",
+    "gets",
+    "the",
+    "same",
+    "words",
+    "for",
+    "the",
+    "same",
+    "prompt",
+    "unless",
+    "a",
+    "seed",
+    "option",
+    "says",
+    "otherwise,",
+    "and",
+    "long",
+    "answers",
+    "simply",
+    "continue",
+    "until",
+    "the",
+    "limit",
+    "is",
+    "reached.",
+)
 TOKEN_TEXT = [(w, " " + w) for w in WORDS]
-TOKEN_JSON = [(json.dumps(a, ensure_ascii=False).encode(), json.dumps(b, ensure_ascii=False).encode()) for a, b in TOKEN_TEXT]
+TOKEN_JSON = [
+    (json.dumps(a, ensure_ascii=False).encode(), json.dumps(b, ensure_ascii=False).encode()) for a, b in TOKEN_TEXT
+]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -92,40 +162,10 @@ def _env_names(env: dict[str, str], key: str, default: tuple[str, ...]) -> tuple
         try:
             names.append(m.normalize(part))
         except m.InvalidName:
-            raise SystemExit(f"Error: {key} contains {part!r}, which is not a valid model name (e.g. llama3.2:1b)") from None
+            raise SystemExit(
+                f"Error: {key} contains {part!r}, which is not a valid model name (e.g. llama3.2:1b)"
+            ) from None
     return tuple(names)
-
-
-def parse_host(raw: str | None, default_port: int = 11434) -> tuple[str, int]:
-    """OLLAMA_HOST like Ollama's envconfig.Host(): ``[scheme://]host[:port][/path]``, default 127.0.0.1:11434."""
-    s = (raw or "").strip()
-    scheme, sep, hostport = s.partition("://")
-    if not sep:
-        hostport = s
-    elif scheme == "http":
-        default_port = 80
-    elif scheme == "https":
-        default_port = 443
-    hostport = hostport.split("/", 1)[0]
-    host, port = "127.0.0.1", default_port
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        host = hostport[1:end] if end > 0 else hostport
-        rest = hostport[end + 1 :] if end > 0 else ""
-        if rest.startswith(":") and rest[1:].isdigit():
-            port = int(rest[1:])
-    elif hostport.count(":") == 1:
-        h, p = hostport.split(":")
-        host = h
-        if p.isdigit() and int(p) <= 65535:
-            port = int(p)
-    elif hostport:
-        host = hostport
-    return host, port
-
-
-def connectable_host(host: str) -> str:
-    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
 
 
 @dataclasses.dataclass
@@ -214,7 +254,7 @@ def now_utc() -> str:
 
 
 def _ns(seconds: float) -> int:
-    return max(1, int(round(seconds * 1_000_000_000)))
+    return max(1, round(seconds * 1_000_000_000))
 
 
 def dumps(obj: Any) -> bytes:
@@ -707,9 +747,7 @@ class Double:
         else:
             dur = f"{elapsed * 1e6:.6g}µs"
         req = conn.req
-        sys.stderr.write(
-            f'[GIN] {ts} | {conn.status:3d} | {dur:>13} | {req.peer:>15} | {req.method:<7} "{req.path}"\n'
-        )
+        sys.stderr.write(f'[GIN] {ts} | {conn.status:3d} | {dur:>13} | {req.peer:>15} | {req.method:<7} "{req.path}"\n')
         sys.stderr.flush()
 
     async def handle_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -946,7 +984,10 @@ class Double:
             f"# FROM {model.name}\n\n"
             f"FROM {blob}\n"
         )
-        out: dict[str, Any] = {"license": f"License of {model.name} (stand-in text for tests).\n", "modelfile": modelfile}
+        out: dict[str, Any] = {
+            "license": f"License of {model.name} (stand-in text for tests).\n",
+            "modelfile": modelfile,
+        }
         if not spec.embedding_only:
             out["parameters"] = 'stop                           "<|end|>"'
             out["template"] = model.template or m.CHAT_TEMPLATE
@@ -1100,7 +1141,9 @@ class Double:
         given, keep_ns = keep_alive_of(body)
         if prompt == "" and given and keep_ns == 0:
             self.sched.expire(model.name)
-            conn.json(200, {"model": raw, "created_at": now_utc(), "response": "", "done": True, "done_reason": "unload"})
+            conn.json(
+                200, {"model": raw, "created_at": now_utc(), "response": "", "done": True, "done_reason": "unload"}
+            )
             return
         self.check_capability(model, raw, "generate")
         if prompt == "":
@@ -1146,7 +1189,8 @@ class Double:
             if not isinstance(msg, dict):
                 raise ApiError(
                     400,
-                    f"json: cannot unmarshal {_json_type(msg)} into Go struct field ChatRequest.messages of type api.Message",
+                    f"json: cannot unmarshal {_json_type(msg)} into Go struct field ChatRequest.messages "
+                    "of type api.Message",
                 )
             content = msg.get("content", "")
             if not isinstance(content, str):
@@ -1258,7 +1302,10 @@ class Double:
                     "object": "list",
                     "data": [{"object": "embedding", "embedding": v, "index": i} for i, v in enumerate(vectors)],
                     "model": raw,
-                    "usage": {"prompt_tokens": metrics["prompt_eval_count"], "total_tokens": metrics["prompt_eval_count"]},
+                    "usage": {
+                        "prompt_tokens": metrics["prompt_eval_count"],
+                        "total_tokens": metrics["prompt_eval_count"],
+                    },
                 },
                 newline=True,
             )
@@ -1312,7 +1359,12 @@ class Double:
 
     def openai_options(self, req: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {}
-        for src, dst in (("max_tokens", "num_predict"), ("seed", "seed"), ("stop", "stop"), ("temperature", "temperature")):
+        for src, dst in (
+            ("max_tokens", "num_predict"),
+            ("seed", "seed"),
+            ("stop", "stop"),
+            ("temperature", "temperature"),
+        ):
             if req.get(src) is not None:
                 options[dst] = req[src]
         if req.get("max_completion_tokens") is not None and "num_predict" not in options:
@@ -1353,10 +1405,12 @@ class Double:
 
     def openai_chat_writer(self, conn: Conn, model: str, ctx: dict[str, Any]) -> Callable[[int, int], None]:
         conn.start_stream("text/event-stream")
-        prefix = (
-            b'data: {"id":' + dumps(ctx["id"]) + b',"object":"chat.completion.chunk","created":'
+        prefix = b'data: {"id":' + dumps(ctx["id"]) + b',"object":"chat.completion.chunk","created":'
+        middle = (
+            b',"model":'
+            + dumps(model)
+            + b',"system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":'
         )
-        middle = b',"model":' + dumps(model) + b',"system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":'
 
         def on_token(i: int, tok: int) -> None:
             conn.chunk(
@@ -1506,7 +1560,12 @@ class Double:
 
     async def h_v1_models(self, conn: Conn) -> None:
         data = [
-            {"id": t["name"], "object": "model", "created": int(sm.modified), "owned_by": m.Name.parse(t["name"]).namespace}
+            {
+                "id": t["name"],
+                "object": "model",
+                "created": int(sm.modified),
+                "owned_by": m.Name.parse(t["name"]).namespace,
+            }
             for t, sm in zip(self.tags(), self.store.list(), strict=False)
         ]
         conn.json(200, {"object": "list", "data": data or None}, newline=True)
@@ -1564,7 +1623,8 @@ def serve(cfg: Config) -> int:
             host, port = await double.start()
         except OSError as e:
             where = f"{cfg.host}:{cfg.port}"
-            sys.stderr.write(f"Error: listen tcp {where}: bind: {e.strerror or e}\n")
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            sys.stderr.write(f"Error: listen tcp {where}: bind: {reason[:1].lower()}{reason[1:]}\n")
             return 1
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         double.log(f"Listening on {shown} (version {cfg.version})")
@@ -1573,61 +1633,6 @@ def serve(cfg: Config) -> int:
         return 0
 
     return asyncio.run(main())
-
-
-def add_serve_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``ollama serve`` in the double; each overrides the environment variable of the same meaning."""
-    parser.add_argument("--host", help="listen address host:port (OLLAMA_HOST)")
-    parser.add_argument("--models-dir", help="model store (OLLAMA_MODELS)")
-    parser.add_argument("--ttft-ms", type=float, help="time to first token in ms (OLLAMA_DOUBLE_TTFT_MS)")
-    parser.add_argument("--tokens-per-second", type=float, help="generation rate (OLLAMA_DOUBLE_TOKENS_PER_SECOND)")
-    parser.add_argument("--load-ms", type=float, help="model load time in ms (OLLAMA_DOUBLE_LOAD_MS)")
-    parser.add_argument("--num-predict", type=int, help="default output tokens (OLLAMA_DOUBLE_NUM_PREDICT)")
-    parser.add_argument("--pull-ms", type=float, help="simulated download time per pull (OLLAMA_DOUBLE_PULL_MS)")
-    parser.add_argument("--num-parallel", type=int, help="parallel streams per model (OLLAMA_NUM_PARALLEL)")
-    parser.add_argument("--max-queue", type=int, help="pending request limit (OLLAMA_MAX_QUEUE)")
-    parser.add_argument("--keep-alive", help="default keep-alive, e.g. 5m (OLLAMA_KEEP_ALIVE)")
-    parser.add_argument("--models", help="comma-separated models present at first start (OLLAMA_DOUBLE_MODELS)")
-    parser.add_argument("--registry", help="comma-separated models pull can fetch (OLLAMA_DOUBLE_REGISTRY)")
-
-
-_FLAG_ENV = {
-    "host": "OLLAMA_HOST",
-    "models_dir": "OLLAMA_MODELS",
-    "ttft_ms": "OLLAMA_DOUBLE_TTFT_MS",
-    "tokens_per_second": "OLLAMA_DOUBLE_TOKENS_PER_SECOND",
-    "load_ms": "OLLAMA_DOUBLE_LOAD_MS",
-    "num_predict": "OLLAMA_DOUBLE_NUM_PREDICT",
-    "pull_ms": "OLLAMA_DOUBLE_PULL_MS",
-    "num_parallel": "OLLAMA_NUM_PARALLEL",
-    "max_queue": "OLLAMA_MAX_QUEUE",
-    "keep_alive": "OLLAMA_KEEP_ALIVE",
-    "models": "OLLAMA_DOUBLE_MODELS",
-    "registry": "OLLAMA_DOUBLE_REGISTRY",
-}
-
-
-def env_from_flags(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
-    env = dict(env)
-    for attr, key in _FLAG_ENV.items():
-        value = getattr(args, attr, None)
-        if value is not None:
-            env[key] = f"{value:g}" if isinstance(value, float) else str(value)
-    return env
-
-
-def knobs_env(**knobs: Any) -> dict[str, str]:
-    """Keyword knobs (ttft_ms=..., models=[...]) as the environment variables the server reads."""
-    env = {}
-    for attr, value in knobs.items():
-        if value is None:
-            continue
-        if attr not in _FLAG_ENV:
-            raise TypeError(f"unknown knob {attr!r}; use one of: {', '.join(sorted(_FLAG_ENV))}")
-        if isinstance(value, list | tuple):
-            value = ",".join(value)
-        env[_FLAG_ENV[attr]] = f"{value:g}" if isinstance(value, float) else str(value)
-    return env
 
 
 @dataclasses.dataclass
@@ -1697,7 +1702,7 @@ def _thread_double(env: dict[str, str]) -> Iterator[RunningDouble]:
     async def main() -> None:
         try:
             await double.start()
-        except BaseException as e:
+        except Exception as e:  # noqa: BLE001 - handed to the starting thread
             errors.append(e)
             started.set()
             return

@@ -201,13 +201,25 @@ def test_copy_create_and_delete(client: ollama.Client) -> None:
 @pytest.mark.parametrize(
     ("call", "status", "message"),
     [
-        (lambda c: c.chat(model="missing", messages=[{"role": "user", "content": "x"}]), 404, "model 'missing' not found"),
+        (
+            lambda c: c.chat(model="missing", messages=[{"role": "user", "content": "x"}]),
+            404,
+            "model 'missing' not found",
+        ),
         (lambda c: c.generate(model="missing", prompt="x"), 404, "model 'missing' not found"),
         (lambda c: c.show("missing"), 404, "model 'missing:latest' not found"),
         (lambda c: c.embed(model="missing", input="x"), 404, "model 'missing' not found"),
         (lambda c: c.embeddings(model="missing", prompt="x"), 404, 'model "missing" not found, try pulling it first'),
-        (lambda c: c.generate(model="nomic-embed-text", prompt="x"), 400, '"nomic-embed-text" does not support generate'),
-        (lambda c: c.generate(model="llama3.2:1b", prompt="x", keep_alive="5"), 400, 'time: missing unit in duration "5"'),
+        (
+            lambda c: c.generate(model="nomic-embed-text", prompt="x"),
+            400,
+            '"nomic-embed-text" does not support generate',
+        ),
+        (
+            lambda c: c.generate(model="llama3.2:1b", prompt="x", keep_alive="5"),
+            400,
+            'time: missing unit in duration "5"',
+        ),
         (lambda c: c.pull("bad name!"), 400, "invalid model name"),
     ],
 )

