@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,18 +51,59 @@ def run_terraform(
     )
 
 
+NAMES_OUTPUT = """
+output "names" {
+  value = local.names
+}
+
+output "name_prefix" {
+  value = local.name_prefix
+}
+
+output "tags" {
+  value = local.tags
+}
+
+output "log_groups" {
+  value = local.log_groups
+}
+"""
+
+
+def make_provider_free_copy(
+    folder: Path, terraform_bin: str, env: dict[str, str], extra_files: tuple[str, ...] = ()
+) -> Path:
+    """variables.tf and locals.tf (plus extra_files from terraform/) and outputs of the naming locals, initialised
+    without any provider or backend: terraform evaluates them for real, offline."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (*PROVIDER_FREE_FILES, *extra_files):
+        shutil.copy(TERRAFORM_DIR / name, folder / name)
+    (folder / "names_output.tf").write_text(NAMES_OUTPUT)
+    init = run_terraform(terraform_bin, ["init", "-input=false", "-backend=false"], folder, env)
+    assert init.returncode == 0, init.stdout + init.stderr
+    return folder
+
+
 @pytest.fixture
 def provider_free_copy(tmp_path: Path, terraform_bin: str, tf_env: dict[str, str]) -> Iterator[Path]:
-    """A folder with variables.tf and locals.tf (plus what a test adds), initialised without any provider."""
-    for name in PROVIDER_FREE_FILES:
-        shutil.copy(TERRAFORM_DIR / name, tmp_path / name)
-    (tmp_path / "names_output.tf").write_text(
-        'output "names" {\n  value = local.names\n}\n\noutput "name_prefix" {\n  value = local.name_prefix\n}\n'
-        'output "tags" {\n  value = local.tags\n}\n'
-    )
-    init = run_terraform(terraform_bin, ["init", "-input=false", "-backend=false"], tmp_path, tf_env)
-    assert init.returncode == 0, init.stdout + init.stderr
-    yield tmp_path
+    yield make_provider_free_copy(tmp_path / "root", terraform_bin, tf_env)
+
+
+@pytest.fixture(scope="session")
+def evaluated_names(tmp_path_factory: pytest.TempPathFactory, terraform_bin: str, tf_env: dict[str, str]) -> dict:
+    """Per environment: the naming locals as Terraform evaluates them with that environment's tfvars."""
+    result = {}
+    for environment in ENVIRONMENTS:
+        folder = make_provider_free_copy(tmp_path_factory.mktemp(f"names-{environment}"), terraform_bin, tf_env)
+        tfvars = TERRAFORM_DIR / "environments" / f"{environment}.tfvars"
+        apply = run_terraform(
+            terraform_bin, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], folder, tf_env
+        )
+        assert apply.returncode == 0, apply.stdout + apply.stderr
+        output = run_terraform(terraform_bin, ["output", "-json"], folder, tf_env)
+        assert output.returncode == 0, output.stderr
+        result[environment] = {key: value["value"] for key, value in json.loads(output.stdout).items()}
+    return result
 
 
 @pytest.fixture(scope="session")
