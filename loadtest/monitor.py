@@ -156,6 +156,8 @@ def _queries(asg: str, alb_dim: str | None, period: int) -> list[dict[str, Any]]
 def fetch_series(cloudwatch: Any, queries: Sequence[dict[str, Any]], start: float, end: float) -> dict[str, Series]:
     """Run GetMetricData (paginated) and return id -> [(epoch, value)] sorted by time."""
     out: dict[str, Series] = {q["Id"]: [] for q in queries}
+    period = min(int(q["MetricStat"]["Period"]) for q in queries)
+    start = (start // period) * period  # CloudWatch buckets align to the period; so do our timestamps
     kwargs: dict[str, Any] = {
         "MetricDataQueries": list(queries),
         "StartTime": datetime.datetime.fromtimestamp(start, datetime.UTC),

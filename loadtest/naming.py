@@ -1,8 +1,8 @@
 """Resource names of the platform: ``ollama-<purpose>`` in production, ``ollama-<env>-<purpose>`` elsewhere.
 
-The same rule as ``filter_plugins/ollama_platform.py`` (``ollama_name``) and Terraform's ``local.name_prefix``;
+The same rule as ``filter_plugins/naming.py`` (``ollama_name``) and Terraform's ``local.name_prefix``;
 kept here without the Ansible dependency so the load tests run on a machine with only the load-test packages.
-``tests/loadtest/test_naming.py`` proves the two agree.
+``tests/loadtest/test_loadtest_naming.py`` proves the two agree.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any
 SHAPES = ("constant", "step", "spike", "soak", "poisson")
 DEFAULT_DURATION = {"constant": 60.0, "step": 0.0, "spike": 90.0, "soak": 1800.0, "poisson": 60.0}
 
-_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s|ms)?")
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)?")
 
 
 def parse_duration(text: str | float | int) -> float:
