@@ -507,6 +507,7 @@ class Conn:
         self.streaming = False
         self.sent_headers = False
         self.stream_head = b""
+        self.raw_stream = False
         self.finished = False
 
     def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
@@ -533,10 +534,18 @@ class Conn:
         self.json(status, {"error": message})
 
     def start_stream(self, content_type: str) -> None:
-        """Headers go out with the first chunk, as with Go's net/http (a stream's headers arrive with its data)."""
+        """Headers go out with the first chunk, as with Go's net/http (a stream's headers arrive with its data).
+
+        HTTP/1.0 clients cannot read chunked encoding: they get the raw body and the connection closes at its end.
+        """
         self.status = 200
         self.streaming = True
-        self.stream_head = self._head(200, [("Content-Type", content_type), ("Transfer-Encoding", "chunked")])
+        if self.req.version == "HTTP/1.0":
+            self.raw_stream = True
+            self.keep_alive = False
+            self.stream_head = self._head(200, [("Content-Type", content_type)])
+        else:
+            self.stream_head = self._head(200, [("Content-Type", content_type), ("Transfer-Encoding", "chunked")])
 
     @property
     def gone(self) -> bool:
@@ -545,18 +554,19 @@ class Conn:
     def chunk(self, data: bytes) -> None:
         if self.transport.is_closing():
             raise ClientGone
-        payload = b"%x\r\n%b\r\n" % (len(data), data)
+        payload = data if self.raw_stream else b"%x\r\n%b\r\n" % (len(data), data)
         if not self.sent_headers:
             self.sent_headers = True
             payload = self.stream_head + payload
         self.transport.write(payload)
 
     def end_stream(self) -> None:
+        trailer = b"" if self.raw_stream else b"0\r\n\r\n"
         if not self.sent_headers:
             self.sent_headers = True
-            self.transport.write(self.stream_head + b"0\r\n\r\n")
+            self.transport.write(self.stream_head + trailer)
         elif not self.transport.is_closing():
-            self.transport.write(b"0\r\n\r\n")
+            self.transport.write(trailer)
         self.finished = True
 
     async def drain(self) -> None:
@@ -781,7 +791,7 @@ class Double:
                     elif not conn.finished:
                         conn.error(500, str(e))
                 self.log_request(conn, asyncio.get_running_loop().time() - req.t0)
-                if not keep or writer.transport.is_closing():
+                if not conn.keep_alive or writer.transport.is_closing():
                     break
                 with contextlib.suppress(ConnectionError):
                     await writer.drain()

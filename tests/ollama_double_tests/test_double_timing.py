@@ -146,6 +146,7 @@ def test_queue_wait_counts_toward_ttft_and_full_queue_gives_503() -> None:
             assert err.value.status_code == 503
             for t in [first, *queued]:
                 t.join(30)
+            assert len(results) == 3, "a stream failed; see the thread's traceback above"
             a, b, c = sorted(results.values(), key=lambda r: r["times"][0])
             # each waits for the previous stream (one slot), then its own prompt evaluation
             assert b["times"][0] - a["end"] == pytest.approx(0.05, abs=0.03)
