@@ -16,12 +16,14 @@ import contextlib
 import dataclasses
 import gc
 import hashlib
+import ipaddress
 import json
 import math
 import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -468,6 +470,8 @@ class Scheduler:
 REASONS = {
     100: "Continue",
     200: "OK",
+    204: "No Content",
+    403: "Forbidden",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -801,7 +805,37 @@ class Double:
             self.conns.discard(writer)
             writer.close()
 
+    def host_allowed(self, conn: Conn) -> bool:
+        """Ollama's allowedHostsMiddleware: a server bound to loopback only answers local Host headers (else 403)."""
+        if self.bound is None or not _is_loopback(self.bound[0]):
+            return True
+        host = conn.req.headers.get("host", "")
+        if host.startswith("["):
+            host = host[1 : host.find("]")] if "]" in host else host
+        elif host.count(":") == 1:
+            host = host.split(":", 1)[0]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if ip is not None:
+            return (
+                ip.is_loopback
+                or ip.is_unspecified
+                or any(ip in net for net in _GO_PRIVATE if ip.version == net.version)
+            )
+        host = host.lower()
+        return host in ("", "localhost", socket.gethostname().lower()) or host.endswith(
+            (".localhost", ".local", ".internal")
+        )
+
     async def dispatch(self, conn: Conn) -> None:
+        if not self.host_allowed(conn):
+            conn.send(403, b"", "text/plain; charset=utf-8")
+            return
+        if conn.req.method == "OPTIONS":
+            conn.send(204, b"", "text/plain; charset=utf-8")
+            return
         path = conn.req.path
         if len(path) > 1 and path.endswith("/") and path.rstrip("/") in self.routes:
             path = path.rstrip("/")
@@ -931,6 +965,14 @@ class Double:
     def check_capability(self, model: m.StoredModel, name: str, what: str) -> None:
         if model.spec.embedding_only:
             raise ApiError(400, f'"{name}" does not support {what}')
+
+    @staticmethod
+    def check_think_tools(model: m.StoredModel, name: str, body: dict[str, Any]) -> None:
+        if body.get("think") not in (None, False) and "thinking" not in model.spec.capabilities:
+            raise ApiError(400, f'"{name}" does not support thinking')
+        if body.get("tools") and "tools" not in model.spec.capabilities:
+            fq = m.Name.parse(model.name)
+            raise ApiError(400, f"{fq.host}/{fq.namespace}/{fq.model}:{fq.tag} does not support tools")
 
     # ---- simple endpoints ---------------------------------------------------------------------------------------
 
@@ -1156,6 +1198,7 @@ class Double:
             )
             return
         self.check_capability(model, raw, "generate")
+        self.check_think_tools(model, raw, body)
         if prompt == "":
             await self.load_only(conn, model, body)
             conn.json(200, {"model": raw, "created_at": now_utc(), "response": "", "done": True, "done_reason": "load"})
@@ -1229,6 +1272,7 @@ class Double:
             conn.json(200, {**empty, "done_reason": "unload"})
             return
         self.check_capability(model, raw, "chat")
+        self.check_think_tools(model, raw, body)
         if not messages:
             await self.load_only(conn, model, body)
             conn.json(200, {**empty, "created_at": now_utc(), "done_reason": "load"})
@@ -1599,6 +1643,16 @@ class Double:
 
 # --------------------------------------------------------------------------------------------------------------------
 # entry points
+
+
+_GO_PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _raise_nofile() -> None:

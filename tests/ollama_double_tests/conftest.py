@@ -14,8 +14,8 @@ FAST = {"ttft_ms": 20, "tokens_per_second": 400, "load_ms": 40, "num_predict": 8
 
 @pytest.fixture(scope="module")
 def double() -> Iterator[RunningDouble]:
-    """A fast double (module-wide) with two models installed and a parallel limit of 4."""
-    with running_double(models=["llama3.2:1b", "nomic-embed-text"], num_parallel=4, **FAST) as d:
+    """A fast double (module-wide) with three models installed and a parallel limit of 4."""
+    with running_double(models=["llama3.2:1b", "nomic-embed-text", "tinyllama"], num_parallel=4, **FAST) as d:
         yield d
 
 

@@ -12,6 +12,10 @@ import pytest
 
 from tests.ollama_double.server import RunningDouble
 
+TOOL = {
+    "type": "function",
+    "function": {"name": "now", "description": "current time", "parameters": {"type": "object", "properties": {}}},
+}
 FINAL_FIELDS = (
     "total_duration",
     "load_duration",
@@ -221,6 +225,16 @@ def test_copy_create_and_delete(client: ollama.Client) -> None:
             'time: missing unit in duration "5"',
         ),
         (lambda c: c.pull("bad name!"), 400, "invalid model name"),
+        (
+            lambda c: c.generate(model="llama3.2:1b", prompt="x", think=True),
+            400,
+            '"llama3.2:1b" does not support thinking',
+        ),
+        (
+            lambda c: c.chat(model="tinyllama", messages=[{"role": "user", "content": "x"}], tools=[TOOL]),
+            400,
+            "registry.ollama.ai/library/tinyllama:latest does not support tools",
+        ),
     ],
 )
 def test_errors_raise_response_error(client: ollama.Client, call, status: int, message: str) -> None:
@@ -245,6 +259,14 @@ def test_raw_http_errors(double: RunningDouble) -> None:
     assert (r.status_code, r.text) == (404, "404 page not found")
     r = httpx.request("DELETE", double.url + "/api/delete", json={"model": "missing"})
     assert (r.status_code, r.json()) == (404, {"error": "model 'missing' not found"})
+
+
+def test_loopback_server_only_answers_local_host_headers(double: RunningDouble) -> None:
+    # Ollama bound to loopback rejects foreign Host headers (DNS-rebinding protection): a proxy must not forward $host
+    assert httpx.get(double.url + "/api/version", headers={"Host": "ollama.example.com"}).status_code == 403
+    for host in ("localhost:11434", "host.containers.internal", "10.0.0.5:8000", "127.0.0.1"):
+        assert httpx.get(double.url + "/api/version", headers={"Host": host}).status_code == 200, host
+    assert httpx.options(double.url + "/api/chat").status_code == 204
 
 
 def test_stream_framing_and_keep_alive(double: RunningDouble) -> None:

@@ -171,7 +171,7 @@ async def _stream(host: str, port: int, i: int, num_predict: int) -> tuple[float
     ).encode()
     t0 = time.perf_counter()
     writer.write(
-        b"POST /api/chat HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
         b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
     )
     times: list[float] = []
