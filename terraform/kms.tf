@@ -79,7 +79,7 @@ resource "aws_kms_key" "data" {
 }
 
 resource "aws_kms_alias" "data" {
-  name          = "${local.names.kms_alias}-data"
+  name          = local.names.kms_data_alias
   target_key_id = aws_kms_key.data.key_id
 }
 
@@ -121,7 +121,7 @@ resource "aws_kms_key" "logs" {
 }
 
 resource "aws_kms_alias" "logs" {
-  name          = "${local.names.kms_alias}-logs"
+  name          = local.names.kms_logs_alias
   target_key_id = aws_kms_key.logs.key_id
 }
 
@@ -167,6 +167,6 @@ resource "aws_kms_key" "dr" {
 resource "aws_kms_alias" "dr" {
   provider = aws.dr
 
-  name          = "${local.names.kms_alias}-dr"
+  name          = local.names.kms_dr_alias
   target_key_id = aws_kms_key.dr.key_id
 }

@@ -50,7 +50,9 @@ locals {
     api_token_secret  = "${local.name_prefix}/ollama-api-token"
     redis_secret      = "${local.name_prefix}/redis-auth-token"
     origin_secret     = "${local.name_prefix}/origin-verify-header"
-    kms_alias         = "alias/${local.name_prefix}"
+    kms_data_alias    = "alias/${local.name_prefix}-data"
+    kms_logs_alias    = "alias/${local.name_prefix}-logs"
+    kms_dr_alias      = "alias/${local.name_prefix}-dr"
   }
 
   # Log groups: /ollama/<environment>/<source>.
