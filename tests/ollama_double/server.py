@@ -502,7 +502,10 @@ class ClientGone(Exception):
 class Conn:
     """One response on a keep-alive connection: plain (Content-Length) or streamed (chunked)."""
 
-    def __init__(self, writer: asyncio.StreamWriter, req: Request, keep_alive: bool) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: Request, keep_alive: bool
+    ) -> None:
+        self.reader = reader
         self.writer = writer
         self.transport = writer.transport
         self.req = req
@@ -553,7 +556,8 @@ class Conn:
 
     @property
     def gone(self) -> bool:
-        return self.transport.is_closing()
+        """The client closed or reset the connection (seen without reading: the transport keeps receiving)."""
+        return self.transport.is_closing() or self.reader.at_eof() or self.reader.exception() is not None
 
     def chunk(self, data: bytes) -> None:
         if self.transport.is_closing():
@@ -572,13 +576,6 @@ class Conn:
         elif not self.transport.is_closing():
             self.transport.write(trailer)
         self.finished = True
-
-    async def drain(self) -> None:
-        if self.transport.get_write_buffer_size() > 256 * 1024:
-            try:
-                await self.writer.drain()
-            except (ConnectionError, RuntimeError):
-                raise ClientGone from None
 
 
 async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> Request | None:
@@ -775,7 +772,7 @@ class Double:
                     break
                 conn_hdr = req.headers.get("connection", "").lower()
                 keep = conn_hdr != "close" if req.version == "HTTP/1.1" else conn_hdr == "keep-alive"
-                conn = Conn(writer, req, keep)
+                conn = Conn(reader, writer, req, keep)
                 try:
                     await self.dispatch(conn)
                 except ClientGone:
@@ -877,7 +874,7 @@ class Double:
         options = body.get("options") if isinstance(body.get("options"), dict) else {}
         num_ctx = options.get("num_ctx") if isinstance(options.get("num_ctx"), int) else None
         try:
-            runner, loaded_at = await self.sched.acquire(model, given, keep_ns, num_ctx)
+            runner, loaded_at = await self.schedule(conn, model, given, keep_ns, num_ctx)
         except QueueFull:
             raise ApiError(503, QUEUE_FULL) from None
         self.active_streams += 1
@@ -895,6 +892,24 @@ class Double:
             "eval_count": len(plan.tokens),
             "eval_duration": _ns(t_end - t_first),
         }
+
+    async def schedule(
+        self, conn: Conn, model: m.StoredModel, given: bool, keep_ns: int | None, num_ctx: int | None
+    ) -> tuple[Runner, float]:
+        """``Scheduler.acquire``, abandoned when the client goes away while waiting (as Ollama cancels it)."""
+        task = asyncio.ensure_future(self.sched.acquire(model, given, keep_ns, num_ctx))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            if conn.gone:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, QueueFull):
+                    await task
+                if task.cancelled() or task.exception() is not None:
+                    raise ClientGone
+                self.sched.release(task.result()[0])
+                raise ClientGone
 
     def _emit(
         self, conn: Conn, tokens: list[int], first_deadline: float, on_token: Callable[[int, int], None] | None
@@ -957,7 +972,7 @@ class Double:
     async def load_only(self, conn: Conn, model: m.StoredModel, body: dict[str, Any]) -> None:
         given, keep_ns = keep_alive_of(body)
         try:
-            runner, _ = await self.sched.acquire(model, given, keep_ns, None)
+            runner, _ = await self.schedule(conn, model, given, keep_ns, None)
         except QueueFull:
             raise ApiError(503, QUEUE_FULL) from None
         self.sched.release(runner)

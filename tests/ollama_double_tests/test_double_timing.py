@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import socket
 import statistics
 import threading
 import time
@@ -210,3 +211,26 @@ def test_hundred_concurrent_streams_keep_their_timing() -> None:
                 assert final["prompt_eval_duration"] / 1e6 == pytest.approx(TTFT_MS, abs=30)
 
         _tolerating_noise(check)
+
+
+def test_client_leaving_the_queue_frees_its_place() -> None:
+    with running_double(
+        ttft_ms=10, tokens_per_second=50, load_ms=0, num_parallel=1, max_queue=1, models=["llama3.2:1b"]
+    ) as d:
+        host, port = d.host.rsplit(":", 1)
+        body = b'{"model": "llama3.2:1b", "prompt": "wait", "options": {"num_predict": 5}}'
+        request = b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+        results: dict[str, dict] = {}
+        busy = threading.Thread(target=lambda: results.update(busy=_measure_chat(d.url, 60)))
+        busy.start()
+        time.sleep(0.2)
+        with socket.create_connection((host, int(port))) as queued:  # takes the only queue place, then hangs up
+            queued.sendall(request)
+            time.sleep(0.1)
+            full = requests.post(d.url + "/api/generate", data=body, timeout=30)
+            assert full.status_code == 503
+        time.sleep(0.4)  # the double notices the hang-up within 0.25 s
+        accepted = requests.post(d.url + "/api/generate", data=body.replace(b"wait", b"next"), timeout=30)
+        assert accepted.status_code == 200
+        busy.join(30)
+        assert results["busy"]["final"]["eval_count"] == 60
