@@ -36,13 +36,15 @@ def load_schema(path: Path = DEFAULT_OUTPUT) -> dict[str, Any]:
 
 
 def parse_file(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        return hcl2.load(
-            handle,
-            serialization_options=SerializationOptions(
-                strip_string_quotes=True, explicit_blocks=True, with_comments=False
-            ),
-        )
+    """One .tf/.tfvars file parsed, blocks marked with __is_block__ (comments dropped)."""
+    return _parse_text(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _parse_text(text: str) -> dict[str, Any]:
+    # Cached by content: callers must not modify the result.
+    options = SerializationOptions(strip_string_quotes=True, explicit_blocks=True, with_comments=False)
+    return hcl2.loads(text, serialization_options=options)
 
 
 def _is_block(value: Any) -> bool:
