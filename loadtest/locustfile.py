@@ -93,7 +93,7 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--slo-profile", default="local", help="SLO profile (an environment name)")
     group.add_argument("--summary-json", default="", help="Write the JSON summary here")
     group.add_argument("--samples-file", default="", help="Write every request sample here (JSON lines)")
-    group.add_argument("--settle", default="auto", help="Seconds skipped after each ramp (auto: 0, poisson: p50 e2e)")
+    group.add_argument("--settle", default="auto", help="Seconds skipped after each ramp (auto: median e2e)")
     group.add_argument("--cold-load-ms", type=float, default=250.0, help="load_duration above this is a cold load")
     group.add_argument("--fail-untrusted", action="store_true", help="Exit 3 when the generator was overloaded")
     group.add_argument("--trust-cpu", type=float, default=0.9, help="CPU share of a core counted as CPU-bound")
@@ -385,6 +385,7 @@ def _on_test_start(environment: Any, **_kwargs: Any) -> None:
     STATE.dropped = 0
     if _controls_run(runner):
         STATE.aggregator = recorder.RunAggregator()
+        STATE.aggregator.mark(0, "spawning")
         STATE.greenlets.append(gevent.spawn(_timeline_loop, environment))
     if _generates_load(runner):
         process_id = f"worker-{getattr(runner, 'worker_index', 0)}" if isinstance(runner, WorkerRunner) else "local"
@@ -397,6 +398,12 @@ def _on_test_start(environment: Any, **_kwargs: Any) -> None:
         STATE.greenlets.append(gevent.spawn(recorder.health_probe, STATE.recorder, gevent.sleep))
         if isinstance(runner, WorkerRunner):
             STATE.greenlets.append(gevent.spawn(_flush_loop, environment))
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count: int, **_kwargs: Any) -> None:
+    if STATE.aggregator is not None:
+        STATE.aggregator.mark(user_count, "running")
 
 
 def _timeline_loop(environment: Any) -> None:

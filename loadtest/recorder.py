@@ -193,12 +193,10 @@ def build_summary(
     start = agg.started or (samples[0]["t"] if samples else time.time())
     end = agg.stopped or (agg.timeline[-1]["t"] if agg.timeline else time.time())
     ok_e2e = [s["e2e"] for s in samples if s.get("ok")]
-    if settle == "auto":
-        # Closed loop: the phase is steady once every user is spawned. Open loop: in-flight requests keep growing
-        # for about one request duration (Little's law), so skip the median end-to-end latency.
-        settle_s = (metrics.percentile(ok_e2e, 50) or 0.0) if config.get("shape") == "poisson" else 0.0
-    else:
-        settle_s = float(settle)
+    # "auto" skips one median request duration after each ramp: closed-loop users spawned together run in
+    # lock-step for their first cycle (and the first requests queue behind connection setup and model loads);
+    # open-loop in-flight requests keep growing for about one request duration (Little's law).
+    settle_s = (metrics.percentile(ok_e2e, 50) or 0.0) if settle == "auto" else float(settle)
     phases = metrics.steady_phases(agg.timeline, settle=settle_s)
     in_window = [s for s in samples if metrics.in_windows(s["t"], phases) is not None]
     window_len = sum(p["end"] - p["start"] for p in phases)
