@@ -11,6 +11,9 @@ locals {
 
 
 
+  group_metrics     = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
+  warm_pool_metrics = ["WarmPoolWarmedCapacity", "WarmPoolPendingCapacity", "WarmPoolTotalCapacity"]
+
   common_settings = {
     OLLAMA_PLATFORM_ENVIRONMENT = var.environment
     OLLAMA_PLATFORM_REGION      = var.aws_region
@@ -125,7 +128,7 @@ resource "aws_autoscaling_group" "this" {
   capacity_rebalance        = var.ollama_on_demand_percentage < 100
   protect_from_scale_in     = false
   wait_for_capacity_timeout = "15m"
-  enabled_metrics           = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances", "WarmPoolWarmedCapacity"]
+  enabled_metrics           = concat(local.group_metrics, each.key == "backend" ? local.warm_pool_metrics : [])
 
   dynamic "mixed_instances_policy" {
     for_each = var.ollama_on_demand_percentage < 100 ? [1] : []

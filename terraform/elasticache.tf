@@ -29,6 +29,5 @@ resource "aws_elasticache_replication_group" "this" {
   snapshot_retention_limit   = local.is_production ? 7 : 1
   snapshot_window            = "01:00-02:00"
   maintenance_window         = "sun:04:30-sun:05:30"
-  notification_topic_arn     = aws_sns_topic.alarms.arn
   apply_immediately          = !local.is_production
 }

@@ -85,6 +85,14 @@ data "aws_iam_policy_document" "instance" {
     resources = flatten([for g in local.instance_log_groups[each.key] : ["arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:${g}", "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:${g}:log-stream:*"]])
   }
 
+  # The CloudWatch agent reads the instance's tags to add the AutoScalingGroupName dimension; read-only, and
+  # these Describe calls have no resource-level permissions.
+  statement {
+    sid       = "CloudWatchAgentDimensions"
+    actions   = ["ec2:DescribeTags", "ec2:DescribeVolumes"]
+    resources = ["*"]
+  }
+
   # PutMetricData has no resource-level permissions; the namespace condition limits it.
   statement {
     sid       = "PublishMetrics"

@@ -218,12 +218,13 @@ resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
   alarm_actions       = local.alarm_actions
 }
 
-# Billing metrics exist only in us-east-1 (and need "Receive Billing Alerts" enabled on the account).
+# Billing metrics exist only in us-east-1 (and need "Receive Billing Alerts" enabled on the account). The topic uses
+# the us-east-1 customer-managed key: alarms cannot publish to a topic under the AWS-managed SNS key.
 resource "aws_sns_topic" "billing" {
   provider = aws.us_east_1
 
   name              = "${local.name_prefix}-billing-alarms"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.edge.id
 }
 
 resource "aws_sns_topic_subscription" "billing_email" {

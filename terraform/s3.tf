@@ -449,7 +449,7 @@ resource "aws_s3_bucket_replication_configuration" "backups" {
 
     destination {
       bucket        = aws_s3_bucket.backups_dr.arn
-      storage_class = "STANDARD_IA"
+      storage_class = "INTELLIGENT_TIERING"
 
       encryption_configuration {
         replica_kms_key_id = aws_kms_key.dr.arn

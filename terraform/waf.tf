@@ -165,13 +165,28 @@ data "aws_iam_policy_document" "kms_edge" {
       values   = ["arn:${local.partition}:logs:us-east-1:${local.account_id}:log-group:*"]
     }
   }
+
+  statement {
+    sid       = "BillingAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
 }
 
-# WAF logs must live in the Web ACL's region.
+# us-east-1 key: WAF logs (they must live in the Web ACL's region) and the billing alarm topic.
 resource "aws_kms_key" "edge" {
   provider = aws.us_east_1
 
-  description             = "${local.name_prefix}: WAF logs in us-east-1"
+  description             = "${local.name_prefix}: us-east-1 WAF logs and billing alarm topic"
   enable_key_rotation     = true
   deletion_window_in_days = local.is_production ? 30 : 7
   policy                  = data.aws_iam_policy_document.kms_edge.json
