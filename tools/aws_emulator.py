@@ -118,7 +118,8 @@ def _patch_backup_missing_vault() -> None:
     def describe_backup_vault(self: Any, backup_vault_name: str) -> Any:
         if backup_vault_name not in self.vaults:
             raise JsonRESTError(
-                "AccessDeniedException", f"Insufficient privileges to perform this action or {backup_vault_name} does not exist"
+                "AccessDeniedException",
+                f"Insufficient privileges to perform this action or {backup_vault_name} does not exist",
             )
         return original(self, backup_vault_name)
 
@@ -211,7 +212,7 @@ def start(host: str = "127.0.0.1", port: int = 0, state_dir: Path = DEFAULT_STAT
         raise EmulatorError(f"port {port} on {host} is in use: stop what listens there or choose another --port")
     port = port or free_port(host)
     log = (state_dir / "emulator.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "serve", "--host", host, "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
