@@ -1629,13 +1629,8 @@ class Double:
 
     async def h_v1_models(self, conn: Conn) -> None:
         data = [
-            {
-                "id": t["name"],
-                "object": "model",
-                "created": int(sm.modified),
-                "owned_by": m.Name.parse(t["name"]).namespace,
-            }
-            for t, sm in zip(self.tags(), self.store.list(), strict=False)
+            {"id": sm.name, "object": "model", "created": int(sm.modified), "owned_by": m.Name.parse(sm.name).namespace}
+            for sm in self.store.list()
         ]
         conn.json(200, {"object": "list", "data": data or None}, newline=True)
 

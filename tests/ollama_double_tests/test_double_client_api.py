@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
 import math
+import socket
 import time
 
 import httpx
@@ -283,3 +285,21 @@ def test_stream_framing_and_keep_alive(double: RunningDouble) -> None:
         assert r2.status_code == 200
         # both requests went over one connection (HTTP/1.1 keep-alive)
         assert r.extensions["network_stream"] is r2.extensions["network_stream"]
+
+
+def test_http10_clients_get_an_unchunked_stream(double: RunningDouble) -> None:
+    # nginx talks HTTP/1.0 to upstreams unless told otherwise: the stream must arrive without chunk framing
+    host, port = double.host.rsplit(":", 1)
+    body = json.dumps({"model": "llama3.2:1b", "prompt": "a b c"}).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /api/generate HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head
+    lines = payload.decode().splitlines()
+    assert len(lines) == 9
+    assert json.loads(lines[-1])["done"] is True

@@ -6,7 +6,7 @@ import json
 
 import requests
 
-from tests.ollama_double.server import RunningDouble
+from tests.ollama_double.server import RunningDouble, running_double
 
 MESSAGES = [{"role": "user", "content": "tell me something"}]
 
@@ -97,3 +97,8 @@ def test_models_and_embeddings(double: RunningDouble) -> None:
     assert [d["index"] for d in emb["data"]] == [0, 1]
     assert len(emb["data"][0]["embedding"]) == 768
     assert emb["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+
+
+def test_models_list_is_null_without_models() -> None:
+    with running_double(in_process=True) as empty:
+        assert requests.get(empty.url + "/v1/models", timeout=30).json() == {"object": "list", "data": None}
