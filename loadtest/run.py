@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--think-time", type=float, default=0.25)
     p.add_argument("--request-timeout", type=float, default=120.0)
     p.add_argument("--stop-timeout", type=float, default=None, help="Grace for in-flight requests at the end")
+    p.add_argument("--settle", default="auto", help="Skipped after each ramp: a duration, or auto (median e2e)")
     p.add_argument("--environment", default="local", help=f"One of: {', '.join(ENVIRONMENTS)}")
     p.add_argument("--slo-file", default="", help="SLO profiles (default loadtest/slo.yaml)")
     p.add_argument("--slo-profile", default="", help="Profile in the SLO file (default: --environment)")
@@ -124,6 +125,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
             spike_time=parse_duration(args.spike_time) if args.spike_time else None,
         )
         scale_limit = parse_duration(args.scale_out_limit)
+        settle = "auto" if args.settle == "auto" else f"{parse_duration(args.settle):g}"
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     run_length = total_duration(stages)
@@ -138,6 +140,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     if args.fail_on_regression is not None and not args.compare:
         raise UsageError("--fail-on-regression needs --compare")
     return {
+        "settle": settle,
         "spawn_rate": stages[0].spawn_rate,
         "duration": duration,
         "run_length": run_length,
@@ -204,6 +207,8 @@ def locust_command(args: argparse.Namespace, derived: dict[str, Any], report_dir
         str(arrival_users),
         "--max-inflight",
         str(args.max_inflight),
+        "--settle",
+        derived["settle"],
         "--exit-code-on-error",
         "0",
     ]
