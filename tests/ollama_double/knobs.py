@@ -50,6 +50,11 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-ms", type=float, help="model load time in ms (OLLAMA_DOUBLE_LOAD_MS)")
     parser.add_argument("--num-predict", type=int, help="default output tokens (OLLAMA_DOUBLE_NUM_PREDICT)")
     parser.add_argument("--pull-ms", type=float, help="simulated download time per pull (OLLAMA_DOUBLE_PULL_MS)")
+    parser.add_argument(
+        "--prompt-tokens-per-second",
+        type=float,
+        help="extra prompt evaluation time per prompt token, 0 = off (OLLAMA_DOUBLE_PROMPT_TOKENS_PER_SECOND)",
+    )
     parser.add_argument("--num-parallel", type=int, help="parallel streams per model (OLLAMA_NUM_PARALLEL)")
     parser.add_argument("--max-queue", type=int, help="pending request limit (OLLAMA_MAX_QUEUE)")
     parser.add_argument("--keep-alive", help="default keep-alive, e.g. 5m (OLLAMA_KEEP_ALIVE)")
@@ -65,6 +70,7 @@ _FLAG_ENV = {
     "load_ms": "OLLAMA_DOUBLE_LOAD_MS",
     "num_predict": "OLLAMA_DOUBLE_NUM_PREDICT",
     "pull_ms": "OLLAMA_DOUBLE_PULL_MS",
+    "prompt_tokens_per_second": "OLLAMA_DOUBLE_PROMPT_TOKENS_PER_SECOND",
     "num_parallel": "OLLAMA_NUM_PARALLEL",
     "max_queue": "OLLAMA_MAX_QUEUE",
     "keep_alive": "OLLAMA_KEEP_ALIVE",

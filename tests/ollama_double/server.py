@@ -185,6 +185,7 @@ class Config:
     load_ms: float = 300.0
     num_predict: int = 24
     pull_ms: float = 300.0
+    prompt_tokens_per_second: float = 0.0
     models: tuple[str, ...] = ()
     registry: tuple[str, ...] = m.DEFAULT_REGISTRY
     version: str = VERSION
@@ -215,6 +216,7 @@ class Config:
             load_ms=_env_float(env, "OLLAMA_DOUBLE_LOAD_MS", 300.0),
             num_predict=_env_int(env, "OLLAMA_DOUBLE_NUM_PREDICT", 24),
             pull_ms=_env_float(env, "OLLAMA_DOUBLE_PULL_MS", 300.0),
+            prompt_tokens_per_second=_env_float(env, "OLLAMA_DOUBLE_PROMPT_TOKENS_PER_SECOND", 0.0),
             models=_env_names(env, "OLLAMA_DOUBLE_MODELS", ()),
             registry=_env_names(env, "OLLAMA_DOUBLE_REGISTRY", m.DEFAULT_REGISTRY),
             version=env.get("OLLAMA_DOUBLE_VERSION", "").strip() or VERSION,
@@ -229,7 +231,8 @@ class Config:
             f"OLLAMA_MODELS:{self.models_dir} OLLAMA_NUM_PARALLEL:{self.num_parallel} "
             f"OLLAMA_DOUBLE_TTFT_MS:{self.ttft_ms:g} OLLAMA_DOUBLE_TOKENS_PER_SECOND:{self.tokens_per_second:g} "
             f"OLLAMA_DOUBLE_LOAD_MS:{self.load_ms:g} OLLAMA_DOUBLE_NUM_PREDICT:{self.num_predict} "
-            f"OLLAMA_DOUBLE_PULL_MS:{self.pull_ms:g}]"
+            f"OLLAMA_DOUBLE_PULL_MS:{self.pull_ms:g} "
+            f"OLLAMA_DOUBLE_PROMPT_TOKENS_PER_SECOND:{self.prompt_tokens_per_second:g}]"
         )
 
 
@@ -725,7 +728,6 @@ class Double:
             marker.write_text("".join(f"{n}\n" for n in sorted(done | set(todo))))
 
     async def start(self) -> tuple[str, int]:
-        self.seed_models()
         host = self.cfg.host or None
         self.server = await asyncio.start_server(
             self.handle_conn, host=host, port=self.cfg.port, backlog=4096, limit=1024 * 1024, reuse_address=True
@@ -743,7 +745,8 @@ class Double:
                 await asyncio.wait_for(self.server.wait_closed(), 2)
 
     def log(self, msg: str) -> None:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+        now = time.time()
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
         sys.stderr.write(f'time={ts} level=INFO source=routes.go:1564 msg="{msg}"\n')
         sys.stderr.flush()
 
@@ -880,7 +883,10 @@ class Double:
         self.active_streams += 1
         try:
             start = loop.time()
-            t_first, t_end = await self._emit(conn, plan.tokens, start + self.ttft, on_token)
+            prompt_eval = self.ttft
+            if self.cfg.prompt_tokens_per_second > 0:
+                prompt_eval += plan.prompt_tokens / self.cfg.prompt_tokens_per_second
+            t_first, t_end = await self._emit(conn, plan.tokens, start + prompt_eval, on_token)
         finally:
             self.active_streams -= 1
             self.sched.release(runner)
@@ -1694,6 +1700,14 @@ def serve(cfg: Config) -> int:
                 loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
         double.log(f"server config env={cfg.env_summary()}")
         try:
+            double.seed_models()
+        except OSError as e:
+            sys.stderr.write(
+                f"Error: mkdir {e.filename or cfg.models_dir}: {(e.strerror or str(e)).lower()} "
+                "(set OLLAMA_MODELS to a writable directory)\n"
+            )
+            return 1
+        try:
             host, port = await double.start()
         except OSError as e:
             where = f"{cfg.host}:{cfg.port}"
@@ -1739,7 +1753,8 @@ def running_double(
     """Start a double on 127.0.0.1 and a free port; stop it (and remove its temporary model store) on exit.
 
     Knobs are keyword arguments named after the serve flags: ttft_ms, tokens_per_second, load_ms, num_predict,
-    pull_ms, num_parallel, max_queue, keep_alive, models (list), registry (list), models_dir, host.
+    pull_ms, prompt_tokens_per_second, num_parallel, max_queue, keep_alive, models (list), registry (list),
+    models_dir, host.
     By default the server runs in a child process (its own interpreter and GIL, so the caller's load does not
     disturb its timing); ``in_process=True`` runs it on a thread of this process instead.
     """
@@ -1775,6 +1790,7 @@ def _thread_double(env: dict[str, str]) -> Iterator[RunningDouble]:
 
     async def main() -> None:
         try:
+            double.seed_models()
             await double.start()
         except Exception as e:  # noqa: BLE001 - handed to the starting thread
             errors.append(e)

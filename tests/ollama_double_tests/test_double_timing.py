@@ -234,3 +234,19 @@ def test_client_leaving_the_queue_frees_its_place() -> None:
         assert accepted.status_code == 200
         busy.join(30)
         assert results["busy"]["final"]["eval_count"] == 60
+
+
+def test_prompt_evaluation_can_grow_with_prompt_length() -> None:
+    with running_double(
+        ttft_ms=50, prompt_tokens_per_second=100, tokens_per_second=200, load_ms=0, models=["llama3.2:1b"]
+    ) as d:
+        _measure_chat(d.url, 1)
+
+        def check() -> None:
+            short = _measure_chat(d.url, 2, "one two")["final"]
+            long = _measure_chat(d.url, 2, " ".join(["word"] * 20))["final"]
+            assert short["prompt_eval_duration"] / 1e6 == pytest.approx(50 + 20, abs=10)
+            assert long["prompt_eval_count"] == 20
+            assert long["prompt_eval_duration"] / 1e6 == pytest.approx(50 + 200, abs=10)
+
+        _tolerating_noise(check)
