@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from terraform_helpers import TERRAFORM_DIR
 
-from tools.provider_schema.check import check_directory, load_schema
+from tools.provider_schema.check import check_directory, load_schema, main
 
 
 def test_terraform_matches_provider_schema():
@@ -118,3 +118,12 @@ def test_planted_mistake_is_caught(tmp_path: Path, filename: str, old: str, new:
     findings = check_directory(copy)
     assert any(f.startswith(expected) for f in findings), f"expected {expected!r}, got {findings}"
     assert len(findings) == 1, f"only the planted mistake should be reported, got {findings}"
+
+
+def test_command_line_exit_codes(tmp_path: Path, capsys):
+    assert main([str(TERRAFORM_DIR)]) == 0
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "main.tf").write_text('resource "aws_s3_bucket" "this" {\n  bucket_prefx = "ollama-"\n}\n')
+    assert main([str(broken)]) == 1
+    assert "main.tf: aws_s3_bucket.this: unknown argument 'bucket_prefx'" in capsys.readouterr().out
