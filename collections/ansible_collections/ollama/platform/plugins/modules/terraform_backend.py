@@ -14,8 +14,8 @@ description:
     policy that denies requests not made over TLS.
   - The lock table has a C(LockID) hash key, on-demand billing, KMS encryption and point-in-time recovery
     (no existing module sets PITR).
-  - Idempotent; in check mode it reports the actions it would take. It never deletes anything: state
-    backends are kept on teardown.
+  - Idempotent; in check mode it reports the actions it would take. It never deletes anything (state
+    backends are kept on teardown).
 author:
   - Ollama Platform maintainers
 options:
