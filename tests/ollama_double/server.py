@@ -991,9 +991,10 @@ class Double:
     def check_think_tools(model: m.StoredModel, name: str, body: dict[str, Any]) -> None:
         if body.get("think") not in (None, False) and "thinking" not in model.spec.capabilities:
             raise ApiError(400, f'"{name}" does not support thinking')
-        if body.get("tools") and "tools" not in model.spec.capabilities:
-            fq = m.Name.parse(model.name)
-            raise ApiError(400, f"{fq.host}/{fq.namespace}/{fq.model}:{fq.tag} does not support tools")
+        fq = m.Name.parse(model.name)
+        for key, capability in (("tools", "tools"), ("suffix", "insert")):
+            if body.get(key) and capability not in model.spec.capabilities:
+                raise ApiError(400, f"{fq.host}/{fq.namespace}/{fq.model}:{fq.tag} does not support {capability}")
 
     # ---- simple endpoints ---------------------------------------------------------------------------------------
 
@@ -1080,7 +1081,7 @@ class Double:
             raise ApiError(400, "invalid model name")
         model = self.store.get(name)
         if model is None:
-            raise ApiError(404, f"model '{m.Name.parse(name.strip()).display()}' not found")
+            raise ApiError(404, f"model '{name}' not found")
         conn.json(200, self.show(model))
 
     async def h_delete(self, conn: Conn) -> None:

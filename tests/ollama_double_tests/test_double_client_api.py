@@ -213,7 +213,7 @@ def test_copy_create_and_delete(client: ollama.Client) -> None:
             "model 'missing' not found",
         ),
         (lambda c: c.generate(model="missing", prompt="x"), 404, "model 'missing' not found"),
-        (lambda c: c.show("missing"), 404, "model 'missing:latest' not found"),
+        (lambda c: c.show("missing"), 404, "model 'missing' not found"),
         (lambda c: c.embed(model="missing", input="x"), 404, "model 'missing' not found"),
         (lambda c: c.embeddings(model="missing", prompt="x"), 404, 'model "missing" not found, try pulling it first'),
         (
@@ -236,6 +236,11 @@ def test_copy_create_and_delete(client: ollama.Client) -> None:
             lambda c: c.chat(model="tinyllama", messages=[{"role": "user", "content": "x"}], tools=[TOOL]),
             400,
             "registry.ollama.ai/library/tinyllama:latest does not support tools",
+        ),
+        (
+            lambda c: c.generate(model="llama3.2:1b", prompt="def f(", suffix="return 1"),
+            400,
+            "registry.ollama.ai/library/llama3.2:1b does not support insert",
         ),
     ],
 )
