@@ -14,6 +14,7 @@ import pytest
 from terraform_helpers import TERRAFORM_DIR
 
 from tools.provider_schema.check import check_directory, load_schema, main
+from tools.provider_schema.references import check_references
 
 
 def test_terraform_matches_provider_schema():
@@ -127,3 +128,36 @@ def test_command_line_exit_codes(tmp_path: Path, capsys):
     (broken / "main.tf").write_text('resource "aws_s3_bucket" "this" {\n  bucket_prefx = "ollama-"\n}\n')
     assert main([str(broken)]) == 1
     assert "main.tf: aws_s3_bucket.this: unknown argument 'bucket_prefx'" in capsys.readouterr().out
+
+
+def test_terraform_references_resolve():
+    findings = check_references(TERRAFORM_DIR)
+    assert findings == [], "\n".join(findings)
+
+
+PLANTED_REFERENCES = [
+    pytest.param("dynamodb.tf", "var.deletion_protection", "var.deletion_protect", "undeclared variable", id="var"),
+    pytest.param("providers.tf", "tags = local.tags\n  }\n}\n\n# Disaster", "tags = local.tag\n  }\n}\n\n# Disaster",
+                 "undeclared local.tag", id="local"),
+    pytest.param("kms.tf", "local.names.kms_data_alias", "local.names.kms_alias", "local.names has no key 'kms_alias'",
+                 id="local-map-key"),
+    pytest.param("rds.tf", "kms_key_id                            = aws_kms_key.data.arn",
+                 "kms_key_id                            = aws_kms_key.dat.arn", "undeclared resource aws_kms_key.dat",
+                 id="resource"),
+    pytest.param("data.tf", "data.aws_partition.current.partition", "data.aws_partition.this.partition",
+                 "undeclared data source data.aws_partition.this", id="data-source"),
+    pytest.param("backup.tf", "provider = aws.dr\n", "provider = aws.drr\n", "undeclared provider alias aws.drr",
+                 id="provider-alias"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("filename", "old", "new", "expected"), PLANTED_REFERENCES)
+def test_planted_reference_mistake_is_caught(tmp_path: Path, filename: str, old: str, new: str, expected: str):
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
+    target = copy / filename
+    text = target.read_text()
+    assert text.count(old) == 1, f"the planted mistake needs exactly one '{old}' in {filename}: update this test"
+    target.write_text(text.replace(old, new))
+    findings = check_references(copy)
+    assert len(findings) == 1 and expected in findings[0], findings

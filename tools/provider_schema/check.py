@@ -4,6 +4,7 @@ Finds, without the provider binary: unknown resource/data source types, unknown 
 (also inside ``dynamic`` blocks), arguments written as blocks (and the reverse) and missing required arguments.
 
 Usage: python3 -m tools.provider_schema.check [DIR ...]   (default: terraform/; exit 1 on findings)
+The command line also runs the reference check (references.py) on each folder.
 """
 
 from __future__ import annotations
@@ -155,14 +156,21 @@ def check_directory(root: Path, schema: dict[str, Any] | None = None) -> list[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check Terraform files against the offline AWS provider schema.")
+    # Imported here: references.py imports this module.
+    from tools.provider_schema.references import check_references
+
+    parser = argparse.ArgumentParser(
+        description="Check Terraform files against the offline AWS provider schema and check their references."
+    )
     parser.add_argument("dirs", nargs="*", type=Path, default=[Path("terraform")])
     args = parser.parse_args(argv)
-    findings = [f for d in args.dirs for f in check_directory(d)]
+    findings = [f for d in args.dirs for f in (*check_directory(d), *check_references(d))]
     for finding in findings:
         print(finding)
     schema = load_schema()
-    print(f"schema check (hashicorp/aws {schema['version']}): {len(findings)} finding(s)", file=sys.stderr)
+    print(
+        f"schema and reference check (hashicorp/aws {schema['version']}): {len(findings)} finding(s)", file=sys.stderr
+    )
     return 1 if findings else 0
 
 

@@ -1,0 +1,105 @@
+"""Offline reference check: what `terraform validate` would say about references, without the provider.
+
+Every ``var.X``, ``local.X``, ``local.MAP.KEY`` (for locals that are map literals), resource, data source,
+ephemeral resource and provider alias referenced anywhere in a module must be declared in it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tools.provider_schema.check import parse_file
+
+_MARK = "__is_block__"
+_VAR = re.compile(r"(?<![\w.])var\.([A-Za-z_][\w-]*)")
+_LOCAL = re.compile(r"(?<![\w.])local\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
+_DATA = re.compile(r"(?<![\w.])data\.([a-z][\w]*)\.([A-Za-z_][\w-]*)")
+_EPHEMERAL = re.compile(r"(?<![\w.])ephemeral\.([a-z][\w]*)\.([A-Za-z_][\w-]*)")
+_RESOURCE = re.compile(r"(?<![\w.])((?:aws|terraform)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)")
+_PROVIDER = re.compile(r"^\$\{(aws)\.(\w+)\}$")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key != _MARK:
+                yield from _strings(key)
+                yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _strip_literals(text: str) -> str:
+    """Keep only the expression parts of a parsed value: interpolations, or the whole value when it is no string."""
+    if "${" not in text:
+        return ""
+    return text
+
+
+class Module:
+    """Declarations of one Terraform module (a folder of .tf files)."""
+
+    def __init__(self, root: Path) -> None:
+        self.files = {p.name: parse_file(p) for p in sorted(root.glob("*.tf"))}
+        self.variables: set[str] = set()
+        self.locals: dict[str, Any] = {}
+        self.resources: set[tuple[str, str]] = set()
+        self.data: set[tuple[str, str]] = set()
+        self.ephemeral: set[tuple[str, str]] = set()
+        self.aliases: set[str] = set()
+        for doc in self.files.values():
+            for group in doc.get("variable", []):
+                self.variables.update(k for k in group if k != _MARK)
+            for group in doc.get("locals", []):
+                self.locals.update({k: v for k, v in group.items() if k != _MARK})
+            for kind, target in (("resource", self.resources), ("data", self.data), ("ephemeral", self.ephemeral)):
+                for group in doc.get(kind, []):
+                    for rtype, instances in group.items():
+                        if rtype != _MARK:
+                            target.update((rtype, name) for name in instances if name != _MARK)
+            for group in doc.get("provider", []):
+                for name, body in group.items():
+                    if name != _MARK and isinstance(body, dict) and "alias" in body:
+                        self.aliases.add(f"{name}.{body['alias']}")
+
+
+def check_references(root: Path) -> list[str]:
+    """Findings for undeclared references in the module at root."""
+    module = Module(root)
+    findings: list[str] = []
+    for filename, doc in module.files.items():
+        for text in _strings(doc):
+            expr = _strip_literals(text)
+            if not expr:
+                continue
+            where = f"{filename}: {text if len(text) < 90 else text[:87] + '...'}"
+            for name in _VAR.findall(expr):
+                if name not in module.variables:
+                    findings.append(f"{where}: undeclared variable var.{name}")
+            for name, key in _LOCAL.findall(expr):
+                if name not in module.locals:
+                    findings.append(f"{where}: undeclared local.{name}")
+                elif key and isinstance(module.locals[name], dict) and key not in module.locals[name]:
+                    findings.append(f"{where}: local.{name} has no key '{key}'")
+            for rtype, name in _DATA.findall(expr):
+                if (rtype, name) not in module.data:
+                    findings.append(f"{where}: undeclared data source data.{rtype}.{name}")
+            for rtype, name in _EPHEMERAL.findall(expr):
+                if (rtype, name) not in module.ephemeral:
+                    findings.append(f"{where}: undeclared ephemeral resource ephemeral.{rtype}.{name}")
+            for match in _RESOURCE.finditer(expr):
+                start = match.start()
+                if expr[max(0, start - 5) : start] == "data." or expr[max(0, start - 10) : start] == "ephemeral.":
+                    continue
+                if (match.group(1), match.group(2)) not in module.resources:
+                    findings.append(f"{where}: undeclared resource {match.group(1)}.{match.group(2)}")
+            provider = _PROVIDER.match(text)
+            if provider and f"{provider.group(1)}.{provider.group(2)}" not in module.aliases:
+                findings.append(f"{where}: undeclared provider alias {provider.group(1)}.{provider.group(2)}")
+    return sorted(set(findings))
