@@ -148,6 +148,15 @@ PLANTED_REFERENCES = [
                  "undeclared data source data.aws_partition.this", id="data-source"),
     pytest.param("backup.tf", "provider = aws.dr\n", "provider = aws.drr\n", "undeclared provider alias aws.drr",
                  id="provider-alias"),
+    pytest.param("alb.tf", "aws_acm_certificate_validation.regional[0].certificate_arn\n\n",
+                 "aws_acm_certificate_validation.regional.certificate_arn\n\n",
+                 "aws_acm_certificate_validation.regional has count/for_each: index it", id="missing-index"),
+    pytest.param("asg.tf", "aws_secretsmanager_secret.this[\"ollama_api_token\"].arn",
+                 "aws_secretsmanager_secret.this.arn", "aws_secretsmanager_secret.this has count/for_each: index it",
+                 id="missing-for-each-key"),
+    pytest.param("waf.tf", "policy                  = data.aws_iam_policy_document.kms_edge.json",
+                 "policy                  = data.aws_iam_policy_document.kms_edge[0].json",
+                 "data.aws_iam_policy_document.kms_edge has no count/for_each: do not index it", id="needless-index"),
 ]  # fmt: skip
 
 

@@ -16,9 +16,9 @@ from tools.provider_schema.check import parse_file
 _MARK = "__is_block__"
 _VAR = re.compile(r"(?<![\w.])var\.([A-Za-z_][\w-]*)")
 _LOCAL = re.compile(r"(?<![\w.])local\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
-_DATA = re.compile(r"(?<![\w.])data\.([a-z][\w]*)\.([A-Za-z_][\w-]*)")
+_DATA = re.compile(r"(?<![\w.])data\.([a-z][\w]*)\.([A-Za-z_][\w-]*)(\.|\[)?")
 _EPHEMERAL = re.compile(r"(?<![\w.])ephemeral\.([a-z][\w]*)\.([A-Za-z_][\w-]*)")
-_RESOURCE = re.compile(r"(?<![\w.])((?:aws|terraform)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)")
+_RESOURCE = re.compile(r"(?<![\w.])((?:aws|terraform)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)(\.|\[)?")
 _PROVIDER = re.compile(r"^\$\{(aws)\.(\w+)\}$")
 
 
@@ -50,6 +50,7 @@ class Module:
         self.variables: set[str] = set()
         self.locals: dict[str, Any] = {}
         self.resources: set[tuple[str, str]] = set()
+        self.repeated: set[tuple[str, str]] = set()  # resources and data sources with count or for_each
         self.data: set[tuple[str, str]] = set()
         self.ephemeral: set[tuple[str, str]] = set()
         self.aliases: set[str] = set()
@@ -61,8 +62,14 @@ class Module:
             for kind, target in (("resource", self.resources), ("data", self.data), ("ephemeral", self.ephemeral)):
                 for group in doc.get(kind, []):
                     for rtype, instances in group.items():
-                        if rtype != _MARK:
-                            target.update((rtype, name) for name in instances if name != _MARK)
+                        if rtype == _MARK:
+                            continue
+                        for name, body in instances.items():
+                            if name == _MARK:
+                                continue
+                            target.add((rtype, name))
+                            if "count" in body or "for_each" in body:
+                                self.repeated.add((f"data.{rtype}" if kind == "data" else rtype, name))
             for group in doc.get("provider", []):
                 for name, body in group.items():
                     if name != _MARK and isinstance(body, dict) and "alias" in body:
@@ -87,9 +94,13 @@ def check_references(root: Path) -> list[str]:
                     findings.append(f"{where}: undeclared local.{name}")
                 elif key and isinstance(module.locals[name], dict) and key not in module.locals[name]:
                     findings.append(f"{where}: local.{name} has no key '{key}'")
-            for rtype, name in _DATA.findall(expr):
+            for rtype, name, follow in _DATA.findall(expr):
                 if (rtype, name) not in module.data:
                     findings.append(f"{where}: undeclared data source data.{rtype}.{name}")
+                elif follow == "." and (f"data.{rtype}", name) in module.repeated:
+                    findings.append(f"{where}: data.{rtype}.{name} has count/for_each: index it ([0], [key] or [*])")
+                elif follow == "[" and (f"data.{rtype}", name) not in module.repeated:
+                    findings.append(f"{where}: data.{rtype}.{name} has no count/for_each: do not index it")
             for rtype, name in _EPHEMERAL.findall(expr):
                 if (rtype, name) not in module.ephemeral:
                     findings.append(f"{where}: undeclared ephemeral resource ephemeral.{rtype}.{name}")
@@ -97,8 +108,13 @@ def check_references(root: Path) -> list[str]:
                 start = match.start()
                 if expr[max(0, start - 5) : start] == "data." or expr[max(0, start - 10) : start] == "ephemeral.":
                     continue
-                if (match.group(1), match.group(2)) not in module.resources:
+                address = (match.group(1), match.group(2))
+                if address not in module.resources:
                     findings.append(f"{where}: undeclared resource {match.group(1)}.{match.group(2)}")
+                elif match.group(3) == "." and address in module.repeated:
+                    findings.append(f"{where}: {'.'.join(address)} has count/for_each: index it ([0], [key] or [*])")
+                elif match.group(3) == "[" and address not in module.repeated:
+                    findings.append(f"{where}: {'.'.join(address)} has no count/for_each: do not index it")
             provider = _PROVIDER.match(text)
             if provider and f"{provider.group(1)}.{provider.group(2)}" not in module.aliases:
                 findings.append(f"{where}: undeclared provider alias {provider.group(1)}.{provider.group(2)}")
