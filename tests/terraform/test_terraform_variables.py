@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,28 @@ def test_each_environment_plans_in_its_workspace(guarded_copy: Path, terraform_b
     result = run_terraform(terraform_bin, ["plan", "-input=false", f"-var-file={tfvars}"], guarded_copy, tf_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "terraform_data.environment_guard will be created" in result.stdout
+
+
+def test_user_data_template_renders_valid_bash(tmp_path: Path, terraform_bin, tf_env):
+    folder = tmp_path / "user-data"
+    folder.mkdir()
+    template = TERRAFORM_DIR / "templates" / "user_data.sh.tftpl"
+    (folder / "main.tf").write_text(
+        'output "user_data" {\n'
+        f'  value = templatefile("{template}", {{\n'
+        '    settings = { OLLAMA_PLATFORM_ROLE = "backend", OLLAMA_DATA_TABLE = "ollama-data-table" }\n'
+        '    services = ["ollama.service", "nginx.service"]\n'
+        "  })\n}\n"
+    )
+    assert run_terraform(terraform_bin, ["init", "-input=false"], folder, tf_env).returncode == 0
+    applied = run_terraform(terraform_bin, ["apply", "-auto-approve", "-input=false"], folder, tf_env)
+    assert applied.returncode == 0, applied.stderr
+    output = run_terraform(terraform_bin, ["output", "-raw", "user_data"], folder, tf_env)
+    script = folder / "user_data.sh"
+    script.write_text(output.stdout)
+    assert output.stdout.startswith("#!/bin/bash\n")
+    # Terraform iterates maps in key order.
+    assert "\nOLLAMA_DATA_TABLE=ollama-data-table\nOLLAMA_PLATFORM_ROLE=backend\nENV\n" in output.stdout
+    assert "systemctl enable --now ollama.service nginx.service" in output.stdout
+    syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
