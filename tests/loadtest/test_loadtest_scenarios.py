@@ -1,12 +1,11 @@
 """The other scenarios and run modes, each a short real Locust run against the Ollama double:
 Open-WebUI chat with an API key, Locust's distributed mode (--processes 2), the mixed scenario bounded by
---max-requests, open-loop Poisson arrivals and a step ramp (statistics per concurrency level).
+--max-requests.
 """
 
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import subprocess
 import sys
@@ -151,64 +150,3 @@ def test_mixed_scenario_is_bounded_by_max_requests(double, tmp_path):
     assert kinds["chat"] > 0
     assert len(kinds) >= 3, kinds
     assert all(s["ok"] for s in samples), [s["message"] for s in samples if not s["ok"]]
-
-
-def test_poisson_open_loop(double, tmp_path):
-    result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "generate",
-        "--model",
-        MODEL,
-        "--shape",
-        "poisson",
-        "--arrival-rate",
-        "10",
-        "--duration",
-        "6s",
-        "--num-predict",
-        "12",
-        "--report-dir",
-        str(tmp_path),
-    )
-    assert result.returncode == 0, result.stderr
-    summary = summary_of(tmp_path)
-    starts = sorted(s["t"] for s in samples_of(tmp_path))
-    # ~60 arrivals expected; Poisson noise (sd ~8) and start-up leave a wide but meaningful band
-    assert 30 <= len(starts) <= 95
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    # open loop: arrivals do not wait for answers (a request lasts ~0.4 s, the mean gap is ~0.1 s)
-    assert sum(gaps) / len(gaps) < 0.2
-    assert summary["config"]["arrival_rate"] == 10
-    assert summary["window"]["settle_s"] > 0.3  # open loop settles for one median request
-
-
-def test_step_ramp_reports_each_level(double, tmp_path):
-    result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "chat",
-        "--model",
-        MODEL,
-        "--shape",
-        "step",
-        "--users",
-        "6",
-        "--step-users",
-        "3",
-        "--step-time",
-        "5s",
-        "--num-predict",
-        "12",
-        "--report-dir",
-        str(tmp_path),
-        "--settle",
-        "0.5s",
-    )
-    assert result.returncode == 0, result.stderr
-    levels = summary_of(tmp_path)["by_users"]
-    assert [lvl["users"] for lvl in levels] == [3, 6]
-    assert all(lvl["requests"] > 0 for lvl in levels)
-    assert "| 3 |" in (tmp_path / "report.md").read_text()

@@ -1,0 +1,113 @@
+"""Load shapes in real Locust runs against the Ollama double: open-loop Poisson arrivals and a step ramp
+(statistics per concurrency level).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ollama_double.server import running_double
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "llama3.2:1b"
+EMBED = "nomic-embed-text"
+
+
+def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "loadtest.run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def double():
+    with running_double(
+        ttft_ms=150,
+        tokens_per_second=40,
+        load_ms=100,
+        num_predict=12,
+        num_parallel=64,
+        max_queue=512,
+        models=[MODEL, EMBED],
+    ) as handle:
+        yield handle.url
+
+
+def summary_of(report: Path) -> dict:
+    return json.loads((report / "summary.json").read_text())
+
+
+def samples_of(report: Path) -> list[dict]:
+    return [json.loads(line) for line in (report / "samples.jsonl").read_text().splitlines()]
+
+
+def test_poisson_open_loop(double, tmp_path):
+    result = run_cli(
+        "--host",
+        double,
+        "--scenario",
+        "generate",
+        "--model",
+        MODEL,
+        "--shape",
+        "poisson",
+        "--arrival-rate",
+        "10",
+        "--duration",
+        "6s",
+        "--num-predict",
+        "12",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    summary = summary_of(tmp_path)
+    starts = sorted(s["t"] for s in samples_of(tmp_path))
+    # ~60 arrivals expected; Poisson noise (sd ~8) and start-up leave a wide but meaningful band
+    assert 30 <= len(starts) <= 95
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # open loop: arrivals do not wait for answers (a request lasts ~0.4 s, the mean gap is ~0.1 s)
+    assert sum(gaps) / len(gaps) < 0.2
+    assert summary["config"]["arrival_rate"] == 10
+    assert summary["window"]["settle_s"] > 0.3  # open loop settles for one median request
+
+
+def test_step_ramp_reports_each_level(double, tmp_path):
+    result = run_cli(
+        "--host",
+        double,
+        "--scenario",
+        "chat",
+        "--model",
+        MODEL,
+        "--shape",
+        "step",
+        "--users",
+        "6",
+        "--step-users",
+        "3",
+        "--step-time",
+        "5s",
+        "--num-predict",
+        "12",
+        "--report-dir",
+        str(tmp_path),
+        "--settle",
+        "0.5s",
+    )
+    assert result.returncode == 0, result.stderr
+    levels = summary_of(tmp_path)["by_users"]
+    assert [lvl["users"] for lvl in levels] == [3, 6]
+    assert all(lvl["requests"] > 0 for lvl in levels)
+    assert "| 3 |" in (tmp_path / "report.md").read_text()
