@@ -120,3 +120,19 @@ def test_parse_time():
     assert monitor.parse_time("now", now=1000.0) == 1000.0
     assert monitor.parse_time("-5m", now=1000.0) == 700.0
     assert monitor.parse_time("2026-01-01T00:00:00Z") == 1767225600.0
+
+
+def test_runner_monitor_fails_a_slow_scale_out(aws):
+    from loadtest import run
+
+    cw = boto3.client("cloudwatch")
+    start = (int(time.time()) // 60) * 60 - 9 * 60
+    group = {"AutoScalingGroupName": ASG}
+    # desired rose at minute 1, capacity still missing 7 minutes later: requirement 10.5 is not met
+    put(cw, "AWS/AutoScaling", "GroupDesiredCapacity", group, minutes(start, [1, 3, 3, 3, 3, 3, 3, 3, 3]))
+    put(cw, "AWS/AutoScaling", "GroupInServiceInstances", group, minutes(start, [1, 1, 1, 2, 2, 2, 2, 2, 2]))
+    args = run.build_parser().parse_args(["--host", "http://127.0.0.1:9", "--environment", "dev", "--monitor"])
+    result = {"verdict": {"text": "PASS", "exit_code": 0}}
+    assert run._post_run(args, run.validate(args), result, started=start) == 1
+    assert result["scaling"]["verdict"] == "fail"
+    assert result["scaling"]["scale_out_started"] == start + 60

@@ -85,3 +85,30 @@ def test_first_run_has_no_baseline(table):
 def test_missing_table_is_a_clear_error(aws):
     with pytest.raises(store.StoreError, match="ollama-staging-data-table does not exist"):
         store.put_summary("ollama-staging-data-table", summary(1.0))
+
+
+def test_runner_stores_compares_and_fails_on_regression(table, capsys):
+    from loadtest import run
+
+    args = run.build_parser().parse_args(
+        ["--host", "http://127.0.0.1:9", "--environment", "dev", "--store", "--compare", "--fail-on-regression", "20"]
+    )
+    derived = run.validate(args)
+    first = summary(1_700_000_000.0)
+    first["verdict"]["exit_code"] = 0
+    assert run._post_run(args, derived, first, started=0.0) == 0
+    assert first["comparison"] is None  # nothing to compare with yet
+    assert first["stored"]["pk"] == "LOADTEST#dev"
+    slower = summary(1_700_000_600.0, ttft_p50=0.3)
+    assert run._post_run(args, derived, slower, started=0.0) == 1
+    assert "REGRESSION" in slower["verdict"]["text"]
+    assert any(r["metric"] == "ttft_p50_ms" and r["regression"] for r in slower["comparison"]["metrics"])
+    assert len(store.list_records(table, "dev")) == 2
+
+
+def test_runner_reports_a_missing_table(aws, capsys):
+    from loadtest import run
+
+    args = run.build_parser().parse_args(["--host", "http://127.0.0.1:9", "--environment", "staging", "--store"])
+    assert run._post_run(args, run.validate(args), summary(1.0), started=0.0) == 2
+    assert "ollama-staging-data-table does not exist" in capsys.readouterr().err
