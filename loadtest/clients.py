@@ -122,13 +122,13 @@ def _run(
             return _fail(sample, classify_status(resp.status_code, text), f"HTTP {resp.status_code}: {text}")
         reader(sample, resp, t0, t0 + timeout)
         sample["ok"] = True
+    except (requests.RequestException, OSError) as exc:
+        sample["e2e"] = _perf() - t0
+        return _fail(sample, classify_exception(exc), f"{type(exc).__name__}: {exc}")
     except (InvalidResponse, StreamError, ValueError, KeyError, TypeError, AttributeError) as exc:
         sample["e2e"] = _perf() - t0
         kind = "stream_error" if isinstance(exc, StreamError) else "invalid_response"
         return _fail(sample, kind, f"{type(exc).__name__}: {exc}")
-    except (requests.RequestException, OSError) as exc:
-        sample["e2e"] = _perf() - t0
-        return _fail(sample, classify_exception(exc), f"{type(exc).__name__}: {exc}")
     finally:
         if resp is not None:
             resp.close()

@@ -352,6 +352,15 @@ def _stop_run(environment: Any, reason: str) -> None:
 @events.init.add_listener
 def _on_init(environment: Any, **_kwargs: Any) -> None:
     runner = environment.runner
+    opts = environment.parsed_options
+    if _controls_run(runner) and opts is not None:
+        # Fail before any load on options the run would only trip over at the end.
+        try:
+            slo.get_profile(slo.load_profiles(opts.slo_file or None), opts.slo_profile)
+            prompts.load(opts.prompts_file or None)
+        except (slo.SLOError, ValueError) as exc:
+            log.error("loadtest: %s", exc)
+            raise SystemExit(2) from exc
     if isinstance(runner, MasterRunner):
         runner.register_message(MSG_SAMPLES, _on_samples_message)
         runner.register_message(MSG_EXHAUSTED, _on_exhausted_message)

@@ -228,6 +228,7 @@ def build_summary(
                 examples.append(sample.get("message") or "")
     trust = assess_trust(agg.health, phases, steady["ttft"].get("p50"), **dict(trust_limits or {}))
     return {
+        "warnings": diagnose(steady),
         "schema": 1,
         "config": dict(config),
         "run": {
@@ -253,6 +254,24 @@ def build_summary(
         "error_examples": errors_examples,
         "trust": trust,
     }
+
+
+def diagnose(steady: Mapping[str, Any]) -> list[str]:
+    """Hints about the target that the numbers reveal (not failures)."""
+    warnings = []
+    ttft, e2e, itl = steady["ttft"], steady["e2e"], steady["itl"]
+    if ttft.get("count") and itl.get("count") and (itl.get("p50") or 0) < 0.0005 and ttft["p50"] > 0.9 * e2e["p50"]:
+        warnings.append(
+            "tokens arrive in one burst at the end (TTFT ~ end-to-end, inter-token gaps ~ 0): something between "
+            "client and Ollama buffers the stream (nginx: proxy_buffering off for the API location)"
+        )
+    errors = steady.get("errors") or {}
+    if errors.get("queue_full"):
+        warnings.append(
+            f"{errors['queue_full']} requests were rejected with 503 'server busy': OLLAMA_MAX_QUEUE was reached; "
+            "scale out or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE"
+        )
+    return warnings
 
 
 _LEVEL_KEYS = (

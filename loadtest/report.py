@@ -138,6 +138,9 @@ def render_markdown(summary: dict[str, Any], charts: dict[str, Path] | None = No
         lines.append(
             f"  - {phase['users']} users: {phase['start_offset_s']:.1f} s to {phase['end_offset_s']:.1f} s after start"
         )
+    if summary.get("warnings"):
+        lines += ["", "## Warnings", ""]
+        lines += [f"- {warning}" for warning in summary["warnings"]]
     lines += ["", "## Measurement trust", ""]
     if trust["trusted"]:
         lines.append("Trusted: the load generator had spare CPU and its event loop kept time.")
@@ -264,6 +267,7 @@ def console_summary(summary: dict[str, Any]) -> str:
             limit = " ".join(f"{k} {check[k]}" for k in ("min", "max") if k in check)
             lines.append(f"  SLO failed: {check['metric']} = {_num(check['value'], 3)} (limit {limit})")
     lines += [f"  untrusted: {reason}" for reason in summary["trust"]["reasons"]]
+    lines += [f"  warning: {warning}" for warning in summary.get("warnings", [])]
     return "\n".join(lines)
 
 

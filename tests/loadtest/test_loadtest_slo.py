@@ -126,3 +126,17 @@ def test_no_window_is_untrusted():
     result = recorder.assess_trust([health("local", 1.0)], [], ttft_p50=None)
     assert not result["trusted"]
     assert any("no steady-state window" in r for r in result["reasons"])
+
+
+def test_diagnose_buffering_proxy_and_full_queue():
+    buffered = {
+        "ttft": {"count": 10, "p50": 3.0},
+        "e2e": {"p50": 3.01},
+        "itl": {"count": 300, "p50": 0.00001},
+        "errors": {"queue_full": 4},
+    }
+    warnings = recorder.diagnose(buffered)
+    assert "buffers the stream" in warnings[0]
+    assert "4 requests were rejected with 503" in warnings[1]
+    streaming = {"ttft": {"count": 10, "p50": 0.2}, "e2e": {"p50": 3.0}, "itl": {"count": 300, "p50": 0.05}}
+    assert recorder.diagnose(streaming) == []
