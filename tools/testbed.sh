@@ -52,7 +52,8 @@ image_label() {
 
 # build_image NAME SUITE MIRROR [debootstrap script]
 build_image() {
-  local name="$1" suite="$2" mirror="$3" script="${4:-}" image="$IMAGE_PREFIX/$1:latest" hash rootfs
+  local name="$1" suite="$2" mirror="$3" image="$IMAGE_PREFIX/$1:latest" hash rootfs
+  local script=("${@:4}")
   hash="$(inputs_hash "$suite" "$mirror")"
   if [ "$(image_label "$image")" = "$hash" ]; then
     log "$image is up to date (inputs $hash)"
@@ -60,7 +61,7 @@ build_image() {
   fi
   log "building $image from $suite at $mirror (inputs $hash)"
   rootfs="$(mktemp -d "$CACHE/rootfs.XXXXXX")"
-  debootstrap --variant=minbase --include="$PACKAGES" "$suite" "$rootfs" "$mirror" $script >"$CACHE/debootstrap-$name.log" 2>&1 \
+  debootstrap --variant=minbase --include="$PACKAGES" "$suite" "$rootfs" "$mirror" "${script[@]}" >"$CACHE/debootstrap-$name.log" 2>&1 \
     || { rm -rf "$rootfs"; die "debootstrap of $suite failed (log: .cache/debootstrap-$name.log): check that $mirror answers, or set TESTBED_MIRROR"; }
   : >"$rootfs/etc/machine-id"
   rm -f "$rootfs/var/lib/dbus/machine-id"
