@@ -1,8 +1,9 @@
 # Customer-managed keys (rotation on): "data" for S3, DynamoDB, RDS, ElastiCache, Secrets Manager, SNS, EBS and
 # AWS Backup; "logs" for CloudWatch Logs; "dr" in the disaster-recovery region.
 
-data "aws_iam_policy_document" "kms_data" {
-  #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; write access is the account root (delegated to IAM) and named AWS services with source-account conditions
+# Every key policy starts from this one: the account administers the key, IAM policies decide who may use it.
+data "aws_iam_policy_document" "kms_admin" {
+  #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; the only principal is the owning account root, which delegates use to IAM policies
   #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
   #checkov:skip=CKV_AWS_109:key policy - key administration is granted to the owning account root only, so IAM policies decide who manages the key
   statement {
@@ -14,6 +15,12 @@ data "aws_iam_policy_document" "kms_data" {
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
   }
+}
+
+data "aws_iam_policy_document" "kms_data" {
+  #checkov:skip=CKV_AWS_111:key policy - the Auto Scaling service-linked role must encrypt volumes of the instances it launches; Resource "*" in a key policy is this key only
+  #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
+  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
 
   statement {
     sid       = "AutoScalingEncryptedVolumes"
@@ -84,18 +91,7 @@ resource "aws_kms_alias" "data" {
 }
 
 data "aws_iam_policy_document" "kms_logs" {
-  #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; write access is the account root (delegated to IAM) and named AWS services with source-account conditions
-  #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
-  #checkov:skip=CKV_AWS_109:key policy - key administration is granted to the owning account root only, so IAM policies decide who manages the key
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
 
   statement {
     sid       = "CloudWatchLogs"
@@ -126,18 +122,7 @@ resource "aws_kms_alias" "logs" {
 }
 
 data "aws_iam_policy_document" "kms_dr" {
-  #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; write access is the account root (delegated to IAM) and named AWS services with source-account conditions
-  #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
-  #checkov:skip=CKV_AWS_109:key policy - key administration is granted to the owning account root only, so IAM policies decide who manages the key
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
 
   statement {
     sid       = "BackupCopies"

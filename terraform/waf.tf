@@ -138,18 +138,7 @@ resource "aws_wafv2_web_acl" "this" {
 }
 
 data "aws_iam_policy_document" "kms_edge" {
-  #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; write access is the account root (delegated to IAM) and named AWS services with source-account conditions
-  #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
-  #checkov:skip=CKV_AWS_109:key policy - key administration is granted to the owning account root only, so IAM policies decide who manages the key
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
 
   statement {
     sid       = "CloudWatchLogs"
