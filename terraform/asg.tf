@@ -6,10 +6,18 @@ data "aws_ssm_parameter" "ami" {
   name = local.ami_parameter_name
 }
 
+# The baked image itself: its root device name differs between Debian ("/dev/xvda") and Ubuntu ("/dev/sda1").
+data "aws_ami" "baked" {
+  owners = ["self"]
+
+  filter {
+    name   = "image-id"
+    values = [data.aws_ssm_parameter.ami.insecure_value]
+  }
+}
+
 locals {
-  ami_id = data.aws_ssm_parameter.ami.insecure_value
-
-
+  ami_id = data.aws_ami.baked.id
 
   group_metrics     = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
   warm_pool_metrics = ["WarmPoolWarmedCapacity", "WarmPoolPendingCapacity", "WarmPoolTotalCapacity"]
@@ -87,7 +95,7 @@ resource "aws_launch_template" "this" {
   }
 
   block_device_mappings {
-    device_name = "/dev/xvda"
+    device_name = data.aws_ami.baked.root_device_name
 
     ebs {
       volume_size           = each.value.volume_gb
