@@ -1,7 +1,10 @@
 # Instances reach AWS APIs privately: gateway endpoints for S3 and DynamoDB, interface endpoints for the rest.
 
 locals {
-  interface_endpoints = toset(["ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "secretsmanager", "kms"])
+  # Instance security groups allow no internet egress, so every API the instances call needs an endpoint:
+  # Session Manager (ssm, ssmmessages, ec2messages), the CloudWatch agent (logs, monitoring, ec2 for its tag
+  # dimensions), secrets (secretsmanager, kms) and the backend's readiness hook (autoscaling).
+  interface_endpoints = toset(["ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "secretsmanager", "kms", "ec2", "autoscaling"])
 }
 
 resource "aws_vpc_endpoint" "gateway" {

@@ -373,6 +373,19 @@ def test_nothing_is_open_to_the_internet(hcl):
             assert "0.0.0.0/0" not in text and "::/0" not in text, f"{filename}: {rtype}.{name}"
 
 
+def test_instances_reach_every_api_they_call_through_endpoints(hcl):
+    """Instances have no internet egress: each API the instance roles use must have a VPC endpoint."""
+    (endpoints,) = [g["interface_endpoints"] for g in hcl["endpoints.tf"]["locals"] if "interface_endpoints" in g]
+    required = {"ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "secretsmanager", "kms"}
+    policy = json.dumps([b for _, _, n, b in blocks(hcl, "data") if n == "instance"])
+    used = {action.split(":")[0] for action in re.findall(r'"([a-z0-9-]+:[A-Za-z*]+)"', policy)}
+    gateway = {"s3", "dynamodb"}
+    service_endpoint = {"cloudwatch": "monitoring", "secretsmanager": "secretsmanager", "ssm": "ssm", "kms": "kms"}
+    needed = required | {service_endpoint.get(s, s) for s in used} - gateway
+    missing = needed - set(re.findall(r'"([a-z0-9]+)"', endpoints))
+    assert not missing, f"interface endpoints missing for {sorted(missing)}"
+
+
 def test_no_ssh_ingress():
     text = (TERRAFORM_DIR / "security_groups.tf").read_text()
     assert not re.search(r"port\s*=\s*22\b", text), "no SSH ingress: instances are reached through SSM"
