@@ -82,13 +82,18 @@ def test_measures_known_ttft_and_token_rate(accuracy_run):
     steady = summary["steady"]
     assert steady["requests"] >= 30
     assert steady["failed"] == 0
-    # The double starts each first token 250 ms after it got the request; loopback and parsing add a few ms.
-    # Tolerances leave room for a busy 2-core CI machine but still catch a wrong definition or a buffered reader
-    # (FastHttpUser-style 1 KiB buffering adds hundreds of ms).
-    assert TTFT_S * 0.99 <= steady["ttft"]["mean"] <= TTFT_S * 1.15
-    assert steady["ttft"]["p50"] <= TTFT_S * 1.10
-    # the client's TTFT and the server's own account differ only by transport and scheduling
-    assert steady["ttft"]["mean"] - steady["ttft_server"]["mean"] < 0.03
+    # The double sends each first token 250 ms after it got the request; loopback and parsing add a few ms.
+    # A wrong definition or a buffered reader (FastHttpUser-style 1 KiB buffering) is off by hundreds of ms.
+    assert steady["ttft"]["mean"] >= TTFT_S * 0.99
+    # The client's TTFT exceeds the server's own account only by transport plus the event-loop lag the suite
+    # measured on itself: on a busy CI machine the lag grows, and so does the allowance, by the suite's own numbers.
+    lag = max(p["lag_mean_ms"] for p in summary["trust"]["processes"].values()) / 1000.0
+    assert steady["ttft"]["mean"] - steady["ttft_server"]["mean"] < 0.03 + 3 * lag
+    if summary["trust"]["trusted"]:
+        assert steady["ttft"]["mean"] <= TTFT_S * 1.10
+        assert steady["ttft"]["p50"] <= TTFT_S * 1.08
+    else:  # the machine was too busy to measure: the suite must say why
+        assert any("event loop" in r or "CPU-bound" in r for r in summary["trust"]["reasons"])
     assert steady["tpot"]["mean"] == pytest.approx(1 / TPS, rel=0.03)
     assert steady["decode_rate"]["mean"] == pytest.approx(TPS, rel=0.03)
     assert steady["itl"]["p50"] == pytest.approx(1 / TPS, rel=0.05)
