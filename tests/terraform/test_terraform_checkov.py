@@ -48,7 +48,9 @@ def checkov_report() -> ET.Element:
     # Exit code 1 means failed checks (judged below from the report); anything else is checkov failing to run.
     assert result.returncode in (0, 1), f"checkov did not run:\n{result.stderr[-3000:]}"
     REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(result.stdout)
+    partial = REPORT.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(result.stdout)
+    partial.replace(REPORT)  # atomic: a parallel run never sees half a report
     return ET.fromstring(result.stdout)  # noqa: S314 - checkov's own report, produced just above
 
 
@@ -105,6 +107,6 @@ def test_skips_in_report_are_the_inline_ones(checkov_report):
         assert len(case.find("skipped").get("message", "").split()) >= 8, f"{match.group(1)}: reason missing in report"
 
 
-def test_report_written_for_ci():
+def test_report_written_for_ci(checkov_report):
     assert REPORT.exists() and REPORT.stat().st_size > 0
     assert Path(REPORT).read_text().lstrip().startswith("<?xml")
