@@ -1,0 +1,181 @@
+"""AMI bake, AMI retention and DR prerequisite checks, run for real against the AWS emulator.
+
+The playbooks run as ``ansible-playbook ... -i inventories/local`` with the emulator of the ``aws`` fixture as
+the twin's endpoint. The builder is an emulated EC2 instance, so the bake's configuration play is switched off
+(``bake_configure=false``); every AWS step of the bake runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = ROOT / "inventories" / "local"
+PRIMARY = "us-east-1"
+DR = "us-west-2"
+TABLE = "ollama-local-data-table"
+PARAMETER = "/ollama/local/ami-id"
+PREVIOUS = "/ollama/local/ami-id-previous"
+BASE_NAME = "debian-12-amd64-20261101-1900"
+
+
+def run(playbook: str, aws: str, extra: dict[str, Any] | None = None, check: bool = False, timeout: int = 120):
+    """Run a product playbook against the emulator; returns the completed process."""
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_FACT_CACHING": "memory",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+        "OLLAMA_TWIN_AWS_PORT": str(urlparse(aws).port),
+    }
+    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / playbook), "-i", str(INVENTORY)]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    if check:
+        cmd.append("--check")
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def output(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout + proc.stderr
+
+
+def create_table(region: str = PRIMARY) -> None:
+    boto3.client("dynamodb", region_name=region).create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
+
+
+def base_image(region: str = PRIMARY) -> str:
+    """Register a Debian-12-named image of this account (the emulator ships no Debian images)."""
+    ec2 = boto3.client("ec2", region_name=region)
+    seed = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=seed, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]
+    image = ec2.create_image(InstanceId=instance["InstanceId"], Name=BASE_NAME)["ImageId"]
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    return image
+
+
+BAKE_VARS = {"bake_configure": False, "bake_base_ami_owners": ["self"]}
+
+
+def bake(aws: str, **extra: Any) -> subprocess.CompletedProcess[str]:
+    return run("bake_ami.yml", aws, {**BAKE_VARS, **extra})
+
+
+def our_images(region: str = PRIMARY) -> list[dict[str, Any]]:
+    ec2 = boto3.client("ec2", region_name=region)
+    return ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:Role", "Values": ["ollama-ami"]}])["Images"]
+
+
+def parameter(name: str, region: str = PRIMARY) -> str:
+    return boto3.client("ssm", region_name=region).get_parameter(Name=name)["Parameter"]["Value"]
+
+
+def bake_records() -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb", region_name=PRIMARY).Table(TABLE)
+    return table.query(KeyConditionExpression=boto3.dynamodb.conditions.Key("pk").eq("AMI#local"))["Items"]
+
+
+def test_parameter_name_matches_terraform() -> None:
+    locals_tf = (ROOT / "terraform" / "locals.tf").read_text()
+    match = re.search(r'ami_parameter_name\s*=\s*"([^"]+)"', locals_tf)
+    assert match, "terraform/locals.tf no longer defines ami_parameter_name"
+    assert match.group(1).replace("${var.environment}", "local") == PARAMETER
+    assert "bake_ami_parameter_name" in (ROOT / "playbooks" / "bake_ami.yml").read_text()
+
+
+def seeded_image(region: str, name: str) -> str:
+    """An image of this account tagged like a bake (stands in for earlier bakes)."""
+    ec2 = boto3.client("ec2", region_name=region)
+    seed = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=seed, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]
+    image = ec2.create_image(
+        InstanceId=instance["InstanceId"],
+        Name=name,
+        TagSpecifications=[
+            {
+                "ResourceType": resource,
+                "Tags": [
+                    {"Key": "Project", "Value": "ollama"},
+                    {"Key": "Environment", "Value": "local"},
+                    {"Key": "Role", "Value": "ollama-ami"},
+                ],
+            }
+            for resource in ("image", "snapshot")
+        ],
+    )["ImageId"]
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    return image
+
+
+def put_parameter(name: str, value: str, region: str = PRIMARY) -> None:
+    boto3.client("ssm", region_name=region).put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+def test_bake_publishes_records_copies_and_terminates(aws: str) -> None:
+    create_table()
+    base = base_image()
+    in_service = seeded_image(PRIMARY, "ollama-local-ami-20261001T000000Z")
+    dr_in_service = seeded_image(DR, "ollama-local-ami-20261001T000000Z")
+    put_parameter(PARAMETER, in_service)
+    put_parameter(PARAMETER, dr_in_service, DR)
+
+    proc = bake(aws, dr_region=DR)
+    assert proc.returncode == 0, output(proc)
+
+    images = [i for i in our_images() if i["ImageId"] != in_service]
+    assert len(images) == 1, images
+    new = images[0]
+    tags = {t["Key"]: t["Value"] for t in new["Tags"]}
+    assert tags["Project"] == "ollama" and tags["Environment"] == "local" and tags["ManagedBy"] == "ansible"
+    assert tags["BaseAmi"] == base and tags["Models"] == "llama3.2:1b"
+    assert tags["Name"] == new["Name"] and new["Name"].startswith("ollama-local-ami-")
+    snapshot_ids = [m["Ebs"]["SnapshotId"] for m in new["BlockDeviceMappings"] if "Ebs" in m]
+    assert snapshot_ids, new
+    for snapshot in boto3.client("ec2").describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]:
+        snapshot_tags = {t["Key"]: t["Value"] for t in snapshot.get("Tags", [])}
+        assert snapshot_tags.get("BakeId") == tags["BakeId"], snapshot
+
+    # The launch templates now read the new AMI; the one in service before is the rollback target.
+    assert parameter(PARAMETER) == new["ImageId"]
+    assert parameter(PREVIOUS) == in_service
+
+    dr_images = [i for i in our_images(DR) if i["ImageId"] != dr_in_service]
+    assert len(dr_images) == 1, dr_images
+    dr_tags = {t["Key"]: t["Value"] for t in dr_images[0]["Tags"]}
+    assert dr_tags["SourceAmi"] == new["ImageId"] and dr_tags["SourceRegion"] == PRIMARY
+    assert parameter(PARAMETER, DR) == dr_images[0]["ImageId"]
+    assert parameter(PREVIOUS, DR) == dr_in_service
+
+    builders = boto3.client("ec2").describe_instances(Filters=[{"Name": "tag:Role", "Values": ["ami-builder"]}])
+    states = [i["State"]["Name"] for r in builders["Reservations"] for i in r["Instances"]]
+    assert states and all(s in ("shutting-down", "terminated") for s in states), states
+
+    records = bake_records()
+    assert len(records) == 1, records
+    record = records[0]
+    assert record["ami_id"] == new["ImageId"] and record["previous_ami_id"] == in_service
+    assert record["dr_ami_id"] == dr_images[0]["ImageId"] and record["models"] == ["llama3.2:1b"]
+    assert record["base_ami_id"] == base and record["snapshot_ids"] == snapshot_ids
+    assert record["sk"] == f"BAKE#{tags['BakeId']}" and record["configured"] is False
