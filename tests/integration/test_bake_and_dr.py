@@ -179,3 +179,34 @@ def test_bake_publishes_records_copies_and_terminates(aws: str) -> None:
     assert record["dr_ami_id"] == dr_images[0]["ImageId"] and record["models"] == ["llama3.2:1b"]
     assert record["base_ami_id"] == base and record["snapshot_ids"] == snapshot_ids
     assert record["sk"] == f"BAKE#{tags['BakeId']}" and record["configured"] is False
+
+
+def test_prune_lists_in_check_mode_then_keeps_newest_and_protected(aws: str) -> None:
+    names = [f"ollama-local-ami-2026110{day}T000000Z" for day in range(1, 7)]
+    images = [seeded_image(PRIMARY, name) for name in names]  # oldest first
+    put_parameter(PARAMETER, images[0])  # the oldest is in service (e.g. after a rollback)
+    put_parameter(PREVIOUS, images[1])
+    ec2 = boto3.client("ec2")
+    snapshot_of = {
+        image["ImageId"]: image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        for image in ec2.describe_images(ImageIds=images)["Images"]
+    }
+    settings = {"prune_keep_newest": 2, "prune_older_than_days": 0}
+    expected_gone = set(images[2:4])  # not the newest two, not in service, not the rollback target
+
+    proc = run("prune_amis.yml", aws, settings)
+    assert proc.returncode != 0, "a real prune ran without confirmation"
+    assert "-e prune_confirm=local" in output(proc)
+
+    proc = run("prune_amis.yml", aws, settings, check=True)
+    assert proc.returncode == 0, output(proc)
+    listed = set(re.findall(r"us-east-1 (ami-[0-9a-f]+) \(", proc.stdout))
+    assert listed == expected_gone, proc.stdout
+    assert {i["ImageId"] for i in our_images()} == set(images), "check mode deregistered an image"
+
+    proc = run("prune_amis.yml", aws, {**settings, "prune_confirm": "local"})
+    assert proc.returncode == 0, output(proc)
+    assert {i["ImageId"] for i in our_images()} == set(images) - expected_gone
+    remaining_snapshots = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert not remaining_snapshots & {snapshot_of[i] for i in expected_gone}, "snapshots of pruned AMIs remain"
+    assert {snapshot_of[i] for i in set(images) - expected_gone} <= remaining_snapshots
