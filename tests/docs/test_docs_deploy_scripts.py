@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 import subprocess
 from pathlib import Path
@@ -88,3 +89,43 @@ def test_production_confirmation_value_matches_preflight() -> None:
     deploy = (ROOT / ".github" / "workflows" / "deploy-environment.yml").read_text()
     # The job passes the environment name, which is "production" for production.
     assert '-e "platform_confirm=$ENVIRONMENT"' in deploy
+
+
+# Values the jobs give the variables their load-test steps use.
+JOB_VALUES = {
+    "OLLAMA_HOST": "127.0.0.1:11434",
+    "SERVICE_URL": "https://ollama.example.org",
+    "ENVIRONMENT": "staging",
+    "MODEL": "llama3.2:1b",
+    "REGION": "us-east-1",
+}
+
+
+def loadtest_invocations() -> list[tuple[str, str]]:
+    """Every `python -m loadtest.run ...` in a workflow step (line continuations joined)."""
+    found = []
+    for path in WORKFLOWS:
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            for step in job.get("steps") or []:
+                for line in step.get("run", "").replace("\\\n", " ").splitlines():
+                    if "python -m loadtest.run" in line:
+                        found.append((path.name, line.split("python -m loadtest.run", 1)[1]))
+    return found
+
+
+def test_workflows_run_load_tests() -> None:
+    names = {name for name, _ in loadtest_invocations()}
+    assert {"ci.yml", "deploy-environment.yml"} <= names, names
+
+
+@pytest.mark.parametrize(("workflow", "command"), loadtest_invocations(), ids=[w for w, _ in loadtest_invocations()])
+def test_workflow_load_tests_pass_the_runners_own_validation(workflow: str, command: str) -> None:
+    from loadtest import run as loadtest_run
+
+    unknown = sorted(set(re.findall(r"\$\{?(\w+)", command)) - set(JOB_VALUES))
+    assert not unknown, f"{workflow}: add the job's value of {unknown} to JOB_VALUES"
+    argv = shlex.split(re.sub(r"\$\{?(\w+)\}?", lambda m: JOB_VALUES[m[1]], command))
+    args = loadtest_run.build_parser().parse_args(argv)
+    derived = loadtest_run.validate(args)
+    assert derived["run_length"] <= 600, f"{workflow}: a CI load test must stay bounded (10 minutes at most)"
+    assert args.fail_untrusted, f"{workflow}: gate runs must pass --fail-untrusted"
