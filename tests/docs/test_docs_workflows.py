@@ -15,6 +15,7 @@ from docs_helpers import ROOT, make_invocations, make_targets, path_candidates, 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 PINNED_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@([0-9a-f]{40}|v\d+(\.\d+){0,2})$")
 PRE_COMMIT = ROOT / ".pre-commit-config.yaml"
+ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.y*ml"))
 
 
 def actionlint() -> str:
@@ -102,6 +103,14 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "fetch-deptth" in result.stdout
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_composite_actions_pin_their_actions(path: Path) -> None:
+    steps = load(path)["runs"].get("steps") or []
+    uses = [step["uses"] for step in steps if "uses" in step]
+    unpinned = [u for u in uses if not u.startswith("./") and not PINNED_RE.match(u)]
+    assert not unpinned, f"{path.relative_to(ROOT)}: pin these to a full commit SHA or a version tag: {unpinned}"
 
 
 def test_pinning_rule_rejects_branches() -> None:
