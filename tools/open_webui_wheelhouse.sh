@@ -16,6 +16,9 @@
 # not leak into it. A wheelhouse whose stamp matches the requested version, exclusions and
 # Python is reused as is.
 #
+# Build it with the same Python (exact version) and architecture as the target hosts; the default
+# is /usr/bin/python3, the distribution's.
+#
 # Usage: tools/open_webui_wheelhouse.sh [--version V] [--index-url URL] [--python PY] [--force] [DIR]
 set -euo pipefail
 
@@ -23,7 +26,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 defaults="${repo_root}/roles/open_webui/defaults/main.yml"
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 }
 
 die() {
@@ -47,7 +50,12 @@ default_list() {
 
 version=""
 index_url="${OPEN_WEBUI_PIP_INDEX_URL:-}"
-python="${PYTHON:-python3}"
+# The distribution's Python by default: markers such as `python_full_version < "3.11.3"` are
+# evaluated by the Python that resolves, so it must match the hosts' Python exactly.
+python="${PYTHON:-}"
+if [ -z "${python}" ]; then
+  if [ -x /usr/bin/python3 ]; then python=/usr/bin/python3; else python=python3; fi
+fi
 force=0
 output=""
 while [ $# -gt 0 ]; do
@@ -73,7 +81,7 @@ command -v "${python}" >/dev/null || die "'${python}' not found: install python3
 
 output="${output:-${repo_root}/.cache/wheelhouse/open-webui}"
 output="${output%/}"
-py_tag="$("${python}" -c 'import sys, platform; print(f"cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}")')"
+py_tag="$("${python}" -c 'import platform; print(f"{platform.python_version()}-{platform.machine()}")')"
 stamp="open-webui==${version} python=${py_tag} extras=$(IFS=,; echo "${extras[*]}") exclude=$(IFS=,; echo "${excludes[*]}")"
 
 if [ "${force}" -eq 0 ] && [ -f "${output}/.wheelhouse-stamp" ] && [ -f "${output}/requirements.txt" ] \
