@@ -43,11 +43,26 @@ def tls_only_policy(bucket: str) -> dict[str, Any]:
     }
 
 
-def policy_denies_insecure_transport(policy: dict[str, Any] | None) -> bool:
-    """True when a bucket policy has a Deny statement on aws:SecureTransport=false."""
+def policy_denies_insecure_transport(policy: dict[str, Any] | None, bucket: str | None = None) -> bool:
+    """True when a bucket policy denies every principal all S3 actions on the bucket's objects without TLS."""
+
+    def as_list(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
     for stmt in (policy or {}).get("Statement", []):
         cond = stmt.get("Condition", {}).get("Bool", {})
-        if stmt.get("Effect") == "Deny" and str(cond.get("aws:SecureTransport", "")).lower() == "false":
+        principal = stmt.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, dict) and as_list(principal.get("AWS")) == ["*"])
+        actions = {str(a) for a in as_list(stmt.get("Action", []))}
+        resources = {str(r) for r in as_list(stmt.get("Resource", []))}
+        covers_objects = bucket is None or f"arn:aws:s3:::{bucket}/*" in resources or "*" in resources
+        if (
+            stmt.get("Effect") == "Deny"
+            and str(cond.get("aws:SecureTransport", "")).lower() == "false"
+            and everyone
+            and actions & {"s3:*", "*"}
+            and covers_objects
+        ):
             return True
     return False
 
@@ -102,7 +117,7 @@ def read_backend(client: ClientFactory, bucket: str, lock_table: str) -> dict[st
             )
         pol = _or_none(s3.get_bucket_policy, ("NoSuchBucketPolicy",), Bucket=bucket)
         policy = json.loads(pol["Policy"]) if pol else None
-        state["tls_only"] = policy_denies_insecure_transport(policy)
+        state["tls_only"] = policy_denies_insecure_transport(policy, bucket)
         if not state["tls_only"]:
             findings.append(
                 aws_posture.finding(
@@ -223,7 +238,7 @@ def ensure_bucket(
             s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
 
     pol = _or_none(s3.get_bucket_policy, ("NoSuchBucketPolicy",), Bucket=bucket)
-    if not policy_denies_insecure_transport(json.loads(pol["Policy"]) if pol else None):
+    if not policy_denies_insecure_transport(json.loads(pol["Policy"]) if pol else None, bucket):
         actions.append("set TLS-only policy")
         if not check_mode:
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))

@@ -4,11 +4,14 @@ import pytest
 from ansible_collections.ollama.platform.plugins.module_utils import aws_preflight
 from ansible_collections.ollama.platform.plugins.module_utils import terraform_backend as tb
 
+DENY = tb.tls_only_policy("state")["Statement"][0]
+
 
 def test_tls_only_policy_is_recognised():
     policy = tb.tls_only_policy("state")
     assert policy["Statement"][0]["Resource"] == ["arn:aws:s3:::state", "arn:aws:s3:::state/*"]
-    assert tb.policy_denies_insecure_transport(policy)
+    assert tb.policy_denies_insecure_transport(policy, "state")
+    assert not tb.policy_denies_insecure_transport(policy, "other-bucket")
 
 
 @pytest.mark.parametrize(
@@ -18,10 +21,14 @@ def test_tls_only_policy_is_recognised():
         {"Statement": []},
         {"Statement": [{"Effect": "Allow", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]},
         {"Statement": [{"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]},
+        # only one principal, only reads, or only another prefix: not a TLS-only policy
+        {"Statement": [{**DENY, "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}]},
+        {"Statement": [{**DENY, "Action": "s3:GetObject"}]},
+        {"Statement": [{**DENY, "Resource": ["arn:aws:s3:::state/none/*"]}]},
     ],
 )
 def test_policies_without_tls_deny(policy):
-    assert not tb.policy_denies_insecure_transport(policy)
+    assert not tb.policy_denies_insecure_transport(policy, "state")
 
 
 @pytest.mark.parametrize(
