@@ -92,3 +92,20 @@ def test_unknown_target_is_refused(target: str) -> None:
     result = run(target)
     assert result.returncode == 1
     assert f"unknown target '{target}'" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["podman", "debootstrap"])
+def test_missing_tool_is_named_with_the_fix(missing: str, tmp_path: Path) -> None:
+    """A PATH without the tool (everything else linked in) gets a one-line error naming it and `make setup`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        for tool in Path(directory).glob("*"):
+            link = bin_dir / tool.name
+            if tool.name != missing and not link.exists():
+                link.symlink_to(tool)
+    result = run("images", env={**ENV, "PATH": str(bin_dir)})
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, "the error must be one line"
+    assert f"{missing} not found" in result.stderr
+    assert "make setup" in result.stderr
