@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,57 @@ def _pin(pid: int, cpus: set[int]) -> None:
 
 def _cpus(text: str) -> set[int]:
     return {int(x) for x in text.split(",") if x.strip()}
+
+
+class Probe:
+    """A reference client: one blocking stream at a time, in its own thread, measuring TTFT on a raw connection.
+
+    It uses almost no CPU, so the kernel wakes it promptly even on a busy machine; if the server itself is late
+    (slow to accept, its own loop lagging), the probe sees that too. The generator's own error is then its TTFT
+    minus the probe's over the same window.
+    """
+
+    def __init__(self, url: str, interval: float = 0.5, delay: float = 0.0) -> None:
+        import threading
+
+        self.url = url
+        self.delay = delay  # start after the ramp: the generator's first request must be the one loading the model
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="ttft-probe")
+
+    def _loop(self) -> None:
+        import http.client
+        from urllib.parse import urlparse
+
+        target = urlparse(self.url)
+        body = json.dumps(
+            {"model": MODEL, "messages": [{"role": "user", "content": "probe"}], "options": {"num_predict": 2}}
+        ).encode()
+        self.stop.wait(self.delay)
+        while not self.stop.is_set():
+            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+            try:
+                conn.connect()
+                started_wall = time.time()
+                t0 = time.perf_counter()
+                conn.request("POST", "/api/chat", body=body, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                ttft = None
+                for line in iter(resp.readline, b""):
+                    if ttft is None and b'"content":""' not in line and b'"done":false' in line.replace(b" ", b""):
+                        ttft = time.perf_counter() - t0
+                if ttft is not None:
+                    self.samples.append((started_wall, ttft))
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            self.stop.wait(self.interval)
+
+    def in_window(self, windows: list[dict[str, Any]]) -> list[float]:
+        return [ttft for t, ttft in self.samples if metrics.in_windows(t, windows) is not None]
 
 
 def run_level(
@@ -106,16 +158,28 @@ def run_level(
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         load_before = os.getloadavg()
         started = time.time()
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        _pin(proc.pid, _cpus(args.generator_cpus))
-        _, status, usage = os.wait4(proc.pid, 0)
+        probe = Probe(double.url, delay=args.ramp_s)
+        probe.thread.start()
+        with (report_dir / "locust.out").open("wb") as out:
+            proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            _pin(proc.pid, _cpus(args.generator_cpus))
+            _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.time() - started
+        probe.stop.set()
+        probe.thread.join(35)
     summary_path = report_dir / "summary.json"
     if not summary_path.exists():
         return {"streams": streams, "processes": processes, "error": f"Locust exited {proc.returncode}, no summary"}
     summary = json.loads(summary_path.read_text())
-    return evaluate(summary, args, streams, processes, usage.ru_utime + usage.ru_stime, elapsed, load_before)
+    row = evaluate(summary, args, streams, processes, usage.ru_utime + usage.ru_stime, elapsed, load_before)
+    probe_ttft = probe.in_window(summary["window"]["phases"])
+    row["probe_requests"] = len(probe_ttft)
+    row["probe_ttft_mean_ms"] = _ms(statistics.fmean(probe_ttft)) if probe_ttft else None
+    row["ttft_mean_err_vs_probe"] = (
+        metrics.relative_error(row["ttft_mean_ms"], row["probe_ttft_mean_ms"]) if probe_ttft else None
+    )
+    return row
 
 
 def evaluate(
@@ -175,6 +239,10 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else value * 1000.0
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f}%"
 
@@ -188,12 +256,13 @@ def markdown_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "median request).",
         "",
         "| streams | processes | steady window | requests | TTFT mean (err) | TTFT p95 (err) | TTFT err vs server "
-        "| tokens/s (err) | ITL p50 err | load time | CPU-s / 1k tokens (steady) | trusted |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| reference probe TTFT (generator err vs probe) | tokens/s (err) | ITL p50 err | load time | "
+        "CPU-s / 1k tokens (steady) | loop lag mean | trusted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['streams']} | {r['processes']} | {r['error']} |||||||||")
+            lines.append(f"| {r['streams']} | {r['processes']} | {r['error']} |||||||||||")
             continue
         cpu = r["cpu_s_per_1k_tokens"]
         steady_cpu = r["steady_cpu_s_per_1k_tokens"]
@@ -201,10 +270,12 @@ def markdown_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         lines.append(
             f"| {r['streams']} | {r['processes']} | {r['window_s']:.0f} s | {r['requests']} | "
             f"{r['ttft_mean_ms']:.1f} ms ({_pct(r['ttft_mean_err'])}) | {r['ttft_p95_ms']:.1f} ms "
-            f"({_pct(r['ttft_p95_err'])}) | {_pct(r['ttft_mean_err_vs_server'])} | {r['decode_tps_mean']:.2f} "
+            f"({_pct(r['ttft_p95_err'])}) | {_pct(r['ttft_mean_err_vs_server'])} | "
+            f"{_num(r.get('probe_ttft_mean_ms'))} ms ({_pct(r.get('ttft_mean_err_vs_probe'))}) | "
+            f"{r['decode_tps_mean']:.2f} "
             f"({_pct(r['tps_err'])}) | {_pct(r['itl_p50_err'])} | "
             f"{(r['load_time_ms'] or 0):.0f} ms ({_pct(r['load_time_err'])}) | "
-            f"{cpu:.3f} ({steady_cpu:.3f}) | {trusted} |"
+            f"{cpu:.3f} ({steady_cpu:.3f}) | {_num(r['loop_lag_mean_ms'])} ms | {trusted} |"
         )
     return "\n".join(lines) + "\n"
 
