@@ -1,0 +1,105 @@
+"""Bad input stops preflight with one clear message before anything changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from tests.integration.ansible_runner import ROOT, ansible_env, run_playbook
+
+pytestmark = pytest.mark.emulator
+
+PREFLIGHT = ROOT / "playbooks" / "preflight.yml"
+
+
+def make_inventory(tmp_path: Path, env_name: str, endpoint: str, **overrides) -> Path:
+    inv = tmp_path / "inventories" / env_name
+    (inv / "group_vars").mkdir(parents=True, exist_ok=True)
+    settings = {
+        "platform_environment": env_name,
+        "platform_provisioner": "terraform",
+        "platform_aws_region": "us-east-1",
+        "platform_aws_endpoint_url": endpoint,
+        "platform_aws_access_key": "testing",
+        "platform_aws_secret_key": "testing",
+        "platform_allowed_account_ids": ["123456789012"],
+        **overrides,
+    }
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(settings))
+    (inv / "hosts.yml").write_text("all: {}\n")
+    return inv
+
+
+def preflight(inv: Path, tmp_path: Path, extra: dict | None = None, env: dict | None = None):
+    proc, _ = run_playbook(
+        PREFLIGHT, tmp_path, extra, inventory=inv, env=env or ansible_env(TF_CLI_CONFIG_FILE="/dev/null")
+    )
+    return proc
+
+
+def assert_refused(proc, message: str) -> None:
+    assert proc.returncode != 0, proc.stdout
+    assert message in " ".join(proc.stdout.split()), proc.stdout
+
+
+def assert_nothing_created() -> None:
+    assert boto3.client("s3").list_buckets()["Buckets"] == []
+    assert boto3.client("dynamodb").list_tables()["TableNames"] == []
+
+
+def test_typo_in_a_variable(aws, tmp_path):
+    inv = make_inventory(tmp_path, "dev", aws)
+    proc = preflight(inv, tmp_path, {"platform_verify_modle": "x"})
+    assert_refused(proc, "unknown variable 'platform_verify_modle': did you mean 'platform_verify_model'?")
+
+
+def test_unknown_environment(aws, tmp_path):
+    inv = make_inventory(tmp_path, "prod", aws, platform_environment="prod")
+    assert_refused(preflight(inv, tmp_path), "unknown environment 'prod': use one of local, dev, staging, production")
+
+
+def test_inventory_of_another_environment(aws, tmp_path):
+    inv = make_inventory(tmp_path, "dev", aws)
+    proc = preflight(inv, tmp_path, {"platform_environment": "staging"})
+    assert_refused(proc, "does not belong to environment 'staging': run with -i inventories/staging")
+
+
+def test_production_needs_confirmation(aws, tmp_path):
+    inv = make_inventory(tmp_path, "production", aws)
+    assert_refused(preflight(inv, tmp_path), "this run targets PRODUCTION: confirm with -e platform_confirm=production")
+
+
+def test_account_not_allowed(aws, tmp_path):
+    inv = make_inventory(tmp_path, "dev", aws, platform_allowed_account_ids=["210987654321"])
+    assert_refused(preflight(inv, tmp_path), "account 123456789012 is not allowed for this environment")
+    assert_nothing_created()
+
+
+def test_emulator_or_api_unreachable(aws, tmp_path):
+    inv = make_inventory(tmp_path, "dev", "http://127.0.0.1:9")
+    env = ansible_env(TF_CLI_CONFIG_FILE="/dev/null", AWS_MAX_ATTEMPTS="1")
+    assert_refused(preflight(inv, tmp_path, env=env), "cannot reach AWS at http://127.0.0.1:9")
+
+
+def test_missing_credentials(aws, tmp_path, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name)
+    inv = make_inventory(tmp_path, "dev", "", platform_aws_access_key="", platform_aws_secret_key="")
+    env = ansible_env(
+        TF_CLI_CONFIG_FILE="/dev/null",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+    )
+    assert_refused(preflight(inv, tmp_path, env=env), "configure credentials (export AWS_PROFILE=<profile>")
+
+
+def test_missing_state_backend_names_the_fix(aws, tmp_path):
+    inv = make_inventory(tmp_path, "dev", aws)
+    proc = preflight(inv, tmp_path)
+    assert_refused(proc, "Terraform state backend not ready")
+    assert "Fix: ansible-playbook playbooks/bootstrap_state.yml -i inventories/dev" in " ".join(proc.stdout.split())
+    assert_nothing_created()
