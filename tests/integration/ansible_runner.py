@@ -37,7 +37,7 @@ def run_playbook(
         str(ANSIBLE_PLAYBOOK),
         str(playbook if Path(playbook).is_absolute() else PLAYBOOKS / playbook),
         "-i",
-        str(inventory or PLAYBOOKS / "inventory.yml"),
+        str(inventory or PLAYBOOKS / "inventory" / "hosts.yml"),
         "-e",
         json.dumps(variables),
     ]
