@@ -9,7 +9,7 @@ cd "$ROOT" || exit 1
 export PATH="$ROOT/.venv/bin:$PATH"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/.cache/containers.conf}"
 export ANSIBLE_CONFIG="${ANSIBLE_CONFIG:-$ROOT/ansible.cfg}"
-export TF_CLI_CONFIG_FILE="${TF_CLI_CONFIG_FILE:-/dev/null}"
+[ -f "${TF_CLI_CONFIG_FILE:-}" ] || export TF_CLI_CONFIG_FILE=/dev/null  # no ~/.terraformrc warning
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 REPORTS="$ROOT/reports"
 COLLECTION="collections/ansible_collections/ollama/platform"
