@@ -227,6 +227,7 @@ def evaluate(
         "steady_cpu_s_per_1k_tokens": steady_cpu / window_tokens * 1000.0 if window_tokens else None,
         "generator_cpu_busy_max": max((p["cpu_busy_share"] for p in trust["processes"].values()), default=None),
         "loop_lag_mean_ms": max((p["lag_mean_ms"] for p in trust["processes"].values()), default=None),
+        "runq_share": max((p.get("runq_mean") or 0.0 for p in trust["processes"].values()), default=None),
         "trusted": trust["trusted"],
         "trust_reasons": trust["reasons"],
         "elapsed_s": elapsed,
@@ -243,6 +244,10 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f}%"
 
@@ -257,12 +262,13 @@ def markdown_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "",
         "| streams | processes | steady window | requests | TTFT mean (err) | TTFT p95 (err) | TTFT err vs server "
         "| reference probe TTFT (generator err vs probe) | tokens/s (err) | ITL p50 err | load time | "
-        "CPU-s / 1k tokens (steady) | loop lag mean | trusted |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "CPU-s / 1k tokens (steady) | loop lag mean | waiting for CPU | trusted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['streams']} | {r['processes']} | {r['error']} |||||||||||")
+        if "error" in r or r.get("ttft_mean_ms") is None:
+            reason = r.get("error") or "no steady-state request: " + "; ".join(r.get("trust_reasons") or [])
+            lines.append(f"| {r['streams']} | {r['processes']} | {reason} ||||||||||||")
             continue
         cpu = r["cpu_s_per_1k_tokens"]
         steady_cpu = r["steady_cpu_s_per_1k_tokens"]
@@ -275,7 +281,8 @@ def markdown_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"{r['decode_tps_mean']:.2f} "
             f"({_pct(r['tps_err'])}) | {_pct(r['itl_p50_err'])} | "
             f"{(r['load_time_ms'] or 0):.0f} ms ({_pct(r['load_time_err'])}) | "
-            f"{cpu:.3f} ({steady_cpu:.3f}) | {_num(r['loop_lag_mean_ms'])} ms | {trusted} |"
+            f"{cpu:.3f} ({steady_cpu:.3f}) | {_num(r['loop_lag_mean_ms'])} ms | {_share(r.get('runq_share'))} | "
+            f"{trusted} |"
         )
     return "\n".join(lines) + "\n"
 

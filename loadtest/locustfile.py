@@ -99,6 +99,9 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--trust-cpu", type=float, default=0.9, help="CPU share of a core counted as CPU-bound")
     group.add_argument("--trust-lag-ms", type=float, default=10.0, help="Largest tolerated mean event-loop lag")
     group.add_argument("--trust-lag-max-ms", type=float, default=100.0, help="Largest tolerated p95 of 1-s worst lag")
+    group.add_argument(
+        "--trust-runq", type=float, default=0.2, help="Largest tolerated share of time waiting for a CPU"
+    )
     group.add_argument("--scenario-label", default="", help="Scenario name recorded in the summary")
     group.add_argument("--environment-name", default="", help="Environment recorded in the summary")
 
@@ -495,6 +498,7 @@ def _write_summary(environment: Any) -> None:
         "cpu_limit": opts.trust_cpu,
         "lag_mean_limit": opts.trust_lag_ms / 1000.0,
         "lag_max_limit": opts.trust_lag_max_ms / 1000.0,
+        "runq_limit": opts.trust_runq,
     }
     summary = recorder.build_summary(
         agg,

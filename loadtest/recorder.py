@@ -53,10 +53,20 @@ class ProcessRecorder:
         return payload
 
 
+def run_queue_wait() -> float | None:
+    """Seconds this process spent runnable but waiting for a CPU (Linux schedstat), None where unavailable."""
+    try:
+        with open("/proc/self/schedstat") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def health_probe(recorder: ProcessRecorder, sleep: Any, tick: float = HEALTH_TICK) -> None:
-    """Run forever (in a greenlet): record CPU share and event-loop lag once per second."""
+    """Run forever (in a greenlet): record CPU share, run-queue wait and event-loop lag once per second."""
     lags: list[float] = []
     cpu0 = time.process_time()
+    wait0 = run_queue_wait()
     wall0 = time.perf_counter()
     due = wall0 + tick
     while True:
@@ -66,17 +76,19 @@ def health_probe(recorder: ProcessRecorder, sleep: Any, tick: float = HEALTH_TIC
         due = max(due + tick, now)
         if now - wall0 >= 1.0:
             cpu1 = time.process_time()
+            wait1 = run_queue_wait()
             recorder.health.append(
                 {
                     "t": time.time(),
                     "process": recorder.process_id,
                     "cpu": (cpu1 - cpu0) / (now - wall0),
+                    "runq": None if wait0 is None or wait1 is None else (wait1 - wait0) / (now - wall0),
                     "lag_mean": statistics.fmean(lags),
                     "lag_max": max(lags),
                 }
             )
             lags = []
-            cpu0, wall0 = cpu1, now
+            cpu0, wait0, wall0 = cpu1, wait1, now
 
 
 class RunAggregator:
@@ -121,12 +133,15 @@ def assess_trust(
     cpu_share: float = 0.2,
     lag_mean_limit: float = 0.010,
     lag_max_limit: float = 0.100,
+    runq_limit: float = 0.2,
 ) -> dict[str, Any]:
     """Decide whether the generator's own numbers can be trusted over the steady-state window.
 
     Untrusted when any load process spent more than ``cpu_share`` of the window at >= ``cpu_limit`` of a core, when
     the event loop's mean lag exceeds ``max(lag_mean_limit, 2 % of TTFT p50)`` (every timestamp is late by about
-    that much), or when the 95th percentile of the per-second worst lag exceeds ``lag_max_limit``.
+    that much), when the 95th percentile of the per-second worst lag exceeds ``lag_max_limit``, or when the process
+    spent more than ``runq_limit`` of the window runnable but waiting for a CPU (Linux schedstat): other processes
+    were competing for its core, and every timestamp waited with it.
     """
     reasons: list[str] = []
     in_window = [h for h in health if metrics.in_windows(h["t"], windows) is not None] if windows else list(health)
@@ -139,8 +154,11 @@ def assess_trust(
         busy = sum(1 for c in cpu if c >= cpu_limit) / len(cpu)
         lag_mean = statistics.fmean(r["lag_mean"] for r in records)
         lag_max_p95 = metrics.percentile([r["lag_max"] for r in records], 95) or 0.0
+        runq = [r["runq"] for r in records if r.get("runq") is not None]
+        runq_mean = statistics.fmean(runq) if runq else None
         processes[proc] = {
             "seconds": len(records),
+            "runq_mean": runq_mean,
             "cpu_mean": statistics.fmean(cpu),
             "cpu_max": max(cpu),
             "cpu_busy_share": busy,
@@ -151,6 +169,11 @@ def assess_trust(
             reasons.append(
                 f"load generator {proc} was CPU-bound (>= {cpu_limit:.0%} of a core) for {busy:.0%} of the "
                 "steady-state window: add --processes or machines"
+            )
+        if runq_mean is not None and runq_mean > runq_limit:
+            reasons.append(
+                f"load generator {proc} waited for a CPU {runq_mean:.0%} of the steady-state window (limit "
+                f"{runq_limit:.0%}): other processes compete for its core; give it a quiet machine or core"
             )
         lag_allowed = max(lag_mean_limit, 0.02 * (ttft_p50 or 0.0))
         if lag_mean > lag_allowed:
@@ -175,6 +198,7 @@ def assess_trust(
             "cpu_busy_share": cpu_share,
             "lag_mean_ms": lag_mean_limit * 1000,
             "lag_max_p95_ms": lag_max_limit * 1000,
+            "runq_share": runq_limit,
         },
         "processes": processes,
     }

@@ -149,13 +149,14 @@ def render_markdown(summary: dict[str, Any], charts: dict[str, Path] | None = No
         lines += [f"- {reason}" for reason in trust["reasons"]]
     lines += [
         "",
-        "| process | seconds | CPU mean | CPU max | busy share | loop lag mean (ms) | lag p95 of 1-s max (ms) |",
+        "| process | seconds | CPU mean | CPU max | busy share | waiting for CPU | loop lag mean (ms) | lag p95 (ms) |",
     ]
-    lines.append("| --- | --- | --- | --- | --- | --- | --- |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for proc, h in trust["processes"].items():
+        runq = "-" if h.get("runq_mean") is None else f"{h['runq_mean']:.0%}"
         lines.append(
             f"| {proc} | {h['seconds']} | {h['cpu_mean']:.0%} | {h['cpu_max']:.0%} | {h['cpu_busy_share']:.0%} | "
-            f"{h['lag_mean_ms']:.2f} | {h['lag_max_p95_ms']:.1f} |"
+            f"{runq} | {h['lag_mean_ms']:.2f} | {h['lag_max_p95_ms']:.1f} |"
         )
     lines += ["", "## SLO gate", "", f"Profile `{summary.get('slo', {}).get('profile')}`.", ""]
     lines += ["| check | value | limit | result |", "| --- | --- | --- | --- |"]

@@ -140,3 +140,14 @@ def test_diagnose_buffering_proxy_and_full_queue():
     assert "4 requests were rejected with 503" in warnings[1]
     streaming = {"ttft": {"count": 10, "p50": 0.2}, "e2e": {"p50": 3.0}, "itl": {"count": 300, "p50": 0.05}}
     assert recorder.diagnose(streaming) == []
+
+
+def test_trust_cpu_contention_from_run_queue_wait():
+    # a process that is idle most of the time but, when it has work, waits for a CPU other processes hold
+    records = [{**health("worker-1", t), "runq": 0.45} for t in range(10)]
+    result = recorder.assess_trust(records, WINDOW, ttft_p50=0.2)
+    assert not result["trusted"]
+    assert "waited for a CPU 45%" in result["reasons"][0]
+    assert result["processes"]["worker-1"]["runq_mean"] == pytest.approx(0.45)
+    quiet = [{**health("worker-1", t), "runq": 0.02} for t in range(10)]
+    assert recorder.assess_trust(quiet, WINDOW, ttft_p50=0.2)["trusted"]
