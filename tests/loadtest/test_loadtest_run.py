@@ -93,7 +93,7 @@ def test_measures_known_ttft_and_token_rate(accuracy_run):
         assert steady["ttft"]["mean"] <= TTFT_S * 1.10
         assert steady["ttft"]["p50"] <= TTFT_S * 1.08
     else:  # the machine was too busy to measure: the suite must say why
-        assert any("event loop" in r or "CPU-bound" in r for r in summary["trust"]["reasons"])
+        assert any(("event loop" in r or "CPU" in r) for r in summary["trust"]["reasons"])
     assert steady["tpot"]["mean"] == pytest.approx(1 / TPS, rel=0.03)
     assert steady["decode_rate"]["mean"] == pytest.approx(TPS, rel=0.03)
     assert steady["itl"]["p50"] == pytest.approx(1 / TPS, rel=0.05)
