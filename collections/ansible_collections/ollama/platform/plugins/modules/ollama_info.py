@@ -16,7 +16,7 @@ description:
     measured by the client, next to the server's own figures.
   - Never changes anything on the server (a probe may load the model into memory, as any request would).
 author:
-  - Ollama Platform maintainers
+  - Ollama Platform maintainers (@ollama-platform)
 options:
   probe_model:
     description:

@@ -17,7 +17,7 @@ description:
   - Names are compared the way Ollama stores them, so V(tinyllama) and V(tinyllama:latest) are the same model.
   - Reports the digest of every model after the change.
 author:
-  - Ollama Platform maintainers
+  - Ollama Platform maintainers (@ollama-platform)
 options:
   name:
     description:
