@@ -67,8 +67,10 @@ def path_candidates(code: str, top_level: set[str]) -> list[str]:
 
 
 def path_exists(token: str) -> bool:
-    """True when the token names an existing file or folder; <placeholder> and * parts match any name."""
+    """True when the token names an existing file or folder; <placeholder>, $VAR, * and a lone x or y (as in the
+    error messages `Workspace "x" ...`) stand for any name."""
     pattern = PLACEHOLDER_RE.sub("*", token.rstrip("/"))
+    pattern = "/".join("*" if part in ("x", "y") else part for part in pattern.split("/"))
     if any(ch in pattern for ch in "*?["):
         return bool(glob.glob(str(ROOT / pattern), recursive=True))
     return (ROOT / pattern).exists()

@@ -37,7 +37,6 @@ CLI_VERB_RE = re.compile(r"^(describe|get|list|put|set|create|delete|update|star
 # Documents the README links that their owners are still writing: excused while missing, with a warning in the test
 # summary. An entry has no effect once the file exists; delete it then.
 PENDING_PATHS: dict[str, str] = {
-    "docs/OPERATIONS.md": "operations guide linked from README.md",
     "docs/BACKUP_AND_DR.md": "backup and disaster-recovery guide linked from README.md",
 }
 LINK_RE = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
@@ -113,6 +112,7 @@ def test_path_check_catches_a_missing_path() -> None:
     assert path_candidates("ansible-playbook playbooks/nope.yml -i inventories/dev", top) == ["playbooks/nope.yml"]
     assert not path_exists("playbooks/nope.yml")
     assert path_exists("terraform/environments/<env>.tfvars")
+    assert path_exists("inventories/x") and not path_exists("inventories/nope")
     assert path_candidates("/etc/ollama/token.env http://x/roles/a .cache/twin", top | {".cache"}) == [".cache/twin"]
 
 
