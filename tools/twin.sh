@@ -35,7 +35,7 @@ check_prerequisites() {
 cmd_up() {
   check_prerequisites
   mkdir -p "$STATE_DIR"
-  # Containers reach the emulator on the host (host.containers.internal), so it binds every address.
+  # Containers reach the emulator on the host through the twin network's gateway, so it binds every address.
   "$PYTHON" "$ROOT/tools/aws_emulator.py" start --host 0.0.0.0 --port "$PORT" --state-dir "$STATE_DIR" >/dev/null \
     || die "the AWS emulator did not start on port $PORT: is the port taken? set OLLAMA_TWIN_AWS_PORT to a free port"
   log "AWS emulator on http://127.0.0.1:$PORT; next: .venv/bin/ansible-playbook site.yml -i inventories/local"
