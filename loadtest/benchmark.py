@@ -223,7 +223,8 @@ def evaluate(
         "load_time_err": metrics.relative_error(cold["load_time"].get("max"), args.load_ms / 1000.0),
         "tokens_received": tokens,
         "cpu_s_total": cpu_s,
-        "cpu_s_per_1k_tokens": cpu_s / tokens * 1000.0 if tokens else None,
+        # With --processes the workers are forked by the master and not in its rusage: only the steady figure counts.
+        "cpu_s_per_1k_tokens": cpu_s / tokens * 1000.0 if tokens and not processes else None,
         "steady_cpu_s_per_1k_tokens": steady_cpu / window_tokens * 1000.0 if window_tokens else None,
         "generator_cpu_busy_max": max((p["cpu_busy_share"] for p in trust["processes"].values()), default=None),
         "loop_lag_mean_ms": max((p["lag_mean_ms"] for p in trust["processes"].values()), default=None),
@@ -242,6 +243,10 @@ def _ms(value: float | None) -> float | None:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def _num3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _share(value: float | None) -> str:
@@ -281,7 +286,7 @@ def markdown_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"{r['decode_tps_mean']:.2f} "
             f"({_pct(r['tps_err'])}) | {_pct(r['itl_p50_err'])} | "
             f"{(r['load_time_ms'] or 0):.0f} ms ({_pct(r['load_time_err'])}) | "
-            f"{cpu:.3f} ({steady_cpu:.3f}) | {_num(r['loop_lag_mean_ms'])} ms | {_share(r.get('runq_share'))} | "
+            f"{_num3(cpu)} ({_num3(steady_cpu)}) | {_num(r['loop_lag_mean_ms'])} ms | {_share(r.get('runq_share'))} | "
             f"{trusted} |"
         )
     return "\n".join(lines) + "\n"
