@@ -223,6 +223,37 @@ def check_redis(url: str) -> None:
         ) from exc
 
 
+def check_s3(env: dict[str, str]) -> None:
+    if env.get("STORAGE_PROVIDER", "local") != "s3":
+        return
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket = env.get("S3_BUCKET_NAME", "")
+    if not bucket:
+        raise HelperError("STORAGE_PROVIDER is s3 but S3_BUCKET_NAME is empty: set open_webui_s3_bucket")
+    client = boto3.client(
+        "s3",
+        region_name=env.get("S3_REGION_NAME") or None,
+        endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+        aws_access_key_id=env.get("S3_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=env.get("S3_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY") or None,
+        verify=env.get("AWS_CA_BUNDLE") or None,
+        config=Config(s3={"addressing_style": env.get("S3_ADDRESSING_STYLE") or None}),
+    )
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise HelperError(
+            f"S3 bucket '{bucket}' is not usable (HTTP {code}): create it, fix open_webui_s3_bucket, or let the "
+            "instance role reach it"
+        ) from exc
+    except BotoCoreError as exc:
+        raise HelperError(f"S3 is unreachable for bucket '{bucket}' ({exc}): check open_webui_s3_endpoint_url") from exc
+
+
 def check_ollama(base_urls: list[str], configs: dict[str, Any], cafile: str | None) -> list[str]:
     """Fail on a rejected token; return warnings for unreachable Ollama endpoints."""
     warnings = []
@@ -256,6 +287,7 @@ def run_checks(env: dict[str, str]) -> list[str]:
         raise HelperError("WEBUI_SECRET_KEY is empty: set open_webui_secret_key_secret_id")
     check_database(env.get("DATABASE_URL", ""))
     check_redis(env.get("REDIS_URL", ""))
+    check_s3(env)
     urls = [u.strip() for u in env.get("OLLAMA_BASE_URLS", "").split(";") if u.strip()]
     configs = json.loads(env.get("OLLAMA_API_CONFIGS") or "{}")
     return check_ollama(urls, configs, env.get("REQUESTS_CA_BUNDLE") or None)
