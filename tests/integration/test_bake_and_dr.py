@@ -180,6 +180,33 @@ def test_bake_publishes_records_copies_and_terminates(aws: str) -> None:
     assert record["sk"] == f"BAKE#{tags['BakeId']}" and record["configured"] is False
 
 
+def test_failed_configuration_creates_no_ami_and_terminates_the_builder(aws: str) -> None:
+    base_image()
+    proc = bake(aws, dr_region=DR)
+    assert proc.returncode != 0
+    assert "DynamoDB table ollama-local-data-table not found in us-east-1" in output(proc)
+    ec2 = boto3.client("ec2")
+    assert not ec2.describe_instances(Filters=[{"Name": "tag:Role", "Values": ["ami-builder"]}])["Reservations"]
+
+    create_table()
+    unreachable = {
+        "bake_configure": True,
+        "bake_connect_timeout": 3,
+        # A builder nobody can reach: the configuration play fails, the last play still cleans up.
+        "bake_builder_connection": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9},
+    }
+    proc = bake(aws, **unreachable)
+    assert proc.returncode != 0
+    text = re.sub(r"\s+", " ", output(proc))
+    assert re.search(r"configuring builder i-[0-9a-f]+ failed \(.*\): no AMI created", text), text
+    assert not our_images(), "an AMI was created from a builder whose configuration failed"
+    builders = ec2.describe_instances(Filters=[{"Name": "tag:Role", "Values": ["ami-builder"]}])
+    states = [i["State"]["Name"] for r in builders["Reservations"] for i in r["Instances"]]
+    assert states and all(s in ("shutting-down", "terminated") for s in states), states
+    with pytest.raises(boto3.client("ssm").exceptions.ParameterNotFound):
+        parameter(PARAMETER)
+
+
 def test_prune_lists_in_check_mode_then_keeps_newest_and_protected(aws: str) -> None:
     names = [f"ollama-local-ami-2026110{day}T000000Z" for day in range(1, 7)]
     images = [seeded_image(PRIMARY, name) for name in names]  # oldest first
