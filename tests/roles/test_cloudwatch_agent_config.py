@@ -157,31 +157,6 @@ def test_environment_and_switches_change_the_output(tmp_path: Path) -> None:
     assert config["agent"]["region"] == "eu-west-1"
 
 
-def readme_rows(role: str) -> list[str]:
-    """The variable table rows the README must contain, generated from the role's argument specs."""
-    spec = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
-    rows = []
-    for name, option in spec["argument_specs"]["main"]["options"].items():
-        kind = option["type"] + (f" of {option['elements']}" if "elements" in option else "")
-        default = option.get("default")
-        if isinstance(default, str):
-            shown = '`""`' if default == "" else f"`{default}`"
-        else:
-            shown = f"`{json.dumps(default)}`"
-        text = option["description"]
-        text = " ".join(text) if isinstance(text, list) else text
-        text = re.sub(r"\b[CMIVOB]\(([^)]*)\)", r"`\1`", text).replace("|", "\\|")
-        rows.append(f"| `{name}` | {kind} | {shown} | {text} |")
-    return rows
-
-
-@pytest.mark.parametrize("role", ["cloudwatch_agent", "ssh_hardening"])
-def test_readme_variable_table_matches_argument_specs(role: str) -> None:
-    readme = (ROOT / "roles" / role / "README.md").read_text(encoding="utf-8")
-    table = [line for line in readme.splitlines() if line.startswith("| `")]
-    assert table == readme_rows(role), f"roles/{role}/README.md's variable table drifted from meta/argument_specs.yml"
-
-
 def test_defaults_match_argument_specs() -> None:
     for role in ("cloudwatch_agent", "ssh_hardening"):
         defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text(encoding="utf-8"))
