@@ -109,7 +109,7 @@ echo "open_webui_wheelhouse: building ${output} (${stamp})"
   || { cat "${work}.log" >&2; rm -f "${work}.log"; die "cannot download open-webui==${version}: check the version and the index (--index-url)"; }
 rm -f "${work}.log"
 
-wheel="$(ls "${work}"/open_webui-"${version}"-*.whl 2>/dev/null | head -n 1)"
+wheel="$(find "${work}" -maxdepth 1 -name "open_webui-${version}-*.whl" | head -n 1)"
 [ -n "${wheel}" ] || die "pip did not produce an open-webui ${version} wheel in ${work}"
 
 # requirements.txt = declared dependencies (+ chosen extras) minus the exclusions.
@@ -154,11 +154,12 @@ PY
 rm -f "${work}/build.log"
 
 # The exclusions must not come back through another dependency.
-leaked="$(cd "${work}" && ls | grep -Ei '^(torch|triton|nvidia_|sentence_transformers|accelerate)[-_]' || true)"
+leaked="$(find "${work}" -maxdepth 1 -name '*.whl' -printf '%f\n' \
+  | grep -Ei '^(torch|triton|nvidia_|sentence_transformers|accelerate)[-_]' || true)"
 [ -z "${leaked}" ] || die "excluded packages were pulled in by another dependency: ${leaked//$'\n'/ }; extend open_webui_pip_exclude"
 
 echo "${stamp}" >"${work}/.wheelhouse-stamp"
 rm -rf "${output}"
 mv "${work}" "${output}"
 trap - EXIT
-echo "open_webui_wheelhouse: ${output}: $(ls "${output}"/*.whl | wc -l) wheels, $(du -sh "${output}" | cut -f1), $(($(date +%s) - started)) s"
+echo "open_webui_wheelhouse: ${output}: $(find "${output}" -maxdepth 1 -name '*.whl' | wc -l) wheels, $(du -sh "${output}" | cut -f1), $(($(date +%s) - started)) s"
