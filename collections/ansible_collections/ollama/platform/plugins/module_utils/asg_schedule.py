@@ -1,5 +1,5 @@
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Scale Auto Scaling groups to zero and back, remembering their capacity in a tag."""
 
 from __future__ import annotations

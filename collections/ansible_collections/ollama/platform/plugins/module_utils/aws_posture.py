@@ -1,5 +1,5 @@
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Posture checks for a deployed Ollama stack.
 
 ``check_*`` functions are pure: they take what the AWS APIs returned and return findings.

@@ -1,5 +1,5 @@
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see the collection's LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Small HTTP client for the Ollama REST API (stdlib only, bearer token support).
 
 Used by the ``ollama.platform.ollama_model`` and ``ollama.platform.ollama_info`` modules.  It talks either to

@@ -1,5 +1,5 @@
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Terraform S3 state backend: the desired shape, how to read it and how to converge it.
 
 The backend is one S3 bucket (versioned, KMS-encrypted, public access blocked, TLS-only policy) and one

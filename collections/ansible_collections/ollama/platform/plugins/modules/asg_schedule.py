@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -13,7 +13,7 @@ description:
   - Idempotent; check mode reports what would change. Used by C(playbooks/schedule.yml) for non-production
     environments at night.
 author:
-  - Ollama Platform maintainers
+  - Ollama Platform maintainers (@ollama-platform)
 options:
   names:
     description: Auto Scaling groups to scale.

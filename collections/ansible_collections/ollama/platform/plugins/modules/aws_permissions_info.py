@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -14,7 +14,7 @@ description:
     an emulator without it) the result says so in RV(reason) instead of failing.
   - Read-only; safe in check mode.
 author:
-  - Ollama Platform maintainers
+  - Ollama Platform maintainers (@ollama-platform)
 options:
   actions:
     description: IAM actions the run needs, for example C(s3:PutObject).

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -14,7 +14,7 @@ description:
   - Read-only. Never changes anything, so it is safe in check mode and in production.
   - The module does not fail on findings; the calling playbook decides (see C(playbooks/verify.yml)).
 author:
-  - Ollama Platform maintainers
+  - Ollama Platform maintainers (@ollama-platform)
 options:
   name_prefix:
     description:
@@ -151,7 +151,7 @@ ARGUMENT_SPEC = {
     "unversioned_buckets": {"type": "list", "elements": "str", "default": []},
     "log_group_prefix": {"type": "str"},
     "min_log_retention_days": {"type": "int", "default": 1},
-    "kms_key_ids": {"type": "list", "elements": "str", "default": []},
+    "kms_key_ids": {"type": "list", "elements": "str", "default": [], "no_log": False},
 }
 
 

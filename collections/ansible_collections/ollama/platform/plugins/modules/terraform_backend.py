@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -17,7 +17,7 @@ description:
   - Idempotent; in check mode it reports the actions it would take. It never deletes anything (state
     backends are kept on teardown).
 author:
-  - Ollama Platform maintainers
+  - Ollama Platform maintainers (@ollama-platform)
 options:
   bucket:
     description: Name of the state bucket.
@@ -84,7 +84,7 @@ from ansible_collections.ollama.platform.plugins.module_utils import terraform_b
 ARGUMENT_SPEC = {
     "bucket": {"type": "str", "required": True},
     "lock_table": {"type": "str", "required": True},
-    "kms_key_alias": {"type": "str", "default": "alias/ollama-tfstate"},
+    "kms_key_alias": {"type": "str", "default": "alias/ollama-tfstate", "no_log": False},
     "tags": {"type": "dict", "default": {}},
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: Ollama Platform maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: Contributors to the Ollama Platform project
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -12,7 +12,7 @@ description:
     required posture (versioning, KMS encryption, public access block, TLS-only policy, LockID key, PITR).
   - Read-only; safe in check mode.
 author:
-  - Ollama Platform maintainers
+  - Ollama Platform maintainers (@ollama-platform)
 options:
   bucket:
     description: Name of the state bucket.

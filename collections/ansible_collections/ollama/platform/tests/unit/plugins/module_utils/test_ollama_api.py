@@ -61,7 +61,7 @@ def test_plan_absent_removes_only_existing():
 
 
 def test_plan_deduplicates_equivalent_names():
-    to_pull, _ = plan_models(["tinyllama", "tinyllama:latest"], [], "present", prune=False)
+    to_pull, _to_remove = plan_models(["tinyllama", "tinyllama:latest"], [], "present", prune=False)
     assert to_pull == ["tinyllama"]
 
 
