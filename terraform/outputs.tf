@@ -45,6 +45,11 @@ output "ollama_internal_alb_dns_name" {
   value       = aws_lb.internal.dns_name
 }
 
+output "ollama_internal_api_url" {
+  description = "URL of the Ollama API behind the internal ALB (bearer token required): what Open-WebUI and verify call."
+  value       = "${local.has_domain ? "https" : "http"}://${aws_lb.internal.dns_name}"
+}
+
 output "ollama_cloudfront_domain_name" {
   description = "CloudFront domain name of the service."
   value       = aws_cloudfront_distribution.this.domain_name

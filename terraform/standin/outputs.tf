@@ -49,6 +49,11 @@ output "ollama_internal_alb_dns_name" {
   value       = "internal-${local.names.internal_alb}-${local.suffix}.${var.aws_region}.elb.amazonaws.com"
 }
 
+output "ollama_internal_api_url" {
+  description = "URL of the Ollama API behind the internal ALB."
+  value       = "${var.domain_name != "" ? "https" : "http"}://internal-${local.names.internal_alb}-${local.suffix}.${var.aws_region}.elb.amazonaws.com"
+}
+
 output "ollama_cloudfront_domain_name" {
   description = "CloudFront domain."
   value       = "d${local.suffix}.cloudfront.net"
