@@ -75,7 +75,7 @@ stage_sanity() {
 }
 
 stage_molecule() {
-  local scenario name passed=0 failed=0 failed_names=()
+  local scenario name started passed=0 failed=0 failed_names=()
   local scenarios=(tests/testbed)
   for scenario in roles/*/molecule/default; do
     [ -f "$scenario/molecule.yml" ] && scenarios+=("${scenario%/molecule/default}")
@@ -84,10 +84,12 @@ stage_molecule() {
   for scenario in "${scenarios[@]}"; do
     name="$(basename "$scenario")"
     echo "-- molecule test: $scenario"
+    started=$(date +%s)
     if (cd "$scenario" && molecule test) >"$REPORTS/molecule/$name.log" 2>&1; then
-      passed=$((passed + 1)); echo "   passed"
+      passed=$((passed + 1)); echo "   passed ($(($(date +%s) - started)) s)"
     else
-      failed=$((failed + 1)); failed_names+=("$name"); echo "   FAILED (last lines of reports/molecule/$name.log):"
+      failed=$((failed + 1)); failed_names+=("$name")
+      echo "   FAILED after $(($(date +%s) - started)) s (last lines of reports/molecule/$name.log):"
       tail -n 40 "$REPORTS/molecule/$name.log" | sed 's/^/   | /'
     fi
   done
