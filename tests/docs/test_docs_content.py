@@ -129,4 +129,4 @@ def test_naming_check_catches_a_wrong_name() -> None:
     found = RESOURCE_NAME_RE.findall("aws autoscaling describe-auto-scaling-groups --names app-asg ollama-dev-asg")
     assert found == ["app-asg", "ollama-dev-asg"]
     assert RESOURCE_NAME_RE.findall("<name_prefix>-data-table ${prefix}-asg") == []
-    assert OLD_NAMES_RE.search("the CRUD app") and OLD_NAMES_RE.search("Education-Portal")
+    assert OLD_NAMES_RE.search("the CRUD app") and OLD_NAMES_RE.search("EducationPortal")
