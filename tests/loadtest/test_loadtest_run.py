@@ -10,10 +10,10 @@ import csv
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from loadtest_cli import run_cli
 from loadtest_fakes import auth_proxy, serve
 
 from tests.ollama_double.server import running_double
@@ -22,17 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TTFT_S = 0.25
 TPS = 20.0
 MODEL = "llama3.2:1b"
-
-
-def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtest.run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")

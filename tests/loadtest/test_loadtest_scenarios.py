@@ -6,53 +6,11 @@ Open-WebUI chat with an API key, Locust's distributed mode (--processes 2), the 
 from __future__ import annotations
 
 import collections
-import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from loadtest_cli import EMBED, MODEL, run_cli, samples_of, summary_of
 from loadtest_fakes import auth_proxy, serve
-
-from tests.ollama_double.server import running_double
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = "llama3.2:1b"
-EMBED = "nomic-embed-text"
-
-
-def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtest.run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-@pytest.fixture(scope="module")
-def double():
-    with running_double(
-        ttft_ms=150,
-        tokens_per_second=40,
-        load_ms=100,
-        num_predict=12,
-        num_parallel=64,
-        max_queue=512,
-        models=[MODEL, EMBED],
-    ) as handle:
-        yield handle.url
-
-
-def summary_of(report: Path) -> dict:
-    return json.loads((report / "summary.json").read_text())
-
-
-def samples_of(report: Path) -> list[dict]:
-    return [json.loads(line) for line in (report / "samples.jsonl").read_text().splitlines()]
 
 
 def test_open_webui_chat_with_api_key(double, tmp_path):

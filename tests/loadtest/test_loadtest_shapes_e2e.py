@@ -5,51 +5,8 @@
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-from tests.ollama_double.server import running_double
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = "llama3.2:1b"
-EMBED = "nomic-embed-text"
-
-
-def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtest.run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-@pytest.fixture(scope="module")
-def double():
-    with running_double(
-        ttft_ms=150,
-        tokens_per_second=40,
-        load_ms=100,
-        num_predict=12,
-        num_parallel=64,
-        max_queue=512,
-        models=[MODEL, EMBED],
-    ) as handle:
-        yield handle.url
-
-
-def summary_of(report: Path) -> dict:
-    return json.loads((report / "summary.json").read_text())
-
-
-def samples_of(report: Path) -> list[dict]:
-    return [json.loads(line) for line in (report / "samples.jsonl").read_text().splitlines()]
+from loadtest_cli import MODEL, run_cli, samples_of, summary_of
 
 
 def test_poisson_open_loop(double, tmp_path):
