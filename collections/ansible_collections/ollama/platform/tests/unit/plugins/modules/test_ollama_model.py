@@ -3,30 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ollama.platform.plugins.modules import ollama_model
 from ansible_collections.ollama.platform.tests.unit.plugins.module_utils.ollama_fake import FakeOllama, digest_of
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def capture_exit(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+from ansible_collections.ollama.platform.tests.unit.plugins.modules._module_runner import run_module
 
 
 @pytest.fixture
@@ -37,16 +16,7 @@ def fake():
 
 
 def run(args: dict, check_mode: bool = False, diff: bool = False) -> dict:
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args), pytest.raises((ExitJson, FailJson)) as exc:
-        ollama_model.main()
-    result = exc.value.args[0]
-    result["failed"] = exc.type is FailJson
-    return result
+    return run_module(ollama_model.main, args, check_mode=check_mode, diff=diff)
 
 
 def base(fake: FakeOllama, **kwargs) -> dict:
