@@ -85,6 +85,7 @@ build_images() {
   command -v podman >/dev/null || die "podman not found: run 'make setup' (or apt-get install podman runc)"
   [ "$(id -u)" -eq 0 ] || die "building images needs root (debootstrap and rootful podman): run as root"
   build_image debian12 bookworm "$MIRROR"
+  build_cloud_image
   if [ "${TESTBED_UBUNTU:-0}" = 1 ]; then
     if curl -fsS -m 10 -o /dev/null "$UBUNTU_MIRROR/dists/noble/Release" \
         && [ -e /usr/share/keyrings/ubuntu-archive-keyring.gpg ]; then
@@ -93,6 +94,36 @@ build_images() {
       log "Ubuntu 24.04 skipped: $UBUNTU_MIRROR does not answer or ubuntu-keyring is not installed"
     fi
   fi
+}
+
+# build_cloud_image: the twin's stand-in for the OS's official cloud image (Debian's AMIs ship cloud-init): the
+# base image plus cloud-init, which runs user data at first boot from the metadata service the twin points it at.
+build_cloud_image() {
+  local base="$IMAGE_PREFIX/debian12:latest" image="$IMAGE_PREFIX/debian12-cloud:latest" hash work
+  hash="$( (image_label "$base"; sed -n '/^build_cloud_image()/,/^}/p' "${BASH_SOURCE[0]}") | sha256sum | cut -c1-16)"
+  if [ "$(image_label "$image")" = "$hash" ]; then
+    log "$image is up to date (inputs $hash)"
+    return 0
+  fi
+  log "building $image from $base (+ cloud-init)"
+  work="ollama-testbed-cloud-$$"
+  podman rm -f "$work" >/dev/null 2>&1 || true
+  podman run --name "$work" --entrypoint /bin/sh "$base" -c '
+      set -e
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends cloud-init >/dev/null
+      # The datasource and its address come from the hypervisor (the twin mounts them per instance).
+      printf "datasource_list: [Ec2, None]\ndisable_root: false\nssh_pwauth: false\nusers: []\n" \
+        >/etc/cloud/cloud.cfg.d/10-platform-image.cfg
+      rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/lib/cloud/*' \
+    >"$CACHE/cloud-image.log" 2>&1 \
+    || { podman rm -f "$work" >/dev/null 2>&1; die "installing cloud-init into $image failed (log: .cache/cloud-image.log)"; }
+  podman commit --quiet --change 'CMD ["/sbin/init"]' --change 'ENTRYPOINT []' \
+    --change "LABEL ollama-platform.inputs=$hash" "$work" "$image" >/dev/null \
+    || die "podman commit of $image failed: run 'podman info' to check the podman installation"
+  podman rm -f "$work" >/dev/null
+  log "built $image"
 }
 
 build_ollama_release() {
