@@ -1,0 +1,1 @@
+"""The local twin: the parts that play AWS around the emulator."""
