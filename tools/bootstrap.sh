@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs containernetworking-plugins
-  zstd openssh-client iproute2 curl ca-certificates python3 python3-venv python3-pip git make shellcheck)
+  zstd openssh-client iproute2 curl ca-certificates python3 python3-venv python3-pip git make shellcheck haproxy)
 
 die() { echo "bootstrap: $*" >&2; exit 1; }
 
@@ -23,6 +23,10 @@ install_apt() {
   apt-get update -qq || die "apt-get update failed: check that the Debian mirror in /etc/apt/sources.list answers"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed: see the apt output above"
+  # The twin runs its own haproxy process and configuration (tools/twin/proxy.py), never the system service.
+  if [[ " ${missing[*]} " == *" haproxy "* ]]; then
+    systemctl disable --now haproxy >/dev/null 2>&1 || true
+  fi
 }
 
 # make_venv DIR REQUIREMENTS: (re)creates DIR when REQUIREMENTS changed since the last install.
