@@ -114,7 +114,7 @@ build_cloud_image() {
       apt-get update -qq
       apt-get install -y -qq --no-install-recommends cloud-init >/dev/null
       # The datasource and its address come from the hypervisor (the twin mounts them per instance).
-      printf "datasource_list: [Ec2, None]\ndisable_root: false\nssh_pwauth: false\nusers: []\n" \
+      printf "datasource_list: [Ec2, None]\ndisable_root: false\nssh_pwauth: false\nusers: []\nlocale: false\n" \
         >/etc/cloud/cloud.cfg.d/10-platform-image.cfg
       rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/lib/cloud/*' \
     >"$CACHE/cloud-image.log" 2>&1 \
