@@ -2,23 +2,26 @@
 # SSM parameter the bake playbook writes; a new AMI id -> new launch template version -> instance refresh with
 # auto-rollback.
 
+# One baked image per tier (roles/ami_bake writes /ollama/<env>/<tier>/ami-id).
 data "aws_ssm_parameter" "ami" {
-  name = local.ami_parameter_name
+  for_each = local.ami_parameter_names
+
+  name = each.value
 }
 
 # The baked image itself: its root device name differs between Debian ("/dev/xvda") and Ubuntu ("/dev/sda1").
 data "aws_ami" "baked" {
+  for_each = data.aws_ssm_parameter.ami
+
   owners = ["self"]
 
   filter {
     name   = "image-id"
-    values = [data.aws_ssm_parameter.ami.insecure_value]
+    values = [each.value.insecure_value]
   }
 }
 
 locals {
-  ami_id = data.aws_ami.baked.id
-
   group_metrics     = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
   warm_pool_metrics = ["WarmPoolWarmedCapacity", "WarmPoolPendingCapacity", "WarmPoolTotalCapacity"]
 
@@ -75,8 +78,8 @@ resource "aws_launch_template" "this" {
   for_each = local.tiers
 
   name                   = each.value.lt_name
-  description            = "${each.key} tier, baked AMI from ${local.ami_parameter_name}"
-  image_id               = local.ami_id
+  description            = "${each.key} tier, baked AMI from ${local.ami_parameter_names[each.key]}"
+  image_id               = data.aws_ami.baked[each.key].id
   instance_type          = each.value.instance_types[0]
   vpc_security_group_ids = [each.value.sg]
   update_default_version = true
@@ -95,7 +98,7 @@ resource "aws_launch_template" "this" {
   }
 
   block_device_mappings {
-    device_name = data.aws_ami.baked.root_device_name
+    device_name = data.aws_ami.baked[each.key].root_device_name
 
     ebs {
       volume_size           = each.value.volume_gb

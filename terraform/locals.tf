@@ -66,8 +66,8 @@ locals {
     waf        = "aws-waf-logs-${local.name_prefix}"
   }
 
-  # SSM parameter the AMI bake writes (playbooks/bake_ami.yml) and the launch templates read.
-  ami_parameter_name = "/ollama/${var.environment}/ami-id"
+  # SSM parameters the AMI bake writes (roles/ami_bake, one image per tier) and the launch templates read.
+  ami_parameter_names = { for tier in ["backend", "frontend"] : tier => "/ollama/${var.environment}/${tier}/ami-id" }
 
   tags = merge(
     {

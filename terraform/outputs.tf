@@ -130,9 +130,14 @@ output "ollama_redis_endpoint" {
   value       = aws_elasticache_replication_group.this.primary_endpoint_address
 }
 
+output "ollama_ami_parameter_names" {
+  description = "SSM parameter per tier (backend, frontend) the AMI bake writes and that tier's launch template reads."
+  value       = local.ami_parameter_names
+}
+
 output "ollama_ami_parameter_name" {
-  description = "SSM parameter the AMI bake writes and the launch templates read."
-  value       = local.ami_parameter_name
+  description = "The backend tier's AMI parameter, for readers of the single pre-tier name (the deploy workflow's rollback); use ollama_ami_parameter_names."
+  value       = local.ami_parameter_names["backend"]
 }
 
 output "ollama_log_group_names" {

@@ -134,9 +134,14 @@ output "ollama_redis_endpoint" {
   value       = "master.${local.name_prefix}-webui-redis.${local.suffix}.cache.amazonaws.com"
 }
 
+output "ollama_ami_parameter_names" {
+  description = "SSM parameter of the AMI id per tier."
+  value       = { for tier in ["backend", "frontend"] : tier => "/ollama/${var.environment}/${tier}/ami-id" }
+}
+
 output "ollama_ami_parameter_name" {
-  description = "SSM parameter of the AMI id."
-  value       = "/ollama/${var.environment}/ami-id"
+  description = "The backend tier's AMI parameter (single pre-tier name)."
+  value       = "/ollama/${var.environment}/backend/ami-id"
 }
 
 output "ollama_log_group_names" {

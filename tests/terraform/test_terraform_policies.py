@@ -396,7 +396,10 @@ def test_instances_require_imdsv2_and_encrypted_gp3(hcl):
     assert _one(template["metadata_options"])["http_tokens"] == "required"
     ebs = _one(_one(template["block_device_mappings"])["ebs"])
     assert ebs["encrypted"] is True and ebs["volume_type"] == "gp3" and "aws_kms_key." in ebs["kms_key_id"]
-    assert "aws_ssm_parameter.ami" in template["image_id"] or template["image_id"] == "${local.ami_id}"
+    # Each tier's image: the baked AMI whose id is in that tier's SSM parameter.
+    assert template["image_id"] == "${data.aws_ami.baked[each.key].id}", template["image_id"]
+    ((_, _, _, baked),) = [d for d in blocks(hcl, "data") if d[1] == "aws_ami" and d[2] == "baked"]
+    assert baked["for_each"] == "${data.aws_ssm_parameter.ami}", baked
 
 
 def test_encryption_and_rotation_everywhere(hcl):
