@@ -43,17 +43,21 @@ locals {
       profile        = aws_iam_instance_profile.frontend.arn
       target_group   = aws_lb_target_group.frontend.arn
       settings = merge(local.common_settings, {
-        OLLAMA_PLATFORM_ROLE        = "frontend"
-        OLLAMA_BASE_URL             = local.has_domain ? "https://backend.${var.domain_name}" : "http://${aws_lb.internal.dns_name}"
-        WEBUI_SECRET_KEY_SECRET_ARN = aws_secretsmanager_secret.this["webui_secret_key"].arn
-        REDIS_AUTH_SECRET_ARN       = aws_secretsmanager_secret.this["redis_auth_token"].arn
-        REDIS_HOST                  = aws_elasticache_replication_group.this.primary_endpoint_address
-        DATABASE_HOST               = aws_db_instance.webui.address
-        DATABASE_SECRET_ARN         = aws_db_instance.webui.master_user_secret[0].secret_arn
-        S3_BUCKET_NAME              = aws_s3_bucket.assets.id
-        S3_KEY_PREFIX               = "uploads"
+        OLLAMA_PLATFORM_ROLE           = "frontend"
+        OLLAMA_PLATFORM_ASG_NAME       = local.names.frontend_asg
+        OLLAMA_PLATFORM_LIFECYCLE_HOOK = "${local.names.frontend_asg}-launch"
+        WEBUI_URL                      = "https://${local.has_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}"
+        OLLAMA_BASE_URL                = local.has_domain ? "https://backend.${var.domain_name}" : "http://${aws_lb.internal.dns_name}"
+        WEBUI_SECRET_KEY_SECRET_ARN    = aws_secretsmanager_secret.this["webui_secret_key"].arn
+        REDIS_AUTH_SECRET_ARN          = aws_secretsmanager_secret.this["redis_auth_token"].arn
+        REDIS_HOST                     = aws_elasticache_replication_group.this.primary_endpoint_address
+        DATABASE_HOST                  = aws_db_instance.webui.address
+        DATABASE_SECRET_ARN            = aws_db_instance.webui.master_user_secret[0].secret_arn
+        DATABASE_NAME                  = aws_db_instance.webui.db_name
+        DATABASE_PORT                  = aws_db_instance.webui.port
+        S3_BUCKET_NAME                 = aws_s3_bucket.assets.id
+        S3_KEY_PREFIX                  = "uploads"
       })
-      services = ["amazon-cloudwatch-agent.service", "open-webui.service"]
     }
     backend = {
       asg_name       = local.names.asg
@@ -65,11 +69,11 @@ locals {
       profile        = aws_iam_instance_profile.backend.arn
       target_group   = aws_lb_target_group.backend.arn
       settings = merge(local.common_settings, {
-        OLLAMA_PLATFORM_ROLE  = "backend"
-        OLLAMA_LIFECYCLE_HOOK = "${local.names.asg}-ready"
-        OLLAMA_DATA_TABLE     = aws_dynamodb_table.data.name
+        OLLAMA_PLATFORM_ROLE           = "backend"
+        OLLAMA_PLATFORM_ASG_NAME       = local.names.asg
+        OLLAMA_PLATFORM_LIFECYCLE_HOOK = "${local.names.asg}-launch"
+        OLLAMA_DATA_TABLE              = aws_dynamodb_table.data.name
       })
-      services = ["amazon-cloudwatch-agent.service", "ollama.service", "nginx.service"]
     }
   }
 }
@@ -84,7 +88,10 @@ resource "aws_launch_template" "this" {
   vpc_security_group_ids = [each.value.sg]
   update_default_version = true
   ebs_optimized          = true
-  user_data              = base64encode(templatefile("${path.module}/templates/user_data.sh.tftpl", { settings = each.value.settings, services = each.value.services }))
+  # The instance record (names and ARNs, never secret values) for the bootstrap baked into the image.
+  user_data = base64encode(templatefile("${path.module}/templates/user_data.sh.tftpl", {
+    instance_env = join("\n", [for key, value in each.value.settings : "${key}=${value}"])
+  }))
 
   iam_instance_profile {
     arn = each.value.profile
@@ -188,15 +195,13 @@ resource "aws_autoscaling_group" "this" {
     }
   }
 
-  # The backend completes this hook only after /ready answers (the default model has generated once).
-  dynamic "initial_lifecycle_hook" {
-    for_each = each.key == "backend" ? [1] : []
-    content {
-      name                 = "${local.names.asg}-ready"
-      lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
-      heartbeat_timeout    = 900
-      default_result       = "ABANDON"
-    }
+  # The instance bootstrap (roles/instance_bootstrap) completes this hook once the tier answers its readiness
+  # check (backend /ready: the default model has generated once; frontend /health) and abandons it on a failure.
+  initial_lifecycle_hook {
+    name                 = "${each.value.asg_name}-launch"
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
+    heartbeat_timeout    = var.ollama_lifecycle_heartbeat_timeout[each.key]
+    default_result       = "ABANDON"
   }
 
   instance_refresh {

@@ -134,13 +134,11 @@ data "aws_iam_policy_document" "instance" {
     }
   }
 
-  dynamic "statement" {
-    for_each = each.key == "backend" ? [1] : []
-    content {
-      sid       = "CompleteReadinessHook"
-      actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
-      resources = ["arn:${local.partition}:autoscaling:${var.aws_region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.names.asg}"]
-    }
+  # Both tiers' instance bootstrap completes its own group's launch lifecycle hook.
+  statement {
+    sid       = "CompleteLaunchHook"
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    resources = ["arn:${local.partition}:autoscaling:${var.aws_region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${each.key == "backend" ? local.names.asg : local.names.frontend_asg}"]
   }
 
   dynamic "statement" {

@@ -310,6 +310,23 @@ variable "ollama_requests_per_target" {
   }
 }
 
+variable "ollama_lifecycle_heartbeat_timeout" {
+  description = "Seconds a launching instance of each tier may take to configure itself and become ready before its launch lifecycle hook abandons it."
+  type = object({
+    backend  = number
+    frontend = number
+  })
+  default = {
+    backend  = 900
+    frontend = 600
+  }
+
+  validation {
+    condition     = alltrue([for seconds in values(var.ollama_lifecycle_heartbeat_timeout) : seconds >= 30 && seconds <= 7200])
+    error_message = "var.ollama_lifecycle_heartbeat_timeout values must be between 30 and 7200 seconds (the lifecycle hook's limits)."
+  }
+}
+
 variable "ollama_inflight_target" {
   description = "Target in-flight inference requests per backend instance (custom metric Ollama/InFlightRequests)."
   type        = number

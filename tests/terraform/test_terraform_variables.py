@@ -113,8 +113,8 @@ def test_user_data_template_renders_valid_bash(tmp_path: Path, terraform_bin, tf
     (folder / "main.tf").write_text(
         'output "user_data" {\n'
         f'  value = templatefile("{template}", {{\n'
-        '    settings = { OLLAMA_PLATFORM_ROLE = "backend", OLLAMA_DATA_TABLE = "ollama-data-table" }\n'
-        '    services = ["ollama.service", "nginx.service"]\n'
+        '    instance_env = join("\\n", [for key, value in { OLLAMA_PLATFORM_ROLE = "backend", '
+        'OLLAMA_DATA_TABLE = "ollama-data-table" } : "${key}=${value}"])\n'
         "  })\n}\n"
     )
     assert run_terraform(terraform_bin, ["init", "-input=false"], folder, tf_env).returncode == 0
@@ -126,6 +126,6 @@ def test_user_data_template_renders_valid_bash(tmp_path: Path, terraform_bin, tf
     assert output.stdout.startswith("#!/bin/bash\n")
     # Terraform iterates maps in key order.
     assert "\nOLLAMA_DATA_TABLE=ollama-data-table\nOLLAMA_PLATFORM_ROLE=backend\nENV\n" in output.stdout
-    assert "systemctl enable --now ollama.service nginx.service" in output.stdout
+    assert "systemctl start --no-block ollama-platform-bootstrap.service" in output.stdout
     syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
     assert syntax.returncode == 0, syntax.stderr
