@@ -3,8 +3,13 @@
 One launcher for the pytest fixtures, molecule scenarios and the local twin::
 
     python tools/aws_emulator.py start [--host 127.0.0.1] [--port 0] [--state-dir .cache/aws-emulator]
+                                       [--lifecycle-time-scale 1.0] [--images-pending]
     python tools/aws_emulator.py status|stop [--state-dir ...]
     python tools/aws_emulator.py serve --host H --port P      # foreground, used by ``start``
+
+``--lifecycle-time-scale S`` (env ``OLLAMA_EMULATOR_TIME_SCALE``) multiplies lifecycle hook timeouts: at 0.01 a
+HeartbeatTimeout of 900 s expires after 9 s. ``--images-pending`` (env ``OLLAMA_EMULATOR_IMAGES_PENDING=1``) makes
+CreateImage return ``pending`` AMIs, as AWS does until the snapshot completes.
 
 ``start`` is idempotent: when the emulator of that state directory already answers, it prints its URL and returns.
 Port 0 picks a free port. Bind ``0.0.0.0`` when containers must reach it at ``host.containers.internal``.
@@ -14,6 +19,44 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
 - Auto Scaling DisableMetricsCollection is implemented (amazon.aws.autoscaling_group updates call it).
 - DynamoDB DescribeTable returns ``TableId`` (community.aws.dynamodb_table reads it).
 - Backup DescribeBackupVault of a missing vault answers AccessDeniedException, as AWS does (amazon.aws.backup_vault).
+- Auto Scaling launch lifecycle hooks hold instances: with an ``autoscaling:EC2_INSTANCE_LAUNCHING`` hook, every
+  instance the group launches afterwards (creation, scale-out, replacement) waits in ``Pending:Wait``, counts towards
+  the desired capacity and is not registered with the group's target groups until its action completes.
+  CreateAutoScalingGroup honours ``LifecycleHookSpecificationList`` (Terraform's ``initial_lifecycle_hook``);
+  DeleteAutoScalingGroup deletes the group's hooks.
+- CompleteLifecycleAction and RecordLifecycleActionHeartbeat are implemented (by InstanceId or by the action's
+  LifecycleActionToken, a uuid the emulator gives each waiting action). CONTINUE puts the instance InService and
+  registers it with the target groups (on the target group's port); ABANDON terminates it and the group launches a
+  replacement. An action not completed within the hook's HeartbeatTimeout (times the time scale; a heartbeat restarts
+  it; never beyond 100 x HeartbeatTimeout or 48 h) gets the hook's DefaultResult, checked every 0.5 s by a thread.
+  Errors are ValidationError (400): "No active Lifecycle Action found with instance ID <id>" / "... with token <t>"
+  (AWS's words); the messages for an unknown hook and a result other than CONTINUE/ABANDON are the emulator's own.
+- SetInstanceHealth Unhealthy on an InService instance terminates it and launches a replacement (unless the
+  ReplaceUnhealthy process is suspended; ShouldRespectGracePeriod is not emulated). A replacement after EC2
+  TerminateInstances is registered with the target groups; TerminateInstanceInAutoScalingGroup deregisters the
+  terminated instance (moto did neither).
+- DescribeAutoScalingInstances / DescribeAutoScalingGroups show the launch template version the instance was
+  launched from (moto showed the template's current default version); the ``aws:ec2launchtemplate:version`` tag
+  matches it.
+- With ``--images-pending``, CreateImage leaves the AMI ``pending`` (RegisterImage and CopyImage are unaffected).
+- API calls of Auto Scaling, EC2 and ELBv2 are serialised with the lifecycle timer (moto has no locking).
+
+Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pending_lifecycle_actions()`` and
+``set_image_state()``):
+- ``GET /_emulator/lifecycle-actions``: every completed lifecycle action, oldest first, as
+  {time, region, auto_scaling_group_name, lifecycle_hook_name, lifecycle_transition, instance_id,
+  lifecycle_action_token, result, cause} with cause ``api`` or ``timeout``. ``POST /moto-api/reset`` clears it.
+- ``GET /_emulator/pending-lifecycle-actions``: the actions instances wait on now, with their LifecycleActionToken
+  and ``expires_in_s`` (real seconds). AWS hands the token out in the hook's notification, which is not emulated.
+- ``POST /_emulator/images/<ami-id>/state`` with {"state": "available"|"failed"}: 200 {ImageId, State}; 404
+  {"error"} for an unknown id; 400 for another state.
+
+Checked, not patched: moto gives an Auto Scaling instance in a subnet the subnet's next free address, skipping the
+network address and the three after it (AWS reserves the first four and the broadcast address). Addresses are unique
+among live instances and inside the subnet CIDR; a terminated instance's address is freed and may be reused, as on
+AWS. moto launches all of a group's instances in the first subnet of VPCZoneIdentifier (AWS balances across AZs).
+Not emulated: terminate lifecycle hooks (Terminating:Wait), notifications to the hook's target, classic ELBs seeing
+only InService instances.
 """
 
 from __future__ import annotations
@@ -22,15 +65,19 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +97,12 @@ def apply_patches() -> None:
     _patch_autoscaling_disable_metrics()
     _patch_dynamodb_table_id()
     _patch_backup_missing_vault()
+    _patch_serialized_requests()
+    _patch_autoscaling_launch_hooks()
+    _patch_autoscaling_initial_hooks()
+    _patch_autoscaling_lifecycle_actions()
+    _patch_autoscaling_replace_unhealthy()
+    _patch_ec2_images_pending()
 
 
 def _patch_ec2_create_image() -> None:
@@ -126,6 +179,482 @@ def _patch_backup_missing_vault() -> None:
     BackupBackend.describe_backup_vault = describe_backup_vault
 
 
+# ------------------------------------------------------------------------------- Auto Scaling lifecycle and AMIs
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+LIFECYCLE_RESULTS = ("CONTINUE", "ABANDON")
+IMAGE_STATES = ("available", "failed")
+TIME_SCALE_ENV = "OLLAMA_EMULATOR_TIME_SCALE"
+IMAGES_PENDING_ENV = "OLLAMA_EMULATOR_IMAGES_PENDING"
+LIFECYCLE_TICK_S = 0.5
+MAX_GLOBAL_TIMEOUT_S = 172800  # 48 hours: AWS caps a wait at this or 100 x HeartbeatTimeout, whichever is smaller
+PRIVATE_PREFIX = "/_emulator/"
+
+
+@dataclass
+class _Settings:
+    lifecycle_time_scale: float = 1.0
+    images_pending: bool = False
+
+
+@dataclass
+class _PendingAction:
+    """One lifecycle action an instance waits on (one per launch hook)."""
+
+    hook_name: str
+    transition: str
+    token: str
+    deadline: float
+    global_deadline: float
+
+    def active(self, now: float) -> bool:
+        return now < min(self.deadline, self.global_deadline)
+
+
+_SETTINGS = _Settings()
+# Serialises the Auto Scaling, EC2 and ELBv2 APIs with the lifecycle timer thread (moto itself has no locking).
+_LOCK = threading.RLock()
+_COMPLETED_ACTIONS: list[dict[str, Any]] = []
+
+
+def _scaled(seconds: float) -> float:
+    return seconds * _SETTINGS.lifecycle_time_scale
+
+
+def _start_action(hook: Any) -> _PendingAction:
+    now = time.monotonic()
+    timeout = int(hook.heartbeat_timeout)
+    return _PendingAction(
+        hook_name=hook.name,
+        transition=hook.lifecycle_transition,
+        token=str(uuid.uuid4()),
+        deadline=now + _scaled(timeout),
+        global_deadline=now + _scaled(min(100 * timeout, MAX_GLOBAL_TIMEOUT_S)),
+    )
+
+
+def _pending_actions(state: Any) -> dict[str, _PendingAction]:
+    return state.__dict__.setdefault("emulator_actions", {})
+
+
+def _patch_serialized_requests() -> None:
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.ec2.responses import EC2Response
+    from moto.elbv2.responses import ELBV2Response
+
+    for response_class in (AutoScalingResponse, EC2Response, ELBV2Response):
+        original = response_class.call_action
+
+        def call_action(self: Any, _original: Any = original) -> Any:
+            with _LOCK:
+                return _original(self)
+
+        response_class.call_action = call_action
+
+
+def _patch_autoscaling_launch_hooks() -> None:
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
+
+    original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def active_instances(self: Any) -> list[Any]:
+        # Instances still launching count towards the desired capacity, as on AWS.
+        return [
+            s
+            for s in self.instance_states
+            if s.lifecycle_state == "InService" or s.lifecycle_state.startswith("Pending")
+        ]
+
+    def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        first_new = len(self.instance_states)
+        original_replace(self, count_needed, propagated_tags)
+        hooks = [
+            hook
+            for hook in self.autoscaling_backend.lifecycle_hooks.values()
+            if hook.auto_scaling_group_name == self.name and hook.lifecycle_transition == LAUNCHING
+        ]
+        template = self.ec2_launch_template
+        version = template.get_version(self.launch_template_version) if template is not None else None
+        for state in self.instance_states[first_new:]:
+            if version is not None:
+                number = str(version.number)
+                state.emulator_launch_template = {
+                    "LaunchTemplateId": template.id,
+                    "LaunchTemplateName": template.name,
+                    "Version": number,
+                }
+                state.instance.add_tags({"aws:ec2launchtemplate:version": number})
+            if hooks:
+                state.lifecycle_state = "Pending:Wait"
+                _pending_actions(state).update({hook.name: _start_action(hook) for hook in hooks})
+
+    original_launch_template = InstanceState.launch_template
+
+    def launch_template(self: Any) -> dict[str, Any] | None:
+        return getattr(self, "emulator_launch_template", None) or original_launch_template.fget(self)
+
+    def update_attached_target_groups(self: Any, group_name: str) -> None:
+        group = self.autoscaling_groups[group_name]
+        if not group.target_group_arns:
+            return
+        in_service = [s.instance.id for s in group.instance_states if not s.lifecycle_state.startswith("Pending")]
+        target_groups = self.elbv2_backend.describe_target_groups(
+            target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None
+        )
+        for target_group in target_groups:
+            self.elbv2_backend.register_targets(
+                target_group.arn, [{"Id": instance_id, "Port": target_group.port} for instance_id in in_service]
+            )
+
+    FakeAutoScalingGroup.active_instances = active_instances
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+    InstanceState.launch_template = property(launch_template)
+    AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
+
+
+def _patch_autoscaling_initial_hooks() -> None:
+    from moto.autoscaling.models import AutoScalingBackend
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original_create = AutoScalingResponse.create_auto_scaling_group
+    original_delete = AutoScalingBackend.delete_auto_scaling_group
+
+    def create_auto_scaling_group(self: Any) -> Any:
+        backend = self.autoscaling_backend
+        group_name = self._get_param("AutoScalingGroupName")
+        added = []
+        for spec in self._get_param("LifecycleHookSpecificationList", []) or []:
+            key = f"{group_name}_{spec['LifecycleHookName']}"
+            if key not in backend.lifecycle_hooks:
+                added.append(key)
+            timeout = spec.get("HeartbeatTimeout")
+            backend.create_lifecycle_hook(
+                name=spec["LifecycleHookName"],
+                as_name=group_name,
+                transition=spec.get("LifecycleTransition"),
+                timeout=int(timeout) if timeout is not None else None,
+                result=spec.get("DefaultResult"),
+            )
+        try:
+            return original_create(self)
+        except Exception:
+            for key in added:
+                backend.lifecycle_hooks.pop(key, None)
+            raise
+
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        original_delete(self, group_name)
+        for key in [k for k, hook in self.lifecycle_hooks.items() if hook.auto_scaling_group_name == group_name]:
+            self.lifecycle_hooks.pop(key)
+
+    AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+
+
+def _terminate_and_replace(backend: Any, instance_id: str) -> None:
+    """Terminate a group's instance the way EC2 TerminateInstances does; the group launches its replacement."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend.ec2_backend.terminate_instances([instance_id])
+    backend.notify_terminate_instances([instance_id])
+    elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
+
+
+def _finish_action(backend: Any, group: Any, state: Any, action: _PendingAction, result: str, cause: str) -> None:
+    actions = _pending_actions(state)
+    actions.pop(action.hook_name, None)
+    _COMPLETED_ACTIONS.append(
+        {
+            "time": datetime.now(UTC).isoformat(),
+            "region": backend.region_name,
+            "auto_scaling_group_name": group.name,
+            "lifecycle_hook_name": action.hook_name,
+            "lifecycle_transition": action.transition,
+            "instance_id": state.instance.id,
+            "lifecycle_action_token": action.token,
+            "result": result,
+            "cause": cause,
+        }
+    )
+    if result == "ABANDON" and action.transition == LAUNCHING:
+        actions.clear()
+        _terminate_and_replace(backend, state.instance.id)
+    elif not actions:
+        state.lifecycle_state = "InService"
+        backend.update_attached_target_groups(group.name)
+        backend.update_attached_elbs(group.name)
+
+
+def _find_action(
+    backend: Any, group_name: str, hook_name: str, instance_id: str | None, token: str | None
+) -> tuple[Any, Any, _PendingAction]:
+    from moto.autoscaling.exceptions import ValidationError
+
+    if f"{group_name}_{hook_name}" not in backend.lifecycle_hooks:
+        raise ValidationError(f"No Lifecycle Hook found with name {hook_name} for group {group_name}")
+    if not instance_id and not token:
+        raise ValidationError("Either InstanceId or LifecycleActionToken must be specified")
+    now = time.monotonic()
+    group = backend.autoscaling_groups.get(group_name)
+    for state in group.instance_states if group is not None else []:
+        action = _pending_actions(state).get(hook_name)
+        if action is None or not action.active(now):
+            continue
+        if token and action.token == token and instance_id in (None, "", state.instance.id):
+            return group, state, action
+        if not token and state.instance.id == instance_id:
+            return group, state, action
+    if token:
+        raise ValidationError(f"No active Lifecycle Action found with token {token}")
+    raise ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+
+
+def _patch_autoscaling_lifecycle_actions() -> None:
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    def complete_lifecycle_action(
+        self: Any, group_name: str, hook_name: str, result: str, instance_id: str | None, token: str | None
+    ) -> None:
+        if result not in LIFECYCLE_RESULTS:
+            raise ValidationError(
+                f"Value '{result}' at 'lifecycleActionResult' failed to satisfy constraint: "
+                "Member must be one of CONTINUE, ABANDON"
+            )
+        group, state, action = _find_action(self, group_name, hook_name, instance_id, token)
+        _finish_action(self, group, state, action, result, "api")
+
+    def record_lifecycle_action_heartbeat(
+        self: Any, group_name: str, hook_name: str, instance_id: str | None, token: str | None
+    ) -> None:
+        _group, _state, action = _find_action(self, group_name, hook_name, instance_id, token)
+        hook = self.lifecycle_hooks[f"{group_name}_{hook_name}"]
+        action.deadline = time.monotonic() + _scaled(int(hook.heartbeat_timeout))
+
+    def response_complete(self: Any) -> Any:
+        self.autoscaling_backend.complete_lifecycle_action(
+            self._get_param("AutoScalingGroupName"),
+            self._get_param("LifecycleHookName"),
+            self._get_param("LifecycleActionResult"),
+            self._get_param("InstanceId"),
+            self._get_param("LifecycleActionToken"),
+        )
+        return EmptyResult()
+
+    def response_heartbeat(self: Any) -> Any:
+        self.autoscaling_backend.record_lifecycle_action_heartbeat(
+            self._get_param("AutoScalingGroupName"),
+            self._get_param("LifecycleHookName"),
+            self._get_param("InstanceId"),
+            self._get_param("LifecycleActionToken"),
+        )
+        return EmptyResult()
+
+    AutoScalingBackend.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingBackend.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    AutoScalingResponse.complete_lifecycle_action = response_complete
+    AutoScalingResponse.record_lifecycle_action_heartbeat = response_heartbeat
+
+
+def expire_lifecycle_actions(now: float | None = None) -> int:
+    """Apply each hook's DefaultResult to the actions whose (scaled) timeout passed; returns how many."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic() if now is None else now
+    expired = 0
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    for state in list(group.instance_states):
+                        for action in list(_pending_actions(state).values()):
+                            if action.active(now) or action.hook_name not in _pending_actions(state):
+                                continue
+                            hook = backend.lifecycle_hooks.get(f"{group.name}_{action.hook_name}")
+                            result = hook.default_result if hook is not None else "ABANDON"
+                            _finish_action(backend, group, state, action, result, "timeout")
+                            expired += 1
+    return expired
+
+
+def _waiting_actions() -> list[dict[str, Any]]:
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic()
+    waiting = []
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    for state in list(group.instance_states):
+                        for action in _pending_actions(state).values():
+                            waiting.append(
+                                {
+                                    "region": backend.region_name,
+                                    "auto_scaling_group_name": group.name,
+                                    "lifecycle_hook_name": action.hook_name,
+                                    "lifecycle_transition": action.transition,
+                                    "instance_id": state.instance.id,
+                                    "lifecycle_action_token": action.token,
+                                    "expires_in_s": round(
+                                        max(0.0, min(action.deadline, action.global_deadline) - now), 3
+                                    ),
+                                }
+                            )
+    return waiting
+
+
+def _run_lifecycle_timer(stop: threading.Event) -> None:
+    while not stop.wait(LIFECYCLE_TICK_S):
+        try:
+            expire_lifecycle_actions()
+        except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
+            traceback.print_exc()
+
+
+def _patch_autoscaling_replace_unhealthy() -> None:
+    from moto.autoscaling.models import AutoScalingBackend
+    from moto.elbv2.models import elbv2_backends
+
+    original_set_health = AutoScalingBackend.set_instance_health
+    original_notify = AutoScalingBackend.notify_terminate_instances
+    original_terminate = AutoScalingBackend.terminate_instance
+
+    def set_instance_health(self: Any, instance_id: str, health_status: str) -> None:
+        original_set_health(self, instance_id, health_status)
+        if health_status != "Unhealthy":
+            return
+        state = next(
+            s for g in self.autoscaling_groups.values() for s in g.instance_states if s.instance.id == instance_id
+        )
+        suspended = {p["ProcessName"] for p in state.auto_scaling_group.suspended_processes}
+        if state.lifecycle_state == "InService" and "ReplaceUnhealthy" not in suspended:
+            _terminate_and_replace(self, instance_id)
+
+    def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
+        original_notify(self, instance_ids)
+        for group_name in list(self.autoscaling_groups):
+            self.update_attached_target_groups(group_name)
+
+    def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        activity = original_terminate(self, instance_id, should_decrement)
+        elbv2_backends[self.account_id][self.region_name].notify_terminate_instances([instance_id])
+        return activity
+
+    AutoScalingBackend.set_instance_health = set_instance_health
+    AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
+    AutoScalingBackend.terminate_instance = terminate_instance
+
+
+def _patch_ec2_images_pending() -> None:
+    from moto.ec2.models.amis import AmiBackend
+
+    original = AmiBackend.create_image
+
+    def create_image(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ami = original(self, *args, **kwargs)
+        if _SETTINGS.images_pending:
+            ami.state = "pending"
+        return ami
+
+    AmiBackend.create_image = create_image
+
+
+def _set_image_state(image_id: str, state: str) -> bool:
+    from moto.ec2.models import ec2_backends
+
+    found = False
+    with _LOCK:
+        for account_backends in list(ec2_backends.values()):
+            for backend in list(account_backends.values()):
+                if image_id in backend.amis:
+                    backend.amis[image_id].state = state
+                    found = True
+    return found
+
+
+class EmulatorApp:
+    """WSGI wrapper around the moto server: the private ``/_emulator/`` routes, and reset of their records."""
+
+    def __init__(self, moto_app: Any) -> None:
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO") or ""
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith(PRIVATE_PREFIX):
+            status, body = self._private(method, path, environ)
+            payload = json.dumps(body).encode()
+            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+            return [payload]
+        if method == "POST" and path == "/moto-api/reset":
+            with _LOCK:
+                response = self.moto_app(environ, start_response)
+                _COMPLETED_ACTIONS.clear()
+            return response
+        return self.moto_app(environ, start_response)
+
+    def _private(self, method: str, path: str, environ: dict[str, Any]) -> tuple[str, Any]:
+        if path == f"{PRIVATE_PREFIX}lifecycle-actions":
+            if method != "GET":
+                return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
+            with _LOCK:
+                return "200 OK", list(_COMPLETED_ACTIONS)
+        if path == f"{PRIVATE_PREFIX}pending-lifecycle-actions":
+            if method != "GET":
+                return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
+            return "200 OK", _waiting_actions()
+        match = re.fullmatch(rf"{PRIVATE_PREFIX}images/([^/]+)/state", path)
+        if match is None:
+            return "404 Not Found", {"error": f"no emulator route {path}"}
+        if method != "POST":
+            return "405 Method Not Allowed", {"error": f"{path} answers POST only"}
+        image_id = match.group(1)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            state = body.get("state")
+        except (ValueError, AttributeError):
+            return "400 Bad Request", {"error": 'the body must be JSON like {"state": "available"}'}
+        if state not in IMAGE_STATES:
+            return "400 Bad Request", {"error": f"state must be one of {', '.join(IMAGE_STATES)}, not {state!r}"}
+        if not _set_image_state(image_id, state):
+            return "404 Not Found", {"error": f"no image {image_id} in the emulator: check the id CreateImage returned"}
+        return "200 OK", {"ImageId": image_id, "State": state}
+
+
+def lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
+    """The lifecycle actions the emulator at ``endpoint`` completed (by API call or timeout), oldest first."""
+    with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}lifecycle-actions", timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def pending_lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
+    """The lifecycle actions instances of the emulator at ``endpoint`` wait on, with their tokens.
+
+    AWS hands the token out in the hook's notification; the emulator sends none, so this is where a client finds it.
+    """
+    with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}pending-lifecycle-actions", timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def set_image_state(endpoint: str, image_id: str, state: str) -> None:
+    """Move an AMI of the emulator at ``endpoint`` to ``state`` (available or failed)."""
+    request = urllib.request.Request(  # noqa: S310
+        f"{endpoint}{PRIVATE_PREFIX}images/{image_id}/state",
+        data=json.dumps({"state": state}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            return
+    except urllib.error.HTTPError as error:
+        detail = json.loads(error.read() or b"{}").get("error", f"HTTP {error.code}")
+        raise EmulatorError(f"setting image {image_id} to {state!r} at {endpoint} failed: {detail}") from error
+
+
 # -------------------------------------------------------------------------------------------------------- launcher
 @dataclass(frozen=True)
 class Endpoint:
@@ -134,6 +663,8 @@ class Endpoint:
     host: str
     port: int
     pid: int
+    lifecycle_time_scale: float = 1.0
+    images_pending: bool = False
 
     @property
     def url(self) -> str:
@@ -185,7 +716,13 @@ def read_state(state_dir: Path) -> Endpoint | None:
     """The emulator recorded in ``state_dir`` if its process is alive, else None."""
     try:
         data = json.loads(_state_file(state_dir).read_text())
-        endpoint = Endpoint(host=data["host"], port=int(data["port"]), pid=int(data["pid"]))
+        endpoint = Endpoint(
+            host=data["host"],
+            port=int(data["port"]),
+            pid=int(data["pid"]),
+            lifecycle_time_scale=float(data.get("lifecycle_time_scale", 1.0)),
+            images_pending=bool(data.get("images_pending", False)),
+        )
     except (OSError, ValueError, KeyError):
         return None
     try:
@@ -197,8 +734,49 @@ def read_state(state_dir: Path) -> Endpoint | None:
     return endpoint
 
 
-def start(host: str = "127.0.0.1", port: int = 0, state_dir: Path = DEFAULT_STATE_DIR) -> Endpoint:
-    """Start the emulator in the background (or return the one already running for ``state_dir``)."""
+def time_scale_from_env() -> float:
+    """The lifecycle time scale ``OLLAMA_EMULATOR_TIME_SCALE`` asks for (1.0 when unset)."""
+    raw = os.environ.get(TIME_SCALE_ENV, "").strip()
+    return check_time_scale(raw or "1.0", source=TIME_SCALE_ENV)
+
+
+def images_pending_from_env() -> bool:
+    """Whether ``OLLAMA_EMULATOR_IMAGES_PENDING`` asks for pending AMIs (off when unset)."""
+    raw = os.environ.get(IMAGES_PENDING_ENV, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise EmulatorError(f"{IMAGES_PENDING_ENV} must be 1 or 0, not {raw!r}")
+
+
+def check_time_scale(value: str | float, source: str = "--lifecycle-time-scale") -> float:
+    """A valid lifecycle time scale (a positive number) or an EmulatorError naming ``source``."""
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = 0.0
+    if not scale > 0:
+        raise EmulatorError(
+            f"{source} must be a positive number (1.0 is real time, 0.01 is 100x faster), not {value!r}"
+        )
+    return scale
+
+
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    lifecycle_time_scale: float | None = None,
+    images_pending: bool | None = None,
+) -> Endpoint:
+    """Start the emulator in the background (or return the one already running for ``state_dir``).
+
+    ``lifecycle_time_scale`` and ``images_pending`` default to ``OLLAMA_EMULATOR_TIME_SCALE`` and
+    ``OLLAMA_EMULATOR_IMAGES_PENDING`` (1.0 and off when unset).
+    """
+    scale = time_scale_from_env() if lifecycle_time_scale is None else check_time_scale(lifecycle_time_scale)
+    pending = images_pending_from_env() if images_pending is None else images_pending
     state_dir.mkdir(parents=True, exist_ok=True)
     running = read_state(state_dir)
     if running is not None and answers(running.url):
@@ -207,20 +785,37 @@ def start(host: str = "127.0.0.1", port: int = 0, state_dir: Path = DEFAULT_STAT
                 f"an emulator for {state_dir} already runs on port {running.port}, not {port}: "
                 f"stop it first (python tools/aws_emulator.py stop --state-dir {state_dir})"
             )
+        if (running.lifecycle_time_scale, running.images_pending) != (scale, pending):
+            raise EmulatorError(
+                f"an emulator for {state_dir} already runs with lifecycle time scale {running.lifecycle_time_scale} "
+                f"and images pending {running.images_pending}, not {scale} and {pending}: "
+                f"stop it first (python tools/aws_emulator.py stop --state-dir {state_dir})"
+            )
         return running
     if port and port_in_use(host, port):
         raise EmulatorError(f"port {port} on {host} is in use: stop what listens there or choose another --port")
     port = port or free_port(host)
     log = (state_dir / "emulator.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "serve", "--host", host, "--port", str(port)],
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--lifecycle-time-scale",
+            str(scale),
+            *(["--images-pending"] if pending else []),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
         cwd=str(ROOT),
     )
-    endpoint = Endpoint(host=host, port=port, pid=process.pid)
+    endpoint = Endpoint(host=host, port=port, pid=process.pid, lifecycle_time_scale=scale, images_pending=pending)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -228,7 +823,9 @@ def start(host: str = "127.0.0.1", port: int = 0, state_dir: Path = DEFAULT_STAT
                 f"the emulator exited with status {process.returncode} while starting: see {state_dir / 'emulator.log'}"
             )
         if answers(endpoint.url, timeout=0.5):
-            _state_file(state_dir).write_text(json.dumps({"host": host, "port": port, "pid": process.pid}))
+            record = {"host": host, "port": port, "pid": process.pid}
+            record.update(lifecycle_time_scale=scale, images_pending=pending)
+            _state_file(state_dir).write_text(json.dumps(record))
             return endpoint
         time.sleep(0.1)
     process.kill()
@@ -257,13 +854,21 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     return True
 
 
-def serve(host: str, port: int) -> None:
-    """Run the patched moto server in the foreground until SIGTERM/SIGINT."""
-    from moto.server import ThreadedMotoServer
+def serve(host: str, port: int, lifecycle_time_scale: float = 1.0, images_pending: bool = False) -> None:
+    """Run the patched moto server (with the private routes and the lifecycle timer) until SIGTERM/SIGINT."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
+    _SETTINGS.lifecycle_time_scale = check_time_scale(lifecycle_time_scale)
+    _SETTINGS.images_pending = images_pending
     apply_patches()
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    app = EmulatorApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server_thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    server_thread.start()
+    timer_stop = threading.Event()
+    timer = threading.Thread(target=_run_lifecycle_timer, args=(timer_stop,), name="lifecycle-timer", daemon=True)
+    timer.start()
     stopping = False
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -274,7 +879,9 @@ def serve(host: str, port: int) -> None:
     signal.signal(signal.SIGINT, _stop)
     while not stopping:
         time.sleep(0.2)
-    server.stop()
+    timer_stop.set()
+    server.shutdown()
+    server_thread.join()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,12 +890,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for containers)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where the pid/port record lives")
+    parser.add_argument(
+        "--lifecycle-time-scale",
+        default=None,
+        help=f"multiplier for lifecycle hook timeouts (0.01: 900 s pass in 9 s; default ${TIME_SCALE_ENV} or 1.0)",
+    )
+    parser.add_argument(
+        "--images-pending",
+        action="store_true",
+        default=None,
+        help=f"CreateImage returns pending AMIs until /_emulator/images/ID/state (default ${IMAGES_PENDING_ENV})",
+    )
     args = parser.parse_args(argv)
     try:
+        scale = (
+            time_scale_from_env() if args.lifecycle_time_scale is None else check_time_scale(args.lifecycle_time_scale)
+        )
+        pending = images_pending_from_env() if args.images_pending is None else args.images_pending
         if args.command == "serve":
-            serve(args.host, args.port)
+            serve(args.host, args.port, scale, pending)
         elif args.command == "start":
-            print(start(args.host, args.port, args.state_dir).url)
+            print(start(args.host, args.port, args.state_dir, scale, pending).url)
         elif args.command == "stop":
             print("stopped" if stop(args.state_dir) else "not running")
         else:
