@@ -188,6 +188,7 @@ IMAGES_PENDING_ENV = "OLLAMA_EMULATOR_IMAGES_PENDING"
 LIFECYCLE_TICK_S = 0.5
 MAX_GLOBAL_TIMEOUT_S = 172800  # 48 hours: AWS caps a wait at this or 100 x HeartbeatTimeout, whichever is smaller
 PRIVATE_PREFIX = "/_emulator/"
+DEFAULT_ACCOUNT = "123456789012"  # the account moto answers for
 
 
 @dataclass
@@ -605,6 +606,8 @@ class EmulatorApp:
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
             return "200 OK", _waiting_actions()
+        if path == f"{PRIVATE_PREFIX}ssm/public-parameters":
+            return self._public_parameter(method, environ)
         match = re.fullmatch(rf"{PRIVATE_PREFIX}images/([^/]+)/state", path)
         if match is None:
             return "404 Not Found", {"error": f"no emulator route {path}"}
@@ -622,6 +625,65 @@ class EmulatorApp:
         if not _set_image_state(image_id, state):
             return "404 Not Found", {"error": f"no image {image_id} in the emulator: check the id CreateImage returned"}
         return "200 OK", {"ImageId": image_id, "State": state}
+
+    @staticmethod
+    def _public_parameter(method: str, environ: dict[str, Any]) -> tuple[str, Any]:
+        """Publish an AWS-owned parameter (``/aws/service/...``), which PutParameter refuses as on AWS."""
+        if method != "POST":
+            return "405 Method Not Allowed", {"error": "public parameters are published with POST"}
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            name, value, region = body["name"], body["value"], body.get("region", "us-east-1")
+        except (ValueError, KeyError, AttributeError):
+            return "400 Bad Request", {
+                "error": 'the body must be JSON like {"name": "/aws/service/...", "value": "..."}'
+            }
+        if not str(name).startswith("/aws/service/"):
+            return "400 Bad Request", {
+                "error": f"{name} is not a public parameter (/aws/service/...): use PutParameter"
+            }
+        from moto.ssm.models import ssm_backends
+
+        with _LOCK:
+            backend = ssm_backends[DEFAULT_ACCOUNT][region]
+            versions = backend._parameters[name]
+            versions.append(_public_ssm_parameter(name, value, len(versions) + 1))
+        return "200 OK", {"Name": name, "Value": value}
+
+
+def _public_ssm_parameter(name: str, value: str, version: int) -> Any:
+    from moto.core.utils import utcnow
+    from moto.ssm.models import Parameter
+
+    return Parameter(
+        account_id=DEFAULT_ACCOUNT,
+        name=name,
+        value=value,
+        parameter_type="String",
+        description="",
+        allowed_pattern=None,
+        keyid=None,
+        last_modified_date=utcnow(),
+        version=version,
+        data_type="text",
+    )
+
+
+def set_public_parameter(endpoint: str, name: str, value: str, region: str = "us-east-1") -> None:
+    """Publish ``name`` (an ``/aws/service/...`` parameter AWS owns) with ``value`` in the emulator."""
+    request = urllib.request.Request(  # noqa: S310
+        f"{endpoint}{PRIVATE_PREFIX}ssm/public-parameters",
+        data=json.dumps({"name": name, "value": value, "region": region}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            return
+    except urllib.error.HTTPError as error:
+        detail = json.loads(error.read() or b"{}").get("error", f"HTTP {error.code}")
+        raise EmulatorError(f"publishing {name} at {endpoint} failed: {detail}") from error
 
 
 def lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:

@@ -1,0 +1,526 @@
+"""The twin's hypervisor and Auto Scaling data plane: emulator instances become systemd-booted containers.
+
+AWS runs an instance from an image and hands it its metadata; Auto Scaling launches, waits on lifecycle hooks and
+replaces what fails. The AWS emulator (tools/aws_emulator.py) keeps the control-plane state of all that; this
+controller plays the part that runs machines:
+
+- every EC2 instance of the emulator whose image has a container image (``localhost/ollama-platform/ami:<ami-id>``)
+  runs as a container with the instance's private IP on the twin network; stopped instances are stopped containers,
+  terminated ones are removed;
+- each container gets its metadata (IMDSv2, user data, role credentials, target lifecycle state) from the twin's
+  metadata double, which cloud-init and the AWS SDKs inside are pointed at explicitly; the link-local metadata
+  address is made unreachable inside every container;
+- an image that the emulator reports ``pending`` after CreateImage is committed from its source instance's container,
+  then marked ``available``;
+- a container that dies while its instance runs makes the instance unhealthy (the group replaces it), as does a
+  target the load balancer marks down after the group's health check grace period (groups with the ELB check);
+- the load balancers are HAProxy, rendered from the emulator's target groups (tools/twin/proxy.py).
+
+Lifecycle hooks, their timeouts and target registration are the emulator's (AWS's control plane); the controller
+never completes a lifecycle action itself: the instance does, from its own bootstrap.
+
+Usage: python -m tools.twin.controller run --endpoint URL --state-dir DIR [--network NAME --subnet CIDR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ipaddress
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.twin.imds import InstanceRecord, MetadataServer, Registry, mac_for_ip
+
+LOG = logging.getLogger("twin.controller")
+IMAGE_REPOSITORY = "localhost/ollama-platform/ami"
+LABEL = "ollama-twin=1"
+CONTAINER_PREFIX = "ollama-twin-"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# Never contacted: made unreachable inside every container (AWS's link-local metadata address).
+LINK_LOCAL_METADATA = "169.254.169.254/32"
+DEFAULT_ROLE_CREDENTIALS = {"AccessKeyId": "testing", "SecretAccessKey": "testing", "Token": "testing"}
+
+
+class ControllerError(RuntimeError):
+    """A problem the operator can fix; the message says how."""
+
+
+def image_ref(image_id: str) -> str:
+    """The container image that plays AMI ``image_id``."""
+    return f"{IMAGE_REPOSITORY}:{image_id}"
+
+
+def container_name(instance_id: str) -> str:
+    return f"{CONTAINER_PREFIX}{instance_id}"
+
+
+def hostname_for(ip: str) -> str:
+    """EC2's resource name for a private IP (ip-10-0-0-12)."""
+    return "ip-" + ip.replace(".", "-")
+
+
+def target_lifecycle_state(lifecycle_state: str) -> str:
+    """What ``autoscaling/target-lifecycle-state`` shows for an instance's current Auto Scaling lifecycle state.
+
+    AWS documents the target state: ``InService`` while the launch hook waits, ``Warmed:<state>`` for warm-pool
+    instances, ``Terminated`` once termination starts; no value outside a group.
+    """
+    if not lifecycle_state:
+        return ""
+    if lifecycle_state.startswith("Warmed:"):
+        parts = lifecycle_state.split(":")
+        return "Warmed:" + (parts[1] if parts[1] not in ("Pending", "Terminating") else "Stopped")
+    if lifecycle_state.startswith("Terminating") or lifecycle_state == "Terminated":
+        return "Terminated"
+    if lifecycle_state in ("Detaching", "Detached"):
+        return "Detached"
+    if lifecycle_state.startswith("Standby") or lifecycle_state.startswith("EnteringStandby"):
+        return "Standby"
+    return "InService"
+
+
+@dataclass
+class Instance:
+    """What the controller needs of one emulator instance."""
+
+    instance_id: str
+    state: str
+    private_ip: str
+    image_id: str
+    instance_type: str
+    availability_zone: str
+    key_name: str = ""
+    profile_arn: str = ""
+    group: str = ""
+    lifecycle_state: str = ""
+    launch_time: float = 0.0
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Podman:
+    """The few podman calls the controller makes."""
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise ControllerError(f"podman {' '.join(args[:3])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
+    def containers(self) -> dict[str, dict[str, Any]]:
+        """Twin instance containers by instance id: {running, pid, name}."""
+        out = self(
+            "ps", "-a", "--filter", f"label={LABEL}", "--filter", "label=ollama-twin-instance", "--format", "json"
+        )
+        result = {}
+        for item in json.loads(out.stdout or "[]"):
+            labels = item.get("Labels") or {}
+            instance_id = labels.get("ollama-twin-instance")
+            if instance_id:
+                result[instance_id] = {"running": item.get("State") == "running", "name": item["Names"][0]}
+        return result
+
+    def image_exists(self, ref: str) -> bool:
+        return self("image", "exists", ref, check=False).returncode == 0
+
+
+class FleetProxy:
+    """The emulator's load balancers served by HAProxy (tools/twin/proxy.py), rendered again on every change."""
+
+    def __init__(self, elbv2: Any, ec2: Any, state_dir: Path, port_map: dict[str, int], time_scale: float) -> None:
+        from tools.twin.proxy import Proxy
+
+        self.elbv2, self.ec2 = elbv2, ec2
+        self.port_map = port_map
+        self.time_scale = time_scale
+        self.proxy = Proxy(state_dir / "proxy" / "haproxy.cfg", state_dir / "proxy" / "haproxy.pid")
+
+    def sync(self) -> bool:
+        from tools.twin.proxy import read_state
+
+        # Every address: the twin network's gateway address exists only while a container runs.
+        every = ("0.0.0.0",)  # noqa: S104
+        state = read_state(self.elbv2, self.ec2, self.port_map, bind_addresses=every, time_scale=self.time_scale)
+        if not state.frontends:
+            return False
+        return self.proxy.apply(self.proxy.render(state))
+
+    def down_targets(self) -> set[str]:
+        if not self.proxy.pids():
+            return set()
+        return {
+            server for servers in self.proxy.server_states().values() for server, st in servers.items() if st == "DOWN"
+        }
+
+    def stop(self) -> None:
+        self.proxy.stop()
+
+
+class Controller:
+    """Reconciles the emulator's instances, images and load balancers with containers and HAProxy."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        region: str,
+        state_dir: Path,
+        network: str,
+        subnet: str,
+        registry: Registry,
+        metadata_url: str,
+        proxy: Any = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        import boto3  # deferred: --help works without the venv
+
+        session = boto3.session.Session(region_name=region)
+        self.ec2 = session.client("ec2", endpoint_url=endpoint)
+        self.asg = session.client("autoscaling", endpoint_url=endpoint)
+        self.iam = session.client("iam", endpoint_url=endpoint)
+        self.elbv2 = session.client("elbv2", endpoint_url=endpoint)
+        self.endpoint = endpoint
+        self.region = region
+        self.state_dir = state_dir
+        self.network = network
+        self.subnet = ipaddress.ip_network(subnet)
+        self.registry = registry
+        self.metadata_url = metadata_url
+        self.proxy = proxy
+        self.time_scale = time_scale
+        self.podman = Podman()
+        self.events: list[dict[str, Any]] = []
+        self._role_names: dict[str, str] = {}
+        self._down_since: dict[str, float] = {}
+        self._write_instance_config()
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def instances(self) -> list[Instance]:
+        lifecycle: dict[str, tuple[str, str]] = {}
+        for page in self.asg.get_paginator("describe_auto_scaling_instances").paginate():
+            for item in page["AutoScalingInstances"]:
+                lifecycle[item["InstanceId"]] = (item["AutoScalingGroupName"], item["LifecycleState"])
+        result = []
+        for page in self.ec2.get_paginator("describe_instances").paginate():
+            for reservation in page["Reservations"]:
+                for raw in reservation["Instances"]:
+                    group, state = lifecycle.get(raw["InstanceId"], ("", ""))
+                    result.append(
+                        Instance(
+                            instance_id=raw["InstanceId"],
+                            state=raw["State"]["Name"],
+                            private_ip=raw.get("PrivateIpAddress", ""),
+                            image_id=raw["ImageId"],
+                            instance_type=raw.get("InstanceType", "t3.medium"),
+                            availability_zone=raw.get("Placement", {}).get("AvailabilityZone", f"{self.region}a"),
+                            key_name=raw.get("KeyName", ""),
+                            profile_arn=raw.get("IamInstanceProfile", {}).get("Arn", ""),
+                            group=group,
+                            lifecycle_state=state,
+                            launch_time=raw["LaunchTime"].timestamp() if raw.get("LaunchTime") else time.time(),
+                            tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
+                        )
+                    )
+        return result
+
+    def user_data(self, instance_id: str) -> bytes:
+        value = self.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+        encoded = value.get("UserData", {}).get("Value", "")
+        return base64.b64decode(encoded) if encoded else b""
+
+    def role_name(self, profile_arn: str) -> str:
+        if not profile_arn:
+            return ""
+        if profile_arn not in self._role_names:
+            name = profile_arn.rsplit("/", 1)[-1]
+            try:
+                roles = self.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+                self._role_names[profile_arn] = roles[0]["RoleName"] if roles else ""
+            except self.iam.exceptions.NoSuchEntityException:
+                self._role_names[profile_arn] = ""
+        return self._role_names[profile_arn]
+
+    def public_keys(self, key_name: str) -> dict[str, str]:
+        if not key_name:
+            return {}
+        pairs = self.ec2.describe_key_pairs(KeyNames=[key_name], IncludePublicKey=True)["KeyPairs"]
+        return {key_name: pairs[0]["PublicKey"].strip()} if pairs and pairs[0].get("PublicKey") else {}
+
+    # ------------------------------------------------------------------------------------------------ containers
+    def _write_instance_config(self) -> None:
+        """Files the hypervisor hands every container: where metadata and the AWS endpoint are."""
+        conf = self.state_dir / "instance"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "99-twin-metadata.cfg").write_text(
+            "# The twin's metadata double (never the link-local address).\n"
+            "datasource_list: [Ec2, None]\n"
+            "datasource:\n"
+            "  Ec2:\n"
+            "    strict_id: false\n"
+            "    timeout: 5\n"
+            "    max_wait: 30\n"
+            f"    metadata_urls: ['{self.metadata_url}']\n"
+            "network:\n"
+            "  config: disabled\n"
+        )
+        (conf / "twin-metadata.conf").write_text(
+            "[Manager]\n"
+            f"DefaultEnvironment=AWS_EC2_METADATA_SERVICE_ENDPOINT={self.metadata_url}/ "
+            f"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv4\n"
+        )
+
+    def launch_container(self, inst: Instance) -> None:
+        ref = image_ref(inst.image_id)
+        if not self.podman.image_exists(ref):
+            LOG.warning("instance %s: image %s has no container image %s yet", inst.instance_id, inst.image_id, ref)
+            return
+        if ipaddress.ip_address(inst.private_ip) not in self.subnet:
+            raise ControllerError(
+                f"instance {inst.instance_id} has IP {inst.private_ip} outside the twin network {self.subnet}: "
+                "create the twin's subnets inside it (tools/twin.sh down, then up)"
+            )
+        conf = self.state_dir / "instance"
+        name = container_name(inst.instance_id)
+        self.podman("rm", "-f", name, check=False)
+        args = [
+            "run", "-d", "--systemd=always", "--name", name, "--hostname", hostname_for(inst.private_ip),
+            "--network", self.network, "--ip", inst.private_ip, "--mac-address", mac_for_ip(inst.private_ip),
+            "--label", LABEL, "--label", f"ollama-twin-instance={inst.instance_id}",
+            "--label", f"ollama-twin-role={inst.tags.get('Role', '')}",
+            "-v", f"{conf / '99-twin-metadata.cfg'}:/etc/cloud/cloud.cfg.d/99-twin-metadata.cfg:ro",
+            "-v", f"{conf / 'twin-metadata.conf'}:/etc/systemd/system.conf.d/twin-metadata.conf:ro",
+        ]  # fmt: skip
+        if Path(CA_BUNDLE).exists():
+            args += ["-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
+        self.podman(*args, ref)
+        self.block_link_local(name)
+        self.record("launch", inst.instance_id, image=inst.image_id, ip=inst.private_ip, group=inst.group)
+
+    def block_link_local(self, name: str) -> None:
+        """Make the link-local metadata address unreachable inside the container's network namespace."""
+        pid = self.podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+        proc = subprocess.run(
+            ["nsenter", "-t", pid, "-n", "ip", "route", "replace", "prohibit", LINK_LOCAL_METADATA],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            self.podman("rm", "-f", name, check=False)
+            raise ControllerError(f"cannot block the link-local metadata address in {name}: {proc.stderr.strip()}")
+
+    def metadata_record(self, inst: Instance) -> InstanceRecord:
+        return InstanceRecord(
+            instance_id=inst.instance_id,
+            private_ip=inst.private_ip,
+            region=self.region,
+            availability_zone=inst.availability_zone,
+            image_id=inst.image_id,
+            instance_type=inst.instance_type,
+            user_data=self.user_data(inst.instance_id),
+            iam_role_name=self.role_name(inst.profile_arn),
+            lifecycle_state=target_lifecycle_state(inst.lifecycle_state),
+            tags=inst.tags,
+            public_keys=self.public_keys(inst.key_name),
+            # cloud-init 22.4 asks for a token only where it identifies AWS from DMI or the hypervisor UUID, which a
+            # container has neither of: the twin's one IMDS difference (the bootstrap and the SDKs use tokens).
+            http_tokens="optional",
+        )
+
+    # ------------------------------------------------------------------------------------------------ images
+    def commit_pending_images(self, containers: dict[str, dict[str, Any]]) -> None:
+        """CreateImage left the AMI pending: snapshot the source instance's container, then make the AMI available."""
+        from tools import aws_emulator
+
+        pending = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "state", "Values": ["pending"]}])
+        if not pending["Images"]:
+            return
+        committed = set()
+        for instance_id, have in containers.items():
+            images = self.ec2.describe_images(
+                Owners=["self"],
+                Filters=[
+                    {"Name": "state", "Values": ["pending"]},
+                    {"Name": "source-instance-id", "Values": [instance_id]},
+                ],
+            )["Images"]
+            for image in images:
+                self.podman("commit", "--quiet", have["name"], image_ref(image["ImageId"]))
+                aws_emulator.set_image_state(self.endpoint, image["ImageId"], "available")
+                committed.add(image["ImageId"])
+                self.record("commit", instance_id, image=image["ImageId"])
+        for image in pending["Images"]:
+            if image["ImageId"] not in committed:
+                LOG.warning("image %s is pending but its source instance has no container: failed", image["ImageId"])
+                aws_emulator.set_image_state(self.endpoint, image["ImageId"], "failed")
+
+    # ------------------------------------------------------------------------------------------------ loop
+    def reconcile(self) -> None:
+        containers = self.podman.containers()
+        self.commit_pending_images(containers)
+        instances = self.instances()
+        live = set()
+        for inst in instances:
+            if not inst.private_ip or not self.podman.image_exists(image_ref(inst.image_id)):
+                continue  # not an instance the twin plays (no image of ours)
+            have = containers.get(inst.instance_id)
+            if inst.state in ("pending", "running"):
+                live.add(inst.instance_id)
+                if have is None:
+                    self.registry.put(self.metadata_record(inst))
+                    self.launch_container(inst)
+                    continue
+                self.registry.set_lifecycle_state(inst.instance_id, target_lifecycle_state(inst.lifecycle_state))
+                if not have["running"]:
+                    self.container_died(inst)
+            elif inst.state in ("stopping", "stopped") and have and have["running"]:
+                self.podman("stop", "-t", "30", have["name"])
+                self.record("stop", inst.instance_id)
+        by_id = {i.instance_id: i for i in instances}
+        for instance_id, have in containers.items():
+            inst = by_id.get(instance_id)
+            if instance_id in live or (inst is not None and inst.state in ("stopping", "stopped")):
+                continue
+            self.podman("rm", "-f", "-t", "10", have["name"], check=False)
+            if inst is not None and inst.private_ip:
+                self.registry.remove(inst.private_ip)
+            self.record("remove", instance_id)
+        if self.proxy is not None:
+            self.proxy.sync()
+            self.replace_unhealthy_targets(instances)
+
+    def container_died(self, inst: Instance) -> None:
+        """An instance whose machine stopped running fails its EC2 status check: the group replaces it."""
+        if inst.group:
+            self.asg.set_instance_health(InstanceId=inst.instance_id, HealthStatus="Unhealthy")
+            self.record("unhealthy", inst.instance_id, cause="container not running", group=inst.group)
+        else:
+            self.ec2.stop_instances(InstanceIds=[inst.instance_id])
+            self.record("stopped", inst.instance_id, cause="container not running")
+
+    def replace_unhealthy_targets(self, instances: list[Instance]) -> None:
+        """Groups with the ELB health check replace InService targets the load balancer marks down."""
+        down = self.proxy.down_targets()
+        groups = {}
+        now = time.time()
+        for inst in instances:
+            if inst.instance_id not in down or inst.lifecycle_state != "InService" or not inst.group:
+                self._down_since.pop(inst.instance_id, None)
+                continue
+            if inst.group not in groups:
+                groups[inst.group] = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[inst.group])[
+                    "AutoScalingGroups"
+                ][0]
+            group = groups[inst.group]
+            if group.get("HealthCheckType") != "ELB":
+                continue
+            grace = group.get("HealthCheckGracePeriod", 300) * self.time_scale
+            since = self._down_since.setdefault(inst.instance_id, now)
+            if now - inst.launch_time > grace and now - since > 0:
+                self.asg.set_instance_health(InstanceId=inst.instance_id, HealthStatus="Unhealthy")
+                self.record("unhealthy", inst.instance_id, cause="load balancer health check", group=inst.group)
+
+    def record(self, event: str, instance_id: str, **details: Any) -> None:
+        entry = {"time": round(time.time(), 3), "event": event, "instance_id": instance_id, **details}
+        self.events.append(entry)
+        LOG.info("%s", json.dumps(entry))
+        with (self.state_dir / "events.jsonl").open("a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                self.reconcile()
+            except ControllerError as exc:
+                LOG.error("%s", exc)
+            except Exception:  # keep the data plane running; the traceback names the failing call
+                LOG.exception("reconcile failed")
+            stop.wait(interval)
+
+
+def ensure_network(name: str, subnet: str) -> None:
+    """The twin network: the VPC's address range on a podman bridge whose gateway is the host."""
+    podman = Podman()
+    if podman("network", "exists", name, check=False).returncode == 0:
+        info = json.loads(podman("network", "inspect", name).stdout)[0]
+        have = [s.get("subnet") for s in info.get("subnets", [])]
+        if subnet not in have:
+            raise ControllerError(
+                f"podman network {name} has subnet {have}, not {subnet}: run tools/twin.sh down first"
+            )
+        return
+    gateway = str(ipaddress.ip_network(subnet).network_address + 1)
+    podman("network", "create", "--subnet", subnet, "--gateway", gateway, "--label", LABEL, name)
+
+
+def read_events(state_dir: Path) -> list[dict[str, Any]]:
+    """The controller's event log (launch, commit, unhealthy, remove ...), oldest first."""
+    path = state_dir / "events.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("command", choices=("run",))
+    p.add_argument("--endpoint", required=True, help="the AWS emulator URL, as seen from the host")
+    p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--network", default="ollama-twin")
+    p.add_argument("--subnet", default="10.213.0.0/16")
+    p.add_argument("--metadata-port", type=int, default=1338)
+    p.add_argument("--time-scale", type=float, default=1.0, help="multiply AWS's timeouts (0.05 = 20x faster)")
+    p.add_argument(
+        "--proxy-ports",
+        default="",
+        help='host port of each load balancer, JSON {"<name>": port}; empty: no proxies',
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    state_dir = Path(args.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    gateway = str(ipaddress.ip_network(args.subnet).network_address + 1)
+    ensure_network(args.network, args.subnet)
+    registry = Registry()
+    # Every address: the bridge's gateway address exists only while a container runs. Callers are told apart by
+    # their source address, so only the twin's instances get answers.
+    metadata = MetadataServer(registry, host="0.0.0.0", port=args.metadata_port)  # noqa: S104
+    metadata.start()
+    metadata_url = f"http://{gateway}:{args.metadata_port}"
+    controller = Controller(
+        args.endpoint, args.region, state_dir, args.network, args.subnet, registry, metadata_url, None,
+        args.time_scale,
+    )  # fmt: skip
+    if args.proxy_ports:
+        ports = json.loads(args.proxy_ports)
+        controller.proxy = FleetProxy(controller.elbv2, controller.ec2, state_dir, ports, args.time_scale)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    (state_dir / "controller.pid").write_text(f"{os.getpid()}\n")
+    try:
+        controller.run(stop)
+    finally:
+        metadata.stop()
+        if controller.proxy is not None:
+            controller.proxy.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,663 @@
+"""The twin's stand-in for ``terraform apply``: what terraform/ creates, created in the AWS emulator with boto3.
+
+Terraform's AWS provider cannot run offline, so this module creates the same resources in the emulator, in the same
+layers and from the same settings, and prints the same outputs (a test holds their names to terraform/outputs.tf):
+
+- ``foundation``: network, KMS key, alarm topic, data table, buckets, log groups, secrets, instance roles, the
+  public parameter of the OS's image, and the twin's data host (an instance from that image that plays RDS and
+  ElastiCache, configured by the twin_data role);
+- ``fleet``: per tier the launch template (user data rendered from terraform/templates/user_data.sh.tftpl, image
+  from the tier's parameter the bake wrote), target group (terraform/alb.tf's health check), load balancer and
+  listener, Auto Scaling group with its launch lifecycle hook, and the CPU alarms.
+
+From there the emulator and the twin's controller (tools/twin/controller.py) take the path AWS takes: the group
+launches, the instance configures itself and completes its hook, the target is registered and the proxy serves it.
+Get-or-create throughout, so a second run changes nothing.
+
+Usage: python -m tools.twin.stack foundation|fleet --endpoint URL [--region R] [--backend N --frontend N]
+       (JSON on stdout: {"changed": bool, "changes": [...], "outputs": {...}})
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ipaddress
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
+from tools.twin.controller import image_ref
+
+ROOT = Path(__file__).resolve().parents[2]
+USER_DATA_TEMPLATE = ROOT / "terraform" / "templates" / "user_data.sh.tftpl"
+BASE_IMAGE = "localhost/ollama-platform/debian12-cloud:latest"
+# Debian's public parameter for its newest official image (the twin registers its own base image under it).
+BASE_IMAGE_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    """One tier's fleet settings, as terraform/asg.tf and terraform/alb.tf set them."""
+
+    tier: str
+    port: int
+    health_path: str
+    health_timeout: int
+    heartbeat_timeout: int
+    grace_period: int
+    deregistration_delay: int
+    health_interval: int = 15
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 3
+    scheme: str = "internal"
+
+
+TIERS = {
+    "backend": TierSpec("backend", 8000, "/ready", 10, 900, 600, 120),
+    "frontend": TierSpec("frontend", 8080, "/health", 5, 600, 300, 60, scheme="internet-facing"),
+}
+
+
+def seed_public_parameter(endpoint: str, name: str, value: str) -> None:
+    """Publish an AWS-owned public parameter (``/aws/service/...``) in the emulator, as AWS does for its AMIs."""
+    from tools import aws_emulator
+
+    aws_emulator.set_public_parameter(endpoint, name, value)
+
+
+def render_user_data(instance_env: dict[str, str], template: Path = USER_DATA_TEMPLATE) -> str:
+    """Render the launch template's user data the way Terraform's templatefile() does for this template."""
+    text = template.read_text()
+    lines = "\n".join(f"{key}={value}" for key, value in instance_env.items())
+    if "${instance_env}" not in text:
+        raise ValueError(f"{template} does not take the variable instance_env: the twin and Terraform disagree")
+    return text.replace("${instance_env}", lines).replace("$${", "${").replace("%%{", "%{")
+
+
+LOG_SOURCES = ("ollama", "open-webui", "nginx", "system", "bootstrap")
+DATA_HOST_KEY = "twin-data-host"
+
+
+@dataclass
+class FleetTier:
+    """What the twin created for one tier."""
+
+    asg_name: str
+    launch_template: str
+    target_group_arn: str
+    load_balancer: str
+    hook_name: str
+
+
+class Stack:
+    """Emulated resources of the fleet layer for environment ``environment``."""
+
+    def __init__(self, endpoint: str, region: str, environment: str = "local") -> None:
+        import boto3
+
+        self.session = boto3.session.Session(region_name=region)
+        self.endpoint = endpoint
+        self.region = region
+        self.environment = environment
+        self.prefix = ollama_name_prefix(environment)
+        self.changes: list[str] = []
+        self._clients: dict[str, Any] = {}
+
+    def c(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint)
+        return self._clients[service]
+
+    def name(self, purpose: str) -> str:
+        return ollama_name(purpose, self.environment)
+
+    def tags(self, **extra: str) -> dict[str, str]:
+        return ollama_tags(self.environment, extra, managed_by="twin")
+
+    def tag_list(self, **extra: str) -> list[dict[str, str]]:
+        return [{"Key": k, "Value": v} for k, v in self.tags(**extra).items()]
+
+    # -------------------------------------------------------------------------------------------- images
+    def base_image(self, podman_image: str = BASE_IMAGE) -> str:
+        """Register the twin's cloud image as an AMI behind Debian's public parameter; returns its id."""
+        ec2, ssm = self.c("ec2"), self.c("ssm")
+        try:
+            image_id = ssm.get_parameter(Name=BASE_IMAGE_PARAMETER)["Parameter"]["Value"]
+            if ec2.describe_images(ImageIds=[image_id])["Images"]:
+                self._tag_container_image(podman_image, image_id)
+                return image_id
+        except ssm.exceptions.ParameterNotFound:
+            pass
+        image_id = ec2.register_image(
+            Name="debian-12-amd64-twin",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        )["ImageId"]
+        seed_public_parameter(self.endpoint, BASE_IMAGE_PARAMETER, image_id)
+        self._tag_container_image(podman_image, image_id)
+        self.changes.append(f"register base image {image_id}")
+        return image_id
+
+    @staticmethod
+    def _tag_container_image(podman_image: str, image_id: str) -> None:
+        proc = subprocess.run(["podman", "tag", podman_image, image_ref(image_id)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"podman tag {podman_image} failed ({proc.stderr.strip()}): run 'make testbed' first")
+
+    # -------------------------------------------------------------------------------------------- network
+    def network(self, cidr: str) -> tuple[str, list[str]]:
+        ec2 = self.c("ec2")
+        name = self.name("vpc")
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
+        vpc = vpcs[0]["VpcId"] if vpcs else ""
+        if not vpc:
+            vpc = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[self._spec("vpc", Name=name)])["Vpc"]["VpcId"]
+            self.changes.append(f"create VPC {name}")
+        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+        subnets = []
+        for zone, sub in zip(zones, ipaddress.ip_network(cidr).subnets(prefixlen_diff=1), strict=False):
+            sname = self.name(f"private-{zone}")
+            found = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [sname]}])["Subnets"]
+            if found:
+                subnets.append(found[0]["SubnetId"])
+                continue
+            subnets.append(
+                ec2.create_subnet(
+                    VpcId=vpc,
+                    CidrBlock=str(sub),
+                    AvailabilityZone=zone,
+                    TagSpecifications=[self._spec("subnet", Name=sname)],
+                )["Subnet"]["SubnetId"]
+            )
+            self.changes.append(f"create subnet {sname}")
+        return vpc, subnets
+
+    def _spec(self, kind: str, **extra: str) -> dict[str, Any]:
+        return {"ResourceType": kind, "Tags": self.tag_list(**extra)}
+
+    # -------------------------------------------------------------------------------------------- identity
+    def instance_profile(self, tier: str) -> str:
+        """The tier's instance role and profile (terraform/iam.tf); returns the profile ARN."""
+        iam = self.c("iam")
+        name = self.name(f"{tier}-role")
+        try:
+            return iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            pass
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        self.changes.append(f"create instance role and profile {name}")
+        return arn
+
+    def key_pair(self, name: str, public_key: str) -> str:
+        ec2 = self.c("ec2")
+        if not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [name]}])["KeyPairs"]:
+            ec2.import_key_pair(KeyName=name, PublicKeyMaterial=public_key.encode())
+            self.changes.append(f"import key pair {name}")
+        return name
+
+    # -------------------------------------------------------------------------------------------- fleet
+    def fleet_tier(
+        self,
+        spec: TierSpec,
+        image_id: str,
+        instance_env: dict[str, str],
+        vpc: str,
+        subnets: list[str],
+        desired: int,
+        max_size: int = 4,
+    ) -> FleetTier:
+        ec2, asg = self.c("ec2"), self.c("autoscaling")
+        name = self.name("asg") if spec.tier == "backend" else self.name(f"{spec.tier}-asg")
+        hook = f"{name}-launch"
+        env = {**instance_env, "OLLAMA_PLATFORM_ASG_NAME": name, "OLLAMA_PLATFORM_LIFECYCLE_HOOK": hook}
+        lt_name = self.name(f"{spec.tier}-lt")
+        data = {
+            "ImageId": image_id,
+            "InstanceType": "t3.medium",
+            "UserData": base64.b64encode(render_user_data(env).encode()).decode(),
+            "IamInstanceProfile": {"Arn": self.instance_profile(spec.tier)},
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+            "TagSpecifications": [
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in self.tags(Role=spec.tier).items()],
+                }
+            ],
+        }
+        existing = ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [lt_name]}])
+        if not existing["LaunchTemplates"]:
+            ec2.create_launch_template(LaunchTemplateName=lt_name, LaunchTemplateData=data)
+            self.changes.append(f"create launch template {lt_name}")
+        else:
+            latest = ec2.describe_launch_template_versions(LaunchTemplateName=lt_name, Versions=["$Latest"])
+            current = latest["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+            if current.get("ImageId") != image_id or current.get("UserData") != data["UserData"]:
+                version = ec2.create_launch_template_version(LaunchTemplateName=lt_name, LaunchTemplateData=data)
+                number = str(version["LaunchTemplateVersion"]["VersionNumber"])
+                ec2.modify_launch_template(LaunchTemplateName=lt_name, DefaultVersion=number)
+                self.changes.append(f"launch template {lt_name} version {number}")
+        tg_arn = self.target_group(spec, vpc)
+        lb = self.load_balancer(spec, subnets, tg_arn)
+        groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        if not groups:
+            asg.create_auto_scaling_group(
+                AutoScalingGroupName=name,
+                MinSize=0,
+                MaxSize=max_size,
+                DesiredCapacity=0,
+                LaunchTemplate={"LaunchTemplateName": lt_name, "Version": "$Default"},
+                VPCZoneIdentifier=",".join(subnets),
+                TargetGroupARNs=[tg_arn],
+                HealthCheckType="ELB",
+                HealthCheckGracePeriod=spec.grace_period,
+                Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in self.tags(Role=spec.tier).items()],
+            )
+            self.changes.append(f"create Auto Scaling group {name}")
+        hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+        if not any(h["LifecycleHookName"] == hook for h in hooks):
+            asg.put_lifecycle_hook(
+                AutoScalingGroupName=name,
+                LifecycleHookName=hook,
+                LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                HeartbeatTimeout=spec.heartbeat_timeout,
+                DefaultResult="ABANDON",
+            )
+            self.changes.append(f"create lifecycle hook {hook}")
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        if group["DesiredCapacity"] != desired or group["MinSize"] != desired:
+            asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=desired, DesiredCapacity=desired)
+            self.changes.append(f"set {name} desired capacity {desired}")
+        return FleetTier(name, lt_name, tg_arn, lb, hook)
+
+    def target_group(self, spec: TierSpec, vpc: str) -> str:
+        elb = self.c("elbv2")
+        name = self.name(f"{spec.tier}-tg")
+        try:
+            return elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+        except elb.exceptions.TargetGroupNotFoundException:
+            pass
+        arn = elb.create_target_group(
+            Name=name,
+            Protocol="HTTP",
+            Port=spec.port,
+            VpcId=vpc,
+            TargetType="instance",
+            HealthCheckProtocol="HTTP",
+            HealthCheckPath=spec.health_path,
+            HealthCheckIntervalSeconds=spec.health_interval,
+            HealthCheckTimeoutSeconds=spec.health_timeout,
+            HealthyThresholdCount=spec.healthy_threshold,
+            UnhealthyThresholdCount=spec.unhealthy_threshold,
+            Matcher={"HttpCode": "200"},
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elb.modify_target_group_attributes(
+            TargetGroupArn=arn,
+            Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(spec.deregistration_delay)}],
+        )
+        self.changes.append(f"create target group {name}")
+        return arn
+
+    def load_balancer(self, spec: TierSpec, subnets: list[str], tg_arn: str) -> str:
+        elb = self.c("elbv2")
+        name = self.name("alb") if spec.scheme == "internet-facing" else self.name("internal-alb")
+        try:
+            lb = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+        except elb.exceptions.LoadBalancerNotFoundException:
+            lb = elb.create_load_balancer(Name=name, Subnets=subnets, Scheme=spec.scheme, Type="application")[
+                "LoadBalancers"
+            ][0]
+            elb.modify_load_balancer_attributes(
+                LoadBalancerArn=lb["LoadBalancerArn"],
+                Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": "300"}],
+            )
+            self.changes.append(f"create load balancer {name}")
+        listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+        if not listeners:
+            elb.create_listener(
+                LoadBalancerArn=lb["LoadBalancerArn"],
+                Protocol="HTTP",
+                Port=80,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+            )
+            self.changes.append(f"create listener {name}:80")
+        return name
+
+    # -------------------------------------------------------------------------------------------- foundation
+    def kms_key(self) -> str:
+        kms = self.c("kms")
+        alias = f"alias/{self.prefix}"
+        try:
+            meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        except kms.exceptions.NotFoundException:
+            tags = [{"TagKey": k, "TagValue": v} for k, v in self.tags().items()]
+            meta = kms.create_key(Description=f"{self.prefix} data", Tags=tags)["KeyMetadata"]
+            kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
+            self.changes.append(f"create KMS key {alias}")
+        if not kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]:
+            kms.enable_key_rotation(KeyId=meta["KeyId"])
+            self.changes.append(f"enable rotation on {alias}")
+        return meta["Arn"]
+
+    def sns_topic(self, key: str) -> str:
+        sns = self.c("sns")
+        name = self.name("alarms")
+        for page in sns.get_paginator("list_topics").paginate():
+            for topic in page["Topics"]:
+                if topic["TopicArn"].endswith(f":{name}"):
+                    return topic["TopicArn"]
+        arn = sns.create_topic(Name=name, Attributes={"KmsMasterKeyId": key}, Tags=self.tag_list())["TopicArn"]
+        self.changes.append(f"create SNS topic {name}")
+        return arn
+
+    def alarm(self, name: str, asg_name: str, topic: str, threshold: float, comparison: str) -> None:
+        cw = self.c("cloudwatch")
+        if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+            return
+        cw.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/EC2",
+            MetricName="CPUUtilization",
+            Dimensions=[{"Name": "AutoScalingGroupName", "Value": asg_name}],
+            Statistic="Average",
+            Period=300,
+            EvaluationPeriods=2,
+            Threshold=threshold,
+            ComparisonOperator=comparison,
+            AlarmActions=[topic],
+            OKActions=[topic],
+            Tags=self.tag_list(),
+        )
+        self.changes.append(f"create alarm {name}")
+
+    def table(self, key: str) -> str:
+        ddb = self.c("dynamodb")
+        name = self.name("data-table")
+        try:
+            ddb.describe_table(TableName=name)
+        except ddb.exceptions.ResourceNotFoundException:
+            ddb.create_table(
+                TableName=name,
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                BillingMode="PAY_PER_REQUEST",
+                SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key},
+                Tags=self.tag_list(),
+            )
+            self.changes.append(f"create DynamoDB table {name}")
+        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        if pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") != "ENABLED":
+            ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+            self.changes.append(f"enable PITR on {name}")
+        return name
+
+    def bucket(self, purpose: str, key: str) -> str:
+        s3 = self.c("s3")
+        prefix = self.name(purpose) + "-"
+        existing = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"].startswith(prefix)]
+        if existing:
+            return sorted(existing)[0]
+        name = prefix + secrets.token_hex(4)
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [rule]})
+        block = dict.fromkeys(
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+        )
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": self.tag_list()})
+        self.changes.append(f"create bucket {name}")
+        return name
+
+    def log_group(self, name: str, key: str, days: int = 7) -> None:
+        logs = self.c("logs")
+        if any(g["logGroupName"] == name for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]):
+            return
+        logs.create_log_group(logGroupName=name, kmsKeyId=key, tags=self.tags())
+        logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+        self.changes.append(f"create log group {name}")
+
+    def secret(self, name: str, key: str, value: str) -> str:
+        sm = self.c("secretsmanager")
+        try:
+            return sm.describe_secret(SecretId=name)["ARN"]
+        except sm.exceptions.ResourceNotFoundException:
+            arn = sm.create_secret(Name=name, KmsKeyId=key, SecretString=value, Tags=self.tag_list())["ARN"]
+            self.changes.append(f"create secret {name}")
+            return arn
+
+    def data_host(self, subnet: str, image_id: str, key_name: str) -> str:
+        """The twin's data host (plays RDS PostgreSQL and ElastiCache Redis); returns its private IP."""
+        ec2 = self.c("ec2")
+        name = self.name("data")
+        found = ec2.describe_instances(
+            Filters=[
+                {"Name": "tag:Name", "Values": [name]},
+                {"Name": "instance-state-name", "Values": ["pending", "running"]},
+            ]
+        )["Reservations"]
+        for reservation in found:
+            for inst in reservation["Instances"]:
+                return inst["PrivateIpAddress"]
+        inst = ec2.run_instances(
+            ImageId=image_id,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.medium",
+            SubnetId=subnet,
+            KeyName=key_name,
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            TagSpecifications=[self._spec("instance", Role="data", Name=name)],
+        )["Instances"][0]
+        self.changes.append(f"launch data host {inst['InstanceId']}")
+        return inst["PrivateIpAddress"]
+
+    def parameter(self, name: str) -> str:
+        ssm = self.c("ssm")
+        try:
+            return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            return ""
+
+
+def ami_parameter_name(environment: str, tier: str) -> str:
+    """The parameter the bake writes and the tier's launch template reads (terraform/locals.tf)."""
+    return f"/ollama/{environment}/{tier}/ami-id"
+
+
+def foundation(stack: Stack, cidr: str, public_key: str) -> dict[str, Any]:
+    """Everything the fleet and the bake stand on; returns the Terraform-shaped outputs known at this layer."""
+    env = stack.environment
+    key = stack.kms_key()
+    topic = stack.sns_topic(key)
+    vpc, subnets = stack.network(cidr)
+    base = stack.base_image()
+    stack.key_pair(DATA_HOST_KEY, public_key)
+    for tier in TIERS:
+        stack.instance_profile(tier)
+    table = stack.table(key)
+    buckets = {p: stack.bucket(p, key) for p in ("assets", "logs", "backups")}
+    for source in LOG_SOURCES:
+        stack.log_group(f"/ollama/{env}/{source}", key)
+    token_arn = stack.secret(f"{stack.prefix}/ollama-api-token", key, secrets.token_urlsafe(32))
+    webui_arn = stack.secret(f"{stack.prefix}/webui-secret-key", key, secrets.token_urlsafe(32))
+    # As on AWS: RDS keeps its master user secret as JSON {username, password}; Redis has an AUTH token secret.
+    master = json.dumps({"username": "openwebui", "password": secrets.token_urlsafe(24)})
+    db_arn = stack.secret(f"{stack.prefix}/webui-db-master", key, master)
+    redis_arn = stack.secret(f"{stack.prefix}/redis-auth-token", key, secrets.token_urlsafe(48))
+    data_ip = stack.data_host(subnets[0], base, DATA_HOST_KEY)
+    return {
+        "ollama_environment": env,
+        "ollama_region": stack.region,
+        "ollama_dr_region": "",
+        "ollama_name_prefix": stack.prefix,
+        "ollama_vpc_id": vpc,
+        "ollama_private_subnet_ids": subnets,
+        "ollama_data_table_name": table,
+        "ollama_assets_bucket_name": buckets["assets"],
+        "ollama_logs_bucket_name": buckets["logs"],
+        "ollama_backups_bucket_name": buckets["backups"],
+        "ollama_backups_dr_bucket_name": "",
+        "ollama_sns_topic_arn": topic,
+        "ollama_api_token_secret_arn": token_arn,
+        "ollama_webui_secret_arn": webui_arn,
+        "ollama_database_secret_arn": db_arn,
+        "ollama_database_endpoint": data_ip,
+        "ollama_redis_endpoint": data_ip,
+        "ollama_redis_secret_arn": redis_arn,
+        "ollama_ami_parameter_names": {tier: ami_parameter_name(env, tier) for tier in TIERS},
+        "ollama_log_group_names": {s: f"/ollama/{env}/{s}" for s in LOG_SOURCES},
+        "ollama_dashboard_name": "",
+        "ollama_backup_vault_name": "",
+        "ollama_kms_key_arn": key,
+        "ollama_resource_names": {
+            "asg": stack.name("asg"),
+            "frontend_asg": stack.name("frontend-asg"),
+            "data_table": table,
+            "sns_topic": stack.name("alarms"),
+            "high_cpu_alarm": stack.name("high-cpu"),
+            "low_cpu_alarm": stack.name("low-cpu"),
+            "kms_alias": f"alias/{stack.prefix}",
+            "webui_secret": f"{stack.prefix}/webui-secret-key",
+            "api_token_secret": f"{stack.prefix}/ollama-api-token",
+            "redis_secret": f"{stack.prefix}/redis-auth-token",
+        },
+    }
+
+
+def instance_settings(
+    outputs: dict[str, Any], tier: str, instance_endpoint: str, urls: dict[str, str]
+) -> dict[str, str]:
+    """What the user data records for a tier: the same keys terraform/asg.tf writes (names and ARNs, no values)."""
+    env = outputs["ollama_environment"]
+    common = {
+        "OLLAMA_PLATFORM_ENVIRONMENT": env,
+        "OLLAMA_PLATFORM_REGION": outputs["ollama_region"],
+        "OLLAMA_PLATFORM_LOG_PREFIX": f"/ollama/{env}",
+        "OLLAMA_API_TOKEN_SECRET_ARN": outputs["ollama_api_token_secret_arn"],
+        "OLLAMA_PLATFORM_ROLE": tier,
+    }
+    if tier == "backend":
+        tier_settings = {"OLLAMA_DATA_TABLE": outputs["ollama_data_table_name"]}
+    else:
+        tier_settings = {
+            "OLLAMA_BASE_URL": urls["ollama_internal_api_url"],
+            "WEBUI_URL": urls["ollama_service_url"],
+            "WEBUI_SECRET_KEY_SECRET_ARN": outputs["ollama_webui_secret_arn"],
+            "REDIS_AUTH_SECRET_ARN": outputs["ollama_redis_secret_arn"],
+            "REDIS_HOST": outputs["ollama_redis_endpoint"],
+            "DATABASE_HOST": outputs["ollama_database_endpoint"],
+            "DATABASE_SECRET_ARN": outputs["ollama_database_secret_arn"],
+            "S3_BUCKET_NAME": outputs["ollama_assets_bucket_name"],
+            "S3_KEY_PREFIX": "uploads",
+        }
+    # The twin's one endpoint setting: the instance code stays endpoint-agnostic (absent on AWS).
+    return {**common, **tier_settings, "AWS_ENDPOINT_URL": instance_endpoint}
+
+
+def fleet(
+    stack: Stack,
+    outputs: dict[str, Any],
+    counts: dict[str, int],
+    instance_endpoint: str,
+    urls: dict[str, str],
+) -> dict[str, Any]:
+    """Launch templates, load balancers and groups of both tiers, from the images the bake published."""
+    vpc, subnets = outputs["ollama_vpc_id"], outputs["ollama_private_subnet_ids"]
+    created = {}
+    for tier, spec in TIERS.items():
+        parameter = outputs["ollama_ami_parameter_names"][tier]
+        image = stack.parameter(parameter)
+        if not image:
+            raise RuntimeError(f"no image for the {tier} tier in {parameter}: run playbooks/bake_ami.yml first")
+        settings = instance_settings(outputs, tier, instance_endpoint, urls)
+        created[tier] = stack.fleet_tier(spec, image, settings, vpc, subnets, counts.get(tier, 1))
+    topic = outputs["ollama_sns_topic_arn"]
+    backend_asg = created["backend"].asg_name
+    stack.alarm(stack.name("high-cpu"), backend_asg, topic, 70.0, "GreaterThanOrEqualToThreshold")
+    stack.alarm(stack.name("low-cpu"), backend_asg, topic, 20.0, "LessThanOrEqualToThreshold")
+    return {
+        **outputs,
+        "ollama_backend_asg_name": created["backend"].asg_name,
+        "ollama_frontend_asg_name": created["frontend"].asg_name,
+        "ollama_alb_dns_name": urls["ollama_alb_dns_name"],
+        "ollama_internal_alb_dns_name": urls["ollama_internal_alb_dns_name"],
+        "ollama_internal_api_url": urls["ollama_internal_api_url"],
+        "ollama_service_url": urls["ollama_service_url"],
+        "ollama_cloudfront_domain_name": "",
+        "ollama_cloudfront_distribution_id": "",
+    }
+
+
+def twin_urls(gateway: str, ports: dict[str, int], environment: str = "local") -> dict[str, str]:
+    """Where the twin's load balancers answer: the proxies on the host, reached through the twin network."""
+    public, internal = ports[ollama_name("alb", environment)], ports[ollama_name("internal-alb", environment)]
+    return {
+        "ollama_alb_dns_name": f"{gateway}:{public}",
+        "ollama_internal_alb_dns_name": f"{gateway}:{internal}",
+        "ollama_internal_api_url": f"http://{gateway}:{internal}",
+        "ollama_service_url": f"http://{gateway}:{public}",
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("layer", choices=("foundation", "fleet"))
+    p.add_argument("--endpoint", required=True, help="the AWS emulator, as the host reaches it")
+    p.add_argument("--instance-endpoint", default="", help="the AWS emulator, as instances reach it")
+    p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    p.add_argument("--environment", default="local")
+    p.add_argument("--subnet", default="10.213.0.0/16")
+    p.add_argument("--public-key", default="", help="file with the SSH public key of the data host")
+    p.add_argument("--outputs", default="", help="JSON file of the foundation outputs (fleet layer)")
+    p.add_argument("--proxy-ports", default="{}", help='JSON {"<load balancer>": host port}')
+    p.add_argument("--backend", type=int, default=1)
+    p.add_argument("--frontend", type=int, default=2)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    stack = Stack(args.endpoint, args.region, args.environment)
+    try:
+        if args.layer == "foundation":
+            outputs = foundation(stack, args.subnet, Path(args.public_key).read_text().strip())
+        else:
+            gateway = str(ipaddress.ip_network(args.subnet).network_address + 1)
+            urls = twin_urls(gateway, json.loads(args.proxy_ports), args.environment)
+            counts = {"backend": args.backend, "frontend": args.frontend}
+            base = json.loads(Path(args.outputs).read_text())
+            outputs = fleet(stack, base, counts, args.instance_endpoint, urls)
+    except (RuntimeError, OSError, ValueError) as exc:
+        print(json.dumps({"failed": True, "msg": str(exc)}))
+        return 1
+    print(json.dumps({"changed": bool(stack.changes), "changes": stack.changes, "outputs": outputs}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
