@@ -90,6 +90,7 @@ OPTIONAL_KEYS = (
     "DATABASE_PORT",
     "REDIS_PORT",
     "REDIS_SCHEME",
+    "OLLAMA_PLATFORM_INSTALL",
 )
 READY_URLS = {"backend": "http://127.0.0.1:8000/ready", "frontend": "http://127.0.0.1:8080/health"}
 NO_ACTIVE_ACTION = "No active Lifecycle Action"
