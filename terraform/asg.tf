@@ -1,10 +1,11 @@
 # Two tiers in private subnets: the Open-WebUI frontend and the Ollama backend ("ollama-asg"). Baked AMI from the
 # SSM parameter the bake playbook writes; a new AMI id -> new launch template version -> instance refresh with
-# auto-rollback.
+# auto-rollback. Everything here that needs a baked image is keyed on var.ollama_fleet_enabled: a new account's
+# first apply (false) builds the foundation the bake needs, the second (true) the fleet.
 
 # One baked image per tier (roles/ami_bake writes /ollama/<env>/<tier>/ami-id).
 data "aws_ssm_parameter" "ami" {
-  for_each = local.ami_parameter_names
+  for_each = local.fleet_ami_parameter_names
 
   name = each.value
 }
@@ -78,8 +79,10 @@ locals {
   }
 }
 
+# The switch is spelled out on each tier-keyed resource rather than held in a second local: checkov follows one local
+# hop, and through two it no longer sees the security groups attached here (CKV2_AWS_5).
 resource "aws_launch_template" "this" {
-  for_each = local.tiers
+  for_each = var.ollama_fleet_enabled ? local.tiers : {}
 
   name                   = each.value.lt_name
   description            = "${each.key} tier, baked AMI from ${local.ami_parameter_names[each.key]}"
@@ -132,7 +135,7 @@ resource "aws_launch_template" "this" {
 }
 
 resource "aws_autoscaling_group" "this" {
-  for_each = local.tiers
+  for_each = var.ollama_fleet_enabled ? local.tiers : {}
 
   name                      = each.value.asg_name
   vpc_zone_identifier       = aws_subnet.private[*].id
@@ -242,7 +245,7 @@ resource "aws_autoscaling_group" "this" {
 # --- Scaling ---
 
 resource "aws_autoscaling_policy" "cpu" {
-  for_each = local.tiers
+  for_each = var.ollama_fleet_enabled ? local.tiers : {}
 
   name                   = "${each.value.asg_name}-cpu-target"
   autoscaling_group_name = aws_autoscaling_group.this[each.key].name
@@ -258,7 +261,7 @@ resource "aws_autoscaling_policy" "cpu" {
 }
 
 resource "aws_autoscaling_policy" "requests" {
-  for_each = local.tiers
+  for_each = var.ollama_fleet_enabled ? local.tiers : {}
 
   name                   = "${each.value.asg_name}-requests-target"
   autoscaling_group_name = aws_autoscaling_group.this[each.key].name
@@ -276,6 +279,8 @@ resource "aws_autoscaling_policy" "requests" {
 
 # LLM signal: in-flight inference requests per instance, published by the backend (namespace Ollama).
 resource "aws_autoscaling_policy" "inflight" {
+  count = var.ollama_fleet_enabled ? 1 : 0
+
   name                   = "${local.names.asg}-inflight-target"
   autoscaling_group_name = aws_autoscaling_group.this["backend"].name
   policy_type            = "TargetTrackingScaling"
@@ -299,6 +304,8 @@ resource "aws_autoscaling_policy" "inflight" {
 
 # Step policies behind the "ollama-high-cpu" / "ollama-low-cpu" alarms (monitoring.tf).
 resource "aws_autoscaling_policy" "step_out" {
+  count = var.ollama_fleet_enabled ? 1 : 0
+
   name                      = "${local.names.asg}-cpu-step-out"
   autoscaling_group_name    = aws_autoscaling_group.this["backend"].name
   policy_type               = "StepScaling"
@@ -318,6 +325,8 @@ resource "aws_autoscaling_policy" "step_out" {
 }
 
 resource "aws_autoscaling_policy" "step_in" {
+  count = var.ollama_fleet_enabled ? 1 : 0
+
   name                   = "${local.names.asg}-cpu-step-in"
   autoscaling_group_name = aws_autoscaling_group.this["backend"].name
   policy_type            = "StepScaling"
@@ -331,7 +340,7 @@ resource "aws_autoscaling_policy" "step_in" {
 
 # Night-time scale-to-zero for non-production (var.ollama_scale_to_zero_schedule).
 resource "aws_autoscaling_schedule" "stop" {
-  for_each = var.ollama_scale_to_zero_schedule.enabled ? local.tiers : {}
+  for_each = var.ollama_scale_to_zero_schedule.enabled && var.ollama_fleet_enabled ? local.tiers : {}
 
   scheduled_action_name  = "${each.value.asg_name}-night-stop"
   autoscaling_group_name = aws_autoscaling_group.this[each.key].name
@@ -343,7 +352,7 @@ resource "aws_autoscaling_schedule" "stop" {
 }
 
 resource "aws_autoscaling_schedule" "start" {
-  for_each = var.ollama_scale_to_zero_schedule.enabled ? local.tiers : {}
+  for_each = var.ollama_scale_to_zero_schedule.enabled && var.ollama_fleet_enabled ? local.tiers : {}
 
   scheduled_action_name  = "${each.value.asg_name}-morning-start"
   autoscaling_group_name = aws_autoscaling_group.this[each.key].name

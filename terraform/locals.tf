@@ -68,6 +68,8 @@ locals {
 
   # SSM parameters the AMI bake writes (roles/ami_bake, one image per tier) and the launch templates read.
   ami_parameter_names = { for tier in ["backend", "frontend"] : tier => "/ollama/${var.environment}/${tier}/ami-id" }
+  # The tiers whose image is looked up (asg.tf): none until the first bake has written them (var.ollama_fleet_enabled).
+  fleet_ami_parameter_names = var.ollama_fleet_enabled ? local.ami_parameter_names : {}
 
   tags = merge(
     {

@@ -30,9 +30,11 @@ locals {
   }
 }
 
-# --- Scaling alarms of the backend ("ollama-high-cpu" / "ollama-low-cpu") ---
+# --- Scaling alarms of the backend ("ollama-high-cpu" / "ollama-low-cpu"), with the fleet ---
 
 resource "aws_cloudwatch_metric_alarm" "high_cpu" {
+  count = var.ollama_fleet_enabled ? 1 : 0
+
   alarm_name          = local.names.high_cpu_alarm
   alarm_description   = "Backend CPU above 75% for 3 minutes: step scale-out of ${local.names.asg}"
   namespace           = "AWS/EC2"
@@ -43,11 +45,13 @@ resource "aws_cloudwatch_metric_alarm" "high_cpu" {
   threshold           = 75
   comparison_operator = "GreaterThanOrEqualToThreshold"
   dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }
-  alarm_actions       = [aws_autoscaling_policy.step_out.arn, aws_sns_topic.alarms.arn]
+  alarm_actions       = [aws_autoscaling_policy.step_out[0].arn, aws_sns_topic.alarms.arn]
   ok_actions          = local.alarm_actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "low_cpu" {
+  count = var.ollama_fleet_enabled ? 1 : 0
+
   alarm_name          = local.names.low_cpu_alarm
   alarm_description   = "Backend CPU below 20% for 15 minutes: step scale-in of ${local.names.asg} (never below min size)"
   namespace           = "AWS/EC2"
@@ -58,7 +62,7 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   threshold           = 20
   comparison_operator = "LessThanOrEqualToThreshold"
   dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }
-  alarm_actions       = [aws_autoscaling_policy.step_in.arn]
+  alarm_actions       = [aws_autoscaling_policy.step_in[0].arn]
 }
 
 # --- Service alarms ---
@@ -150,6 +154,8 @@ resource "aws_cloudwatch_metric_alarm" "latency" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "frontend_cpu" {
+  count = var.ollama_fleet_enabled ? 1 : 0
+
   alarm_name          = "${local.name_prefix}-frontend-high-cpu"
   alarm_description   = "Open-WebUI CPU above 80% for 10 minutes despite target tracking"
   namespace           = "AWS/EC2"

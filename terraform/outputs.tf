@@ -66,13 +66,13 @@ output "ollama_service_url" {
 }
 
 output "ollama_backend_asg_name" {
-  description = "Name of the Ollama backend Auto Scaling group."
-  value       = aws_autoscaling_group.this["backend"].name
+  description = "Name of the Ollama backend Auto Scaling group; \"\" while var.ollama_fleet_enabled is false."
+  value       = var.ollama_fleet_enabled ? aws_autoscaling_group.this["backend"].name : ""
 }
 
 output "ollama_frontend_asg_name" {
-  description = "Name of the Open-WebUI frontend Auto Scaling group."
-  value       = aws_autoscaling_group.this["frontend"].name
+  description = "Name of the Open-WebUI frontend Auto Scaling group; \"\" while var.ollama_fleet_enabled is false."
+  value       = var.ollama_fleet_enabled ? aws_autoscaling_group.this["frontend"].name : ""
 }
 
 output "ollama_data_table_name" {

@@ -149,6 +149,12 @@ variable "waf_rate_limit" {
 }
 
 # --- Compute ---
+variable "ollama_fleet_enabled" {
+  description = "Create the fleet: per-tier image lookups, launch templates, Auto Scaling groups and what hangs on them. The first deploy of a new account applies with false (the foundation the bake needs: table, subnets, instance roles, logs bucket), bakes the images (playbooks/bake_ami.yml writes /ollama/<env>/<tier>/ami-id), then applies with true."
+  type        = bool
+  default     = true
+}
+
 variable "ollama_backend_instance_types" {
   description = "Instance types for the Ollama backend ASG, in order of preference (CPU such as c6i.xlarge or GPU such as g5.xlarge)."
   type        = list(string)

@@ -71,12 +71,12 @@ output "ollama_service_url" {
 
 output "ollama_backend_asg_name" {
   description = "Backend ASG."
-  value       = local.names.asg
+  value       = var.ollama_fleet_enabled ? local.names.asg : "" # "" without the fleet, as the real root
 }
 
 output "ollama_frontend_asg_name" {
   description = "Frontend ASG."
-  value       = local.names.frontend_asg
+  value       = var.ollama_fleet_enabled ? local.names.frontend_asg : "" # "" without the fleet, as the real root
 }
 
 output "ollama_data_table_name" {
