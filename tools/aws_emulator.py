@@ -17,6 +17,9 @@ Port 0 picks a free port. Bind ``0.0.0.0`` when containers must reach it at ``ho
 Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour real enough for our code paths:
 - EC2 CreateImage with a ``snapshot`` TagSpecification (amazon.aws.ec2_ami ``tags:``) tags the AMI's snapshot.
 - Auto Scaling DisableMetricsCollection is implemented (amazon.aws.autoscaling_group updates call it).
+- Auto Scaling balances a group across its subnets (zones): each launch goes to the subnet with the fewest of the
+  group's instances (moto put every instance in the first one).
+- EC2 launch template versions made by CreateLaunchTemplateVersion launch with their user data (moto asserted).
 - DynamoDB DescribeTable returns ``TableId`` (community.aws.dynamodb_table reads it).
 - Backup DescribeBackupVault of a missing vault answers AccessDeniedException, as AWS does (amazon.aws.backup_vault).
 - Auto Scaling launch lifecycle hooks hold instances: with an ``autoscaling:EC2_INSTANCE_LAUNCHING`` hook, every
@@ -54,7 +57,7 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
 Checked, not patched: moto gives an Auto Scaling instance in a subnet the subnet's next free address, skipping the
 network address and the three after it (AWS reserves the first four and the broadcast address). Addresses are unique
 among live instances and inside the subnet CIDR; a terminated instance's address is freed and may be reused, as on
-AWS. moto launches all of a group's instances in the first subnet of VPCZoneIdentifier (AWS balances across AZs).
+AWS.
 Not emulated: terminate lifecycle hooks (Terminating:Wait), notifications to the hook's target, classic ELBs seeing
 only InService instances.
 """
@@ -98,6 +101,8 @@ def apply_patches() -> None:
     _patch_dynamodb_table_id()
     _patch_backup_missing_vault()
     _patch_serialized_requests()
+    _patch_ec2_launch_template_version_user_data()
+    _patch_autoscaling_zone_balance()
     _patch_autoscaling_launch_hooks()
     _patch_autoscaling_initial_hooks()
     _patch_autoscaling_lifecycle_actions()
@@ -250,6 +255,49 @@ def _patch_serialized_requests() -> None:
                 return _original(self)
 
         response_class.call_action = call_action
+
+
+def _patch_ec2_launch_template_version_user_data() -> None:
+    """A launch template version made by CreateLaunchTemplateVersion keeps its user data as a plain string, which
+    moto's Auto Scaling then refuses (an assertion) when it launches from that version: read it as base64."""
+    from moto.core.types import Base64EncodedString
+    from moto.ec2.models.launch_templates import LaunchTemplateVersion
+
+    def user_data(self: Any) -> Any:
+        value = self.data.get("UserData")
+        if isinstance(value, str):
+            value = self.data["UserData"] = Base64EncodedString(value)
+        return value
+
+    LaunchTemplateVersion.user_data = property(user_data)
+
+
+def _patch_autoscaling_zone_balance() -> None:
+    """Auto Scaling launches each instance in the group's subnet (zone) with the fewest of its instances, as AWS
+    balances a group across its Availability Zones; moto put every instance in the first subnet."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    original = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        subnets = [s for s in (self.vpc_zone_identifier or "").split(",") if s]
+        if len(subnets) < 2:
+            original(self, count_needed, propagated_tags)
+            return
+        configured = self.vpc_zone_identifier
+        try:
+            for _ in range(count_needed):
+                load = dict.fromkeys(subnets, 0)
+                for state in self.instance_states:
+                    subnet = getattr(state.instance, "subnet_id", None)
+                    if subnet in load and state.instance.state != "terminated":
+                        load[subnet] += 1
+                self.vpc_zone_identifier = min(subnets, key=lambda subnet: (load[subnet], subnets.index(subnet)))
+                original(self, 1, dict(propagated_tags))
+        finally:
+            self.vpc_zone_identifier = configured
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
 
 
 def _patch_autoscaling_launch_hooks() -> None:
@@ -753,10 +801,11 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """True when a moto server answers at ``url``."""
+def answers(url: str, timeout: float = 5.0) -> bool:
+    """True when this project's emulator answers at ``url`` (a cheap private route: moto's data.json dump grows with
+    the emulated state and can take seconds on a busy twin)."""
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{url}{PRIVATE_PREFIX}lifecycle-actions", timeout=timeout) as response:  # noqa: S310
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False

@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # The local twin: the AWS emulator plays AWS, systemd-booted podman containers play the instances.
 #
-# Usage: tools/twin.sh up      start the emulator for the twin (idempotent); then run
+# Usage: tools/twin.sh up      start the emulator and the twin's controller (idempotent); then run
 #                              .venv/bin/ansible-playbook site.yml -i inventories/local
-#        tools/twin.sh down    remove the twin's containers and network, stop its emulator
+#        tools/twin.sh down    stop the controller and its proxies, remove the instances' containers and the
+#                              network, stop the emulator
 #        tools/twin.sh test    up, site.yml twice (the second run must report changed=0 on every host), down
 #        tools/twin.sh status
-# Env:   OLLAMA_TWIN_AWS_PORT  emulator port (default 4566); inventories/local reads the same variable.
+# Env:   OLLAMA_TWIN_AWS_PORT     emulator port (default 4566); inventories/local reads the same variable.
+#        OLLAMA_TWIN_SUBNET       the twin's VPC range (default 10.213.0.0/16), a podman network of the same range.
+#        OLLAMA_TWIN_TIME_SCALE   AWS's timeouts (lifecycle heartbeat, health checks, grace periods) multiplied by
+#                                 this (default 0.2: a 900 s heartbeat is 180 s).
+# Ports: 1338 instance metadata (on the twin network only); the load balancers' proxies on the ports of
+#        tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="$ROOT/.cache/twin"
 PORT="${OLLAMA_TWIN_AWS_PORT:-4566}"
+SUBNET="${OLLAMA_TWIN_SUBNET:-10.213.0.0/16}"
+TIME_SCALE="${OLLAMA_TWIN_TIME_SCALE:-0.2}"
+NETWORK=ollama-twin
 PYTHON="$ROOT/.venv/bin/python"
 PLAYBOOK="$ROOT/.venv/bin/ansible-playbook"
-IMAGE="localhost/ollama-platform/debian12:latest"
+IMAGE="localhost/ollama-platform/debian12-cloud:latest"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/.cache/containers.conf}"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 
@@ -35,22 +44,66 @@ check_prerequisites() {
 cmd_up() {
   check_prerequisites
   mkdir -p "$STATE_DIR"
+  # The twin's key pair: the data host and the image builders accept it (fleet instances launch without one).
+  if [ ! -f "$STATE_DIR/ssh/id_ed25519" ]; then
+    install -d -m 0700 "$STATE_DIR/ssh"
+    ssh-keygen -q -t ed25519 -N "" -C ollama-twin -f "$STATE_DIR/ssh/id_ed25519"
+  fi
   # Containers reach the emulator on the host through the twin network's gateway, so it binds every address.
-  "$PYTHON" "$ROOT/tools/aws_emulator.py" start --host 0.0.0.0 --port "$PORT" --state-dir "$STATE_DIR" >/dev/null \
+  "$PYTHON" "$ROOT/tools/aws_emulator.py" start --host 0.0.0.0 --port "$PORT" --state-dir "$STATE_DIR" \
+      --lifecycle-time-scale "$TIME_SCALE" --images-pending >/dev/null \
     || die "the AWS emulator did not start on port $PORT: is the port taken? set OLLAMA_TWIN_AWS_PORT to a free port"
-  log "AWS emulator on http://127.0.0.1:$PORT; next: .venv/bin/ansible-playbook site.yml -i inventories/local"
+  start_controller
+  log "AWS emulator on http://127.0.0.1:$PORT, controller running; next: .venv/bin/ansible-playbook site.yml -i inventories/local"
+}
+
+controller_pid() {
+  local pid
+  pid="$(cat "$STATE_DIR/controller.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+start_controller() {
+  if [ -n "$(controller_pid)" ]; then
+    return 0
+  fi
+  command -v haproxy >/dev/null || die "haproxy not found: run 'make setup' first"
+  (cd "$ROOT" && exec setsid "$PYTHON" -m tools.twin.controller run --endpoint "http://127.0.0.1:$PORT" \
+      --state-dir "$STATE_DIR" --network "$NETWORK" --subnet "$SUBNET" --time-scale "$TIME_SCALE" \
+      >>"$STATE_DIR/controller.log" 2>&1 </dev/null &)
+  local waited=0
+  until [ -n "$(controller_pid)" ]; do
+    sleep 1; waited=$((waited + 1))
+    [ "$waited" -lt 30 ] || die "the twin's controller did not start: see .cache/twin/controller.log"
+  done
+}
+
+stop_controller() {
+  local pid waited=0
+  pid="$(controller_pid || true)"
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 20 ]; do sleep 1; waited=$((waited + 1)); done
+  kill -9 "$pid" 2>/dev/null || true
 }
 
 cmd_down() {
-  "$PYTHON" "$ROOT/tools/twin_fleet.py" down >/dev/null || log "removing the twin's containers failed (see above)"
+  local names
+  stop_controller
+  names="$(podman ps -aq --filter label=ollama-twin=1 2>/dev/null || true)"
+  # shellcheck disable=SC2086 # one id per word
+  [ -z "$names" ] || podman rm -f -t 5 $names >/dev/null || log "removing the twin's containers failed (see above)"
+  if podman network exists "$NETWORK" 2>/dev/null; then podman network rm -f "$NETWORK" >/dev/null || true; fi
+  podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/ollama-platform/ami:' | xargs -r podman rmi -f >/dev/null 2>&1 || true
   "$PYTHON" "$ROOT/tools/aws_emulator.py" stop --state-dir "$STATE_DIR" >/dev/null 2>&1 || true
-  rm -f "$STATE_DIR/outputs.json"
+  rm -rf "$STATE_DIR/outputs.json" "$STATE_DIR/foundation.json" "$STATE_DIR/events.jsonl" "$STATE_DIR/proxy"
   log "twin removed"
 }
 
 cmd_status() {
   "$PYTHON" "$ROOT/tools/aws_emulator.py" status --state-dir "$STATE_DIR" || true
-  "$PYTHON" "$ROOT/tools/twin_fleet.py" status
+  if [ -n "$(controller_pid)" ]; then log "controller running (pid $(controller_pid))"; else log "controller stopped"; fi
+  podman ps -a --filter label=ollama-twin=1 --format '{{.Names}} {{.Status}} {{.Labels.ollama-twin-role}}'
 }
 
 # changed_counts LOG: prints "host changed=N" for every host of the PLAY RECAP in LOG.
@@ -83,8 +136,19 @@ cmd_test() {
   elif [ -z "$(changed_counts "$logs/site-2.log")" ]; then
     echo "twin: FAILED - no PLAY RECAP in the second run (log: ${logs#"$ROOT"/}/site-2.log)"
     rc=1
+  fi
+  local scenarios=0
+  echo "twin: scenarios on the running twin (tests/twin/scenarios)"
+  if "$ROOT/.venv/bin/pytest" -p no:cacheprovider -m twin -o junit_family=xunit2 \
+      --junitxml="$ROOT/reports/twin-scenarios.xml" "$ROOT/tests/twin/scenarios"; then
+    scenarios=1
   else
-    echo "twin: PASSED - site.yml converged in ${first}s, second run changed=0 on every host in ${second}s"
+    rc=1
+  fi
+  if [ "$rc" -eq 0 ]; then
+    echo "twin: PASSED - site.yml converged in ${first}s, second run changed=0 on every host in ${second}s, scenarios passed"
+  elif [ "$scenarios" -eq 0 ]; then
+    echo "twin: FAILED - scenarios failed (reports/twin-scenarios.xml)"
   fi
   return "$rc"
 }

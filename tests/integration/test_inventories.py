@@ -6,11 +6,12 @@ import json
 import subprocess
 from urllib.parse import urlparse
 
+import boto3
 import pytest
 import yaml
 
 from tests.integration.ansible_runner import ROOT, ansible_env
-from tools import twin_fleet
+from tests.integration.test_posture_module import emulated_stack
 
 ENVIRONMENTS = ["local", "dev", "staging", "production"]
 
@@ -49,8 +50,7 @@ def test_inventory_shape(env):
 
 @pytest.mark.emulator
 def test_twin_inventory_finds_the_registered_instances(aws):
-    nodes = twin_fleet.plan_nodes({"backend": 1, "frontend": 2, "data": 1}, "10.213.0.0/16")
-    twin_fleet.provision_aws(twin_fleet.Aws(aws, "us-east-1", []), nodes, "10.213.0.0/16")
+    emulated_stack(aws)
     env = ansible_env(OLLAMA_TWIN_AWS_PORT=str(urlparse(aws).port))
     proc = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i", "inventories/local", "--list"],
@@ -64,11 +64,17 @@ def test_twin_inventory_finds_the_registered_instances(aws):
     assert proc.returncode == 0, proc.stderr
     data = _plain(json.loads(proc.stdout))
     hostvars = data["_meta"]["hostvars"]
-    by_container = {v["platform_container_name"]: v for v in hostvars.values()}
-    assert set(by_container) == {n.name for n in nodes}
-    for node in nodes:
-        host = by_container[node.name]
-        assert host["ansible_host"] == node.ip
+    ec2 = boto3.client("ec2")
+    running = {
+        i["InstanceId"]: i
+        for r in ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])[
+            "Reservations"
+        ]
+        for i in r["Instances"]
+    }
+    assert set(hostvars) == set(running)
+    for instance_id, host in hostvars.items():
+        assert host["ansible_host"] == running[instance_id]["PrivateIpAddress"]
         assert host["ansible_user"] == "root"
     groups = {g: set(data[g]["hosts"]) for g in ("role_backend", "role_frontend", "role_data")}
     assert [len(groups[g]) for g in ("role_backend", "role_frontend", "role_data")] == [1, 2, 1]

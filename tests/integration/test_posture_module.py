@@ -6,7 +6,8 @@ import boto3
 import pytest
 
 from tests.integration.ansible_runner import run_playbook
-from tools import twin_fleet
+from tools import aws_emulator
+from tools.twin import stack as twin_stack
 
 pytestmark = pytest.mark.emulator
 
@@ -14,8 +15,7 @@ pytestmark = pytest.mark.emulator
 @pytest.fixture
 def stack(aws):
     """The twin's emulated stack (no containers): 1 backend, 2 frontends across two AZs."""
-    nodes = twin_fleet.plan_nodes({"backend": 1, "frontend": 2, "data": 1}, "10.213.0.0/16")
-    outputs = twin_fleet.provision_aws(twin_fleet.Aws(aws, "us-east-1", []), nodes, "10.213.0.0/16")
+    outputs = emulated_stack(aws)
     args = {
         "name_prefix": "ollama-local",
         "asg_names": [outputs["ollama_backend_asg_name"], outputs["ollama_frontend_asg_name"]],
@@ -27,6 +27,27 @@ def stack(aws):
         "kms_key_ids": [outputs["ollama_kms_key_arn"]],
     }
     return outputs, args
+
+
+def emulated_stack(endpoint: str) -> dict:
+    """Both layers of the twin's stack in the emulator, with stand-in images behind the tiers' parameters."""
+    builder = twin_stack.Stack(endpoint, "us-east-1")
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGo5vD4b8m2p0o1xJkq3Zl2Qm3p9zYv8r8mP5cQeXb2T test"
+    base = twin_stack.foundation(builder, "10.213.0.0/16", key, container_image="")
+    for parameter in base["ollama_ami_parameter_names"].values():
+        image = boto3.client("ec2").register_image(Name=parameter.replace("/", "-"), RootDeviceName="/dev/xvda")
+        boto3.client("ssm").put_parameter(Name=parameter, Value=image["ImageId"], Type="String", Overwrite=True)
+    urls = twin_stack.twin_urls("10.213.0.1")
+    outputs = twin_stack.fleet(builder, base, {"backend": 1, "frontend": 2}, "", urls)
+    # What each instance's bootstrap does once it serves.
+    for action in aws_emulator.pending_lifecycle_actions(endpoint):
+        boto3.client("autoscaling").complete_lifecycle_action(
+            AutoScalingGroupName=action["auto_scaling_group_name"],
+            LifecycleHookName=action["lifecycle_hook_name"],
+            InstanceId=action["instance_id"],
+            LifecycleActionResult="CONTINUE",
+        )
+    return outputs
 
 
 def _findings(result):

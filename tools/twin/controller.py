@@ -12,6 +12,8 @@ controller plays the part that runs machines:
   address is made unreachable inside every container;
 - an image that the emulator reports ``pending`` after CreateImage is committed from its source instance's container,
   then marked ``available``;
+- a terminated instance's console output (systemd and the bootstrap write to the console) is kept in
+  ``<state dir>/console/<instance-id>.log``, as AWS keeps it for GetConsoleOutput;
 - a container that dies while its instance runs makes the instance unhealthy (the group replaces it), as does a
   target the load balancer marks down after the group's health check grace period (groups with the ELB check);
 - the load balancers are HAProxy, rendered from the emulator's target groups (tools/twin/proxy.py).
@@ -48,11 +50,19 @@ CONTAINER_PREFIX = "ollama-twin-"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # Never contacted: made unreachable inside every container (AWS's link-local metadata address).
 LINK_LOCAL_METADATA = "169.254.169.254/32"
-DEFAULT_ROLE_CREDENTIALS = {"AccessKeyId": "testing", "SecretAccessKey": "testing", "Token": "testing"}
+# Host port of each load balancer's proxy, by the load balancer's purpose (terraform/alb.tf: "alb", "internal-alb").
+LOAD_BALANCER_PORTS = {"alb": 18080, "internal-alb": 18000}
 
 
 class ControllerError(RuntimeError):
     """A problem the operator can fix; the message says how."""
+
+
+def proxy_ports(environment: str = "local") -> dict[str, int]:
+    """Host port of each of the environment's load balancers, by load balancer name."""
+    from filter_plugins.naming import ollama_name
+
+    return {ollama_name(purpose, environment): port for purpose, port in LOAD_BALANCER_PORTS.items()}
 
 
 def image_ref(image_id: str) -> str:
@@ -199,6 +209,7 @@ class Controller:
         self.podman = Podman()
         self.events: list[dict[str, Any]] = []
         self._role_names: dict[str, str] = {}
+        self._template_profiles: dict[str, str] = {}
         self._down_since: dict[str, float] = {}
         self._write_instance_config()
 
@@ -213,6 +224,8 @@ class Controller:
             for reservation in page["Reservations"]:
                 for raw in reservation["Instances"]:
                     group, state = lifecycle.get(raw["InstanceId"], ("", ""))
+                    tags = {t["Key"]: t["Value"] for t in raw.get("Tags", [])}
+                    profile = raw.get("IamInstanceProfile", {}).get("Arn", "") or self.template_profile(tags)
                     result.append(
                         Instance(
                             instance_id=raw["InstanceId"],
@@ -222,14 +235,29 @@ class Controller:
                             instance_type=raw.get("InstanceType", "t3.medium"),
                             availability_zone=raw.get("Placement", {}).get("AvailabilityZone", f"{self.region}a"),
                             key_name=raw.get("KeyName", ""),
-                            profile_arn=raw.get("IamInstanceProfile", {}).get("Arn", ""),
+                            profile_arn=profile,
                             group=group,
                             lifecycle_state=state,
                             launch_time=raw["LaunchTime"].timestamp() if raw.get("LaunchTime") else time.time(),
-                            tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
+                            tags=tags,
                         )
                     )
         return result
+
+    def template_profile(self, tags: dict[str, str]) -> str:
+        """The instance profile of the launch template version an instance was launched from (the emulator does not
+        copy it onto the instance, AWS does)."""
+        template, version = tags.get("aws:ec2launchtemplate:id", ""), tags.get("aws:ec2launchtemplate:version", "")
+        if not template or not version:
+            return ""
+        key = f"{template}:{version}"
+        if key not in self._template_profiles:
+            data = self.ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=[version])
+            profile = data["LaunchTemplateVersions"][0]["LaunchTemplateData"].get("IamInstanceProfile", {})
+            self._template_profiles[key] = profile.get("Arn", "") or (
+                f"arn:aws:iam::123456789012:instance-profile/{profile['Name']}" if profile.get("Name") else ""
+            )
+        return self._template_profiles[key]
 
     def user_data(self, instance_id: str) -> bytes:
         value = self.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
@@ -300,7 +328,11 @@ class Controller:
         ]  # fmt: skip
         if Path(CA_BUNDLE).exists():
             args += ["-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
-        self.podman(*args, ref)
+        try:
+            self.podman(*args, ref)
+        except ControllerError:
+            self.podman("rm", "-f", name, check=False)  # retried at the next pass
+            raise
         self.block_link_local(name)
         self.record("launch", inst.instance_id, image=inst.image_id, ip=inst.private_ip, group=inst.group)
 
@@ -316,6 +348,13 @@ class Controller:
         if proc.returncode != 0:
             self.podman("rm", "-f", name, check=False)
             raise ControllerError(f"cannot block the link-local metadata address in {name}: {proc.stderr.strip()}")
+
+    def save_console(self, instance_id: str, name: str) -> None:
+        """Keep a terminated instance's console output (AWS keeps it for GetConsoleOutput after termination)."""
+        folder = self.state_dir / "console"
+        folder.mkdir(exist_ok=True)
+        output = self.podman("logs", name, check=False)
+        (folder / f"{instance_id}.log").write_text(output.stdout + output.stderr)
 
     def metadata_record(self, inst: Instance) -> InstanceRecord:
         return InstanceRecord(
@@ -366,33 +405,32 @@ class Controller:
     def reconcile(self) -> None:
         containers = self.podman.containers()
         self.commit_pending_images(containers)
-        instances = self.instances()
-        live = set()
+        instances = [i for i in self.instances() if i.private_ip and self.podman.image_exists(image_ref(i.image_id))]
+        by_id = {i.instance_id: i for i in instances}  # the instances the twin plays (an image of ours)
+        # Terminated instances go first: AWS reuses a private IP as soon as its instance is gone.
+        for instance_id, have in list(containers.items()):
+            inst = by_id.get(instance_id)
+            if inst is not None and inst.state in ("pending", "running", "stopping", "stopped"):
+                continue
+            self.save_console(instance_id, have["name"])
+            self.podman("rm", "-f", "-t", "10", have["name"], check=False)
+            del containers[instance_id]
+            self.record("remove", instance_id)
         for inst in instances:
-            if not inst.private_ip or not self.podman.image_exists(image_ref(inst.image_id)):
-                continue  # not an instance the twin plays (no image of ours)
             have = containers.get(inst.instance_id)
             if inst.state in ("pending", "running"):
-                live.add(inst.instance_id)
                 if have is None:
                     self.registry.put(self.metadata_record(inst))
                     self.launch_container(inst)
                     continue
+                if self.registry.get(inst.private_ip) is None:  # the controller restarted: serve it again
+                    self.registry.put(self.metadata_record(inst))
                 self.registry.set_lifecycle_state(inst.instance_id, target_lifecycle_state(inst.lifecycle_state))
                 if not have["running"]:
                     self.container_died(inst)
             elif inst.state in ("stopping", "stopped") and have and have["running"]:
                 self.podman("stop", "-t", "30", have["name"])
                 self.record("stop", inst.instance_id)
-        by_id = {i.instance_id: i for i in instances}
-        for instance_id, have in containers.items():
-            inst = by_id.get(instance_id)
-            if instance_id in live or (inst is not None and inst.state in ("stopping", "stopped")):
-                continue
-            self.podman("rm", "-f", "-t", "10", have["name"], check=False)
-            if inst is not None and inst.private_ip:
-                self.registry.remove(inst.private_ip)
-            self.record("remove", instance_id)
         if self.proxy is not None:
             self.proxy.sync()
             self.replace_unhealthy_targets(instances)
@@ -481,8 +519,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--time-scale", type=float, default=1.0, help="multiply AWS's timeouts (0.05 = 20x faster)")
     p.add_argument(
         "--proxy-ports",
-        default="",
-        help='host port of each load balancer, JSON {"<name>": port}; empty: no proxies',
+        default=json.dumps(proxy_ports()),
+        help='host port of each load balancer, JSON {"<name>": port} (default: the local twin\'s); "" no proxies',
     )
     return p.parse_args(argv)
 

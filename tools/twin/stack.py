@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
-from tools.twin.controller import image_ref
+from tools.twin.controller import image_ref, proxy_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_DATA_TEMPLATE = ROOT / "terraform" / "templates" / "user_data.sh.tftpl"
@@ -82,7 +82,7 @@ def render_user_data(instance_env: dict[str, str], template: Path = USER_DATA_TE
 
 
 LOG_SOURCES = ("ollama", "open-webui", "nginx", "system", "bootstrap")
-DATA_HOST_KEY = "twin-data-host"
+TWIN_KEY_PAIR = "ollama-local-twin"  # inventories/local: ami_bake_key_name
 
 
 @dataclass
@@ -126,7 +126,9 @@ class Stack:
 
     # -------------------------------------------------------------------------------------------- images
     def base_image(self, podman_image: str = BASE_IMAGE) -> str:
-        """Register the twin's cloud image as an AMI behind Debian's public parameter; returns its id."""
+        """Register the twin's cloud image as an AMI behind Debian's public parameter; returns its id.
+
+        An empty ``podman_image`` registers the AMI only (an emulator-only stack, as the integration tests use)."""
         ec2, ssm = self.c("ec2"), self.c("ssm")
         try:
             image_id = ssm.get_parameter(Name=BASE_IMAGE_PARAMETER)["Parameter"]["Value"]
@@ -149,6 +151,8 @@ class Stack:
 
     @staticmethod
     def _tag_container_image(podman_image: str, image_id: str) -> None:
+        if not podman_image:
+            return
         proc = subprocess.run(["podman", "tag", podman_image, image_ref(image_id)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"podman tag {podman_image} failed ({proc.stderr.strip()}): run 'make testbed' first")
@@ -487,14 +491,14 @@ def ami_parameter_name(environment: str, tier: str) -> str:
     return f"/ollama/{environment}/{tier}/ami-id"
 
 
-def foundation(stack: Stack, cidr: str, public_key: str) -> dict[str, Any]:
+def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = BASE_IMAGE) -> dict[str, Any]:
     """Everything the fleet and the bake stand on; returns the Terraform-shaped outputs known at this layer."""
     env = stack.environment
     key = stack.kms_key()
     topic = stack.sns_topic(key)
     vpc, subnets = stack.network(cidr)
-    base = stack.base_image()
-    stack.key_pair(DATA_HOST_KEY, public_key)
+    base = stack.base_image(container_image)
+    stack.key_pair(TWIN_KEY_PAIR, public_key)
     for tier in TIERS:
         stack.instance_profile(tier)
     table = stack.table(key)
@@ -506,8 +510,8 @@ def foundation(stack: Stack, cidr: str, public_key: str) -> dict[str, Any]:
     # As on AWS: RDS keeps its master user secret as JSON {username, password}; Redis has an AUTH token secret.
     master = json.dumps({"username": "openwebui", "password": secrets.token_urlsafe(24)})
     db_arn = stack.secret(f"{stack.prefix}/webui-db-master", key, master)
-    redis_arn = stack.secret(f"{stack.prefix}/redis-auth-token", key, secrets.token_urlsafe(48))
-    data_ip = stack.data_host(subnets[0], base, DATA_HOST_KEY)
+    stack.secret(f"{stack.prefix}/redis-auth-token", key, secrets.token_urlsafe(48))
+    data_ip = stack.data_host(subnets[0], base, TWIN_KEY_PAIR)
     return {
         "ollama_environment": env,
         "ollama_region": stack.region,
@@ -526,8 +530,8 @@ def foundation(stack: Stack, cidr: str, public_key: str) -> dict[str, Any]:
         "ollama_database_secret_arn": db_arn,
         "ollama_database_endpoint": data_ip,
         "ollama_redis_endpoint": data_ip,
-        "ollama_redis_secret_arn": redis_arn,
         "ollama_ami_parameter_names": {tier: ami_parameter_name(env, tier) for tier in TIERS},
+        "ollama_ami_parameter_name": ami_parameter_name(env, "backend"),
         "ollama_log_group_names": {s: f"/ollama/{env}/{s}" for s in LOG_SOURCES},
         "ollama_dashboard_name": "",
         "ollama_backup_vault_name": "",
@@ -566,12 +570,14 @@ def instance_settings(
             "OLLAMA_BASE_URL": urls["ollama_internal_api_url"],
             "WEBUI_URL": urls["ollama_service_url"],
             "WEBUI_SECRET_KEY_SECRET_ARN": outputs["ollama_webui_secret_arn"],
-            "REDIS_AUTH_SECRET_ARN": outputs["ollama_redis_secret_arn"],
+            "REDIS_AUTH_SECRET_ARN": outputs["ollama_resource_names"]["redis_secret"],
             "REDIS_HOST": outputs["ollama_redis_endpoint"],
             "DATABASE_HOST": outputs["ollama_database_endpoint"],
             "DATABASE_SECRET_ARN": outputs["ollama_database_secret_arn"],
             "S3_BUCKET_NAME": outputs["ollama_assets_bucket_name"],
             "S3_KEY_PREFIX": "uploads",
+            # The twin's data host serves Redis without TLS (ElastiCache: rediss, the default).
+            "REDIS_SCHEME": "redis",
         }
     # The twin's one endpoint setting: the instance code stays endpoint-agnostic (absent on AWS).
     return {**common, **tier_settings, "AWS_ENDPOINT_URL": instance_endpoint}
@@ -611,8 +617,9 @@ def fleet(
     }
 
 
-def twin_urls(gateway: str, ports: dict[str, int], environment: str = "local") -> dict[str, str]:
+def twin_urls(gateway: str, environment: str = "local") -> dict[str, str]:
     """Where the twin's load balancers answer: the proxies on the host, reached through the twin network."""
+    ports = proxy_ports(environment)
     public, internal = ports[ollama_name("alb", environment)], ports[ollama_name("internal-alb", environment)]
     return {
         "ollama_alb_dns_name": f"{gateway}:{public}",
@@ -632,7 +639,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--subnet", default="10.213.0.0/16")
     p.add_argument("--public-key", default="", help="file with the SSH public key of the data host")
     p.add_argument("--outputs", default="", help="JSON file of the foundation outputs (fleet layer)")
-    p.add_argument("--proxy-ports", default="{}", help='JSON {"<load balancer>": host port}')
     p.add_argument("--backend", type=int, default=1)
     p.add_argument("--frontend", type=int, default=2)
     return p.parse_args(argv)
@@ -648,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs = foundation(stack, args.subnet, Path(args.public_key).read_text().strip())
         else:
             gateway = str(ipaddress.ip_network(args.subnet).network_address + 1)
-            urls = twin_urls(gateway, json.loads(args.proxy_ports), args.environment)
+            urls = twin_urls(gateway, args.environment)
             counts = {"backend": args.backend, "frontend": args.frontend}
             base = json.loads(Path(args.outputs).read_text())
             outputs = fleet(stack, base, counts, args.instance_endpoint, urls)

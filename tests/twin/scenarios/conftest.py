@@ -1,0 +1,86 @@
+"""The running local twin, after ``site.yml -i inventories/local`` (tools/twin.sh test runs these scenarios).
+
+The scenarios read the twin the way an operator would: the emulator's AWS APIs, the load balancers' URLs and the
+instances' consoles (podman exec stands in for the EC2 serial console; nothing logs in to a fleet instance).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+STATE_DIR = ROOT / ".cache" / "twin"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Twin:
+    endpoint: str
+    outputs: dict[str, Any]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    def group(self, name: str) -> dict[str, Any]:
+        return self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ][0]
+
+    def in_service(self, name: str) -> list[str]:
+        return sorted(i["InstanceId"] for i in self.group(name)["Instances"] if i["LifecycleState"] == "InService")
+
+    def token(self) -> str:
+        secret = self.client("secretsmanager").get_secret_value(SecretId=self.outputs["ollama_api_token_secret_arn"])
+        return secret["SecretString"]
+
+
+def http(url: str, headers: dict[str, str] | None = None, data: bytes | None = None, timeout: float = 30) -> tuple:
+    """(status, headers, body) of one request; HTTP errors are answers too."""
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def console(instance_id: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run a read-only command on an instance's console (podman exec plays the EC2 serial console)."""
+    return subprocess.run(
+        ["podman", "exec", f"ollama-twin-{instance_id}", *command], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture(scope="session")
+def twin() -> Twin:
+    outputs_file = STATE_DIR / "fleet.json"
+    port = os.environ.get("OLLAMA_TWIN_AWS_PORT", "4566")
+    if not outputs_file.exists():
+        pytest.fail(f"{outputs_file} is missing: bring the twin up first (tools/twin.sh up, then site.yml)")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    return Twin(f"http://127.0.0.1:{port}", json.loads(outputs_file.read_text()))

@@ -1,0 +1,242 @@
+"""The production boot path on the twin: images baked, instances launched by Auto Scaling from them, each configuring
+itself and completing its launch lifecycle hook, the load balancers serving what is ready, nothing pushed.
+
+What each proof shows about the product (the same code runs on AWS: the bake role, the user data template, the
+bootstrap and the instance playbook) and what only about the twin is said in each docstring.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+from tests.twin.scenarios.conftest import STATE_DIR, Twin, console, http, wait_for
+from tools import aws_emulator
+
+pytestmark = pytest.mark.twin
+TIERS = ("backend", "frontend")
+
+
+def _groups(twin: Twin) -> dict[str, str]:
+    return {"backend": twin.outputs["ollama_backend_asg_name"], "frontend": twin.outputs["ollama_frontend_asg_name"]}
+
+
+def _served_by(url: str, headers: dict[str, str] | None = None, requests: int = 8) -> set[str]:
+    served = set()
+    for _ in range(requests):
+        status, response_headers, _ = http(url, headers)
+        assert status == 200, f"{url} answered {status}"
+        served.add(response_headers.get("X-Served-By", ""))
+    return served
+
+
+def test_every_instance_runs_its_tiers_baked_image(twin: Twin):
+    """Product: each group launches from the image the bake published for its tier (no image is shared; the
+    frontend does not carry the models, the backend not Open-WebUI). Twin: images are podman images."""
+    ssm, ec2 = twin.client("ssm"), twin.client("ec2")
+    images = {}
+    for tier, group in _groups(twin).items():
+        parameter = twin.outputs["ollama_ami_parameter_names"][tier]
+        images[tier] = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+        instances = twin.group(group)["Instances"]
+        assert instances, f"group {group} has no instance"
+        described = ec2.describe_instances(InstanceIds=[i["InstanceId"] for i in instances])["Reservations"]
+        assert {i["ImageId"] for r in described for i in r["Instances"]} == {images[tier]}
+        tags = {t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[images[tier]])["Images"][0]["Tags"]}
+        assert tags["Tier"] == tier and tags["BakeHash"]
+    assert images["backend"] != images["frontend"]
+    backend = twin.in_service(_groups(twin)["backend"])[0]
+    frontend = twin.in_service(_groups(twin)["frontend"])[0]
+    assert console(backend, "test", "-d", "/opt/open-webui").returncode != 0, "the backend image carries Open-WebUI"
+    assert console(frontend, "test", "-x", "/usr/local/bin/ollama").returncode != 0, "the frontend image has Ollama"
+
+
+def test_every_launch_completed_its_lifecycle_hook_with_continue(twin: Twin):
+    """Product: the instance's own bootstrap completed each launch hook with CONTINUE (read back from the
+    emulator's record of CompleteLifecycleAction calls); the groups are at desired capacity, all InService."""
+    actions = aws_emulator.lifecycle_actions(twin.endpoint)
+    for group_name in _groups(twin).values():
+        group = twin.group(group_name)
+        in_service = twin.in_service(group_name)
+        assert len(in_service) == group["DesiredCapacity"] > 0
+        results = {a["instance_id"]: a for a in actions if a["auto_scaling_group_name"] == group_name}
+        for instance_id in in_service:
+            assert results[instance_id]["result"] == "CONTINUE", results.get(instance_id)
+            assert results[instance_id]["cause"] == "api", "completed by a timeout, not by the instance"
+
+
+def test_the_public_load_balancer_balances_both_frontends(twin: Twin):
+    """Product: one Open-WebUI URL for every replica. Twin: HAProxy names the target in X-Served-By."""
+    frontends = set(twin.in_service(_groups(twin)["frontend"]))
+    assert len(frontends) >= 2
+    served = _served_by(f"{twin.outputs['ollama_service_url']}/health")
+    assert served == frontends
+
+
+def test_the_internal_load_balancer_needs_the_bearer_token(twin: Twin):
+    """Product: the Ollama API is never reachable without the token the instance fetched at boot with its role."""
+    url = f"{twin.outputs['ollama_internal_api_url']}/api/tags"
+    status, _, _ = http(url)
+    assert status in (401, 403)
+    status, headers, body = http(url, {"Authorization": f"Bearer {twin.token()}"})
+    assert status == 200
+    names = {m["name"] for m in json.loads(body)["models"]}
+    assert {"llama3.2:1b", "nomic-embed-text:latest"} <= names, names
+    assert headers["X-Served-By"] in twin.in_service(_groups(twin)["backend"])
+
+
+def test_nothing_logs_in_to_the_fleet(twin: Twin):
+    """Product: fleet instances launch without a key pair; no play pushes configuration into them."""
+    for group_name in _groups(twin).values():
+        for instance_id in twin.in_service(group_name):
+            keys = console(instance_id, "sh", "-c", "cat /root/.ssh/authorized_keys 2>/dev/null; true")
+            assert keys.stdout.strip() == "", f"{instance_id} accepts an SSH key"
+
+
+def test_the_link_local_metadata_address_is_unreachable_in_every_instance(twin: Twin):
+    """Twin: every container routes 169.254.169.254 to a prohibit route (never contacted); consumers are pointed
+    at the twin's metadata double. The address is only looked up in the routing table here."""
+    for group_name in _groups(twin).values():
+        for instance_id in twin.in_service(group_name):
+            route = console(instance_id, "ip", "route", "show", "169.254.169.254")
+            assert route.stdout.startswith("prohibit"), route.stdout
+
+
+def test_the_bootstrap_read_its_secrets_with_the_instance_role_and_wrote_no_value(twin: Twin):
+    """Product: the user data recorded names and ARNs only; the token came from Secrets Manager at boot."""
+    token = twin.token()
+    for group_name in _groups(twin).values():
+        instance_id = twin.in_service(group_name)[0]
+        record = console(instance_id, "cat", "/etc/ollama-platform/instance.env")
+        assert record.returncode == 0 and "SECRET_ARN=arn:aws:secretsmanager:" in record.stdout
+        assert token not in record.stdout
+        journal = console(instance_id, "journalctl", "-u", "ollama-platform-bootstrap", "--no-pager", "-o", "cat")
+        assert token not in journal.stdout
+
+
+def test_a_killed_backend_is_replaced_from_the_image_and_serves(twin: Twin, record_property):
+    """Product: the group replaces an instance that stops, and the replacement configures itself from the image.
+    Twin: killing the container plays a failed instance; the controller reports it unhealthy as EC2's status
+    check would."""
+    group = _groups(twin)["backend"]
+    victim = twin.in_service(group)[0]
+    started = time.monotonic()
+    assert console(victim, "true").returncode == 0
+    subprocess.run(["podman", "kill", f"ollama-twin-{victim}"], check=True, capture_output=True)
+    replacement = wait_for(
+        "a replacement backend InService",
+        lambda: [i for i in twin.in_service(group) if i != victim],
+        timeout=600,
+    )[0]
+    served = wait_for(
+        "the replacement serving through the internal load balancer",
+        lambda: (
+            replacement
+            in _served_by(
+                f"{twin.outputs['ollama_internal_api_url']}/api/version",
+                {"Authorization": f"Bearer {twin.token()}"},
+                requests=2,
+            )
+        ),
+        timeout=300,
+    )
+    assert served
+    seconds = round(time.monotonic() - started, 1)
+    record_property("backend_replacement_seconds", seconds)
+    print(f"backend replaced and serving {seconds} s after the kill")
+
+
+def test_scale_out_serves_with_no_play(twin: Twin, record_property):
+    """Product: an instance added by the group (scale-out, the morning schedule) configures itself and serves;
+    the time from launch to InService is the baked image's boot-to-ready."""
+    asg, group = twin.client("autoscaling"), _groups(twin)["backend"]
+    before = set(twin.in_service(group))
+    desired = twin.group(group)["DesiredCapacity"]
+    started = time.monotonic()
+    asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired + 1, HonorCooldown=False)
+    try:
+        new = wait_for("the new backend InService", lambda: sorted(set(twin.in_service(group)) - before), 600)[0]
+        ready = round(time.monotonic() - started, 1)
+        wait_for(
+            "the new backend serving",
+            lambda: (
+                new
+                in _served_by(
+                    f"{twin.outputs['ollama_internal_api_url']}/api/version",
+                    {"Authorization": f"Bearer {twin.token()}"},
+                    requests=4,
+                )
+            ),
+            timeout=120,
+        )
+        record_property("backend_boot_to_ready_seconds", ready)
+        print(f"baked backend image: launch to InService in {ready} s")
+    finally:
+        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+
+
+def test_a_bad_secret_name_abandons_the_launch_and_the_fleet_keeps_serving(twin: Twin):
+    """Product: a bootstrap that cannot read its secret completes the hook with ABANDON and says why on the
+    console; AWS terminates the instance. The instances already serving keep serving."""
+    ec2, asg = twin.client("ec2"), twin.client("autoscaling")
+    group = _groups(twin)["backend"]
+    template_name = twin.group(group)["LaunchTemplate"]["LaunchTemplateName"]
+    latest = ec2.describe_launch_template_versions(LaunchTemplateName=template_name, Versions=["$Default"])
+    data = latest["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    user_data = base64.b64decode(data["UserData"]).decode()
+    missing = "OLLAMA_API_TOKEN_SECRET_ARN=ollama-local/no-such-secret"
+    bad = re.sub(r"OLLAMA_API_TOKEN_SECRET_ARN=\S+", missing, user_data)
+    assert bad != user_data
+    canary = f"{group}-canary"
+    version = ec2.create_launch_template_version(
+        LaunchTemplateName=template_name,
+        SourceVersion=str(latest["LaunchTemplateVersions"][0]["VersionNumber"]),
+        LaunchTemplateData={"UserData": base64.b64encode(bad.encode()).decode()},
+    )["LaunchTemplateVersion"]["VersionNumber"]
+    source = twin.group(group)
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=canary,
+        MinSize=0,
+        MaxSize=1,
+        DesiredCapacity=0,
+        LaunchTemplate={"LaunchTemplateName": template_name, "Version": str(version)},
+        VPCZoneIdentifier=source["VPCZoneIdentifier"],
+        Tags=[{"Key": "Role", "Value": "backend", "PropagateAtLaunch": True}],
+    )
+    asg.put_lifecycle_hook(
+        AutoScalingGroupName=canary,
+        LifecycleHookName=f"{canary}-launch",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+        HeartbeatTimeout=900,
+        DefaultResult="ABANDON",
+    )
+    try:
+        asg.set_desired_capacity(AutoScalingGroupName=canary, DesiredCapacity=1)
+        instances = wait_for("the canary instance", lambda: twin.group(canary)["Instances"], 60)
+        first = instances[0]["InstanceId"]
+        abandoned = wait_for(
+            "an ABANDON of the canary",
+            lambda: [
+                a
+                for a in aws_emulator.lifecycle_actions(twin.endpoint)
+                if a["instance_id"] == first and a["result"] == "ABANDON"
+            ],
+            timeout=300,
+        )
+        assert abandoned[0]["cause"] == "api", "the hook timed out instead of the bootstrap abandoning it"
+        saved = STATE_DIR / "console" / f"{first}.log"
+        output = wait_for("the canary's console output", lambda: saved.exists() and saved.read_text(), 120)
+        assert "ollama-platform-bootstrap: FAILED: secrets" in output, output[-3000:]
+        status, _, _ = http(
+            f"{twin.outputs['ollama_internal_api_url']}/api/version", {"Authorization": f"Bearer {twin.token()}"}
+        )
+        assert status == 200, "the serving backends stopped serving"
+    finally:
+        asg.update_auto_scaling_group(AutoScalingGroupName=canary, MinSize=0, DesiredCapacity=0)
+        asg.delete_auto_scaling_group(AutoScalingGroupName=canary, ForceDelete=True)
+        ec2.delete_launch_template_versions(LaunchTemplateName=template_name, Versions=[str(version)])
