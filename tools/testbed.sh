@@ -113,8 +113,9 @@ build_cloud_image() {
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq
       apt-get install -y -qq --no-install-recommends cloud-init >/dev/null
-      # The datasource and its address come from the hypervisor (the twin mounts them per instance).
-      printf "datasource_list: [Ec2, None]\ndisable_root: false\nssh_pwauth: false\nusers: []\nlocale: false\n" \
+      # No datasource of its own: the link-local metadata address is never probed. The twin mounts the datasource
+      # and its address per instance (tools/twin/controller.py).
+      printf "datasource_list: [None]\ndisable_root: false\nssh_pwauth: false\nusers: []\nlocale: false\n" \
         >/etc/cloud/cloud.cfg.d/10-platform-image.cfg
       rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/lib/cloud/*' \
     >"$CACHE/cloud-image.log" 2>&1 \

@@ -6,6 +6,7 @@ checks. Timeouts run on a second emulator with a compressed lifecycle clock and 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import time
 import urllib.error
@@ -503,3 +504,53 @@ def test_time_scale_comes_from_the_environment_and_is_checked(monkeypatch: pytes
         aws_emulator.time_scale_from_env()
     with pytest.raises(aws_emulator.EmulatorError, match="--lifecycle-time-scale"):
         aws_emulator.check_time_scale(0)
+
+
+def test_a_group_is_balanced_across_its_subnets(cloud: Cloud) -> None:
+    """AWS: "Amazon EC2 Auto Scaling attempts to distribute instances evenly between the Availability Zones that are
+    enabled for your Auto Scaling group" (Availability Zone distribution)."""
+    vpc = cloud.ec2.describe_subnets(SubnetIds=[cloud.subnet_id])["Subnets"][0]["VpcId"]
+    second = cloud.ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1b")["Subnet"]
+    cloud.autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=GROUP,
+        MinSize=0,
+        MaxSize=6,
+        DesiredCapacity=4,
+        VPCZoneIdentifier=f"{cloud.subnet_id},{second['SubnetId']}",
+        LaunchTemplate={"LaunchTemplateId": cloud.template_id, "Version": "$Latest"},
+    )
+    ids = list(cloud.states())
+    reservations = cloud.ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    zones = [i["Placement"]["AvailabilityZone"] for r in reservations for i in r["Instances"]]
+    assert sorted(zones) == ["us-east-1a", "us-east-1a", "us-east-1b", "us-east-1b"]
+
+
+def test_a_launch_template_version_launches_with_its_user_data(cloud: Cloud) -> None:
+    """AWS: a group launches from the launch template version it names, with that version's user data."""
+    user_data = base64.b64encode(b"#!/bin/sh\necho version-2\n").decode()
+    version = cloud.ec2.create_launch_template_version(
+        LaunchTemplateId=cloud.template_id, SourceVersion="1", LaunchTemplateData={"UserData": user_data}
+    )["LaunchTemplateVersion"]["VersionNumber"]
+    cloud.autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=GROUP,
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=1,
+        VPCZoneIdentifier=cloud.subnet_id,
+        LaunchTemplate={"LaunchTemplateId": cloud.template_id, "Version": str(version)},
+    )
+    (instance_id,) = cloud.states()
+    attribute = cloud.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    assert base64.b64decode(attribute["UserData"]["Value"]) == b"#!/bin/sh\necho version-2\n"
+
+
+def test_public_parameters_are_published_through_the_private_route_only(cloud: Cloud) -> None:
+    """AWS: PutParameter refuses names under /aws/ (reserved); the AWS-owned public parameters are readable."""
+    ssm = _client("ssm", cloud.url)
+    name = "/aws/service/debian/release/12/latest/amd64"
+    with pytest.raises(botocore.exceptions.ClientError):
+        ssm.put_parameter(Name=name, Value="ami-12345678", Type="String")
+    aws_emulator.set_public_parameter(cloud.url, name, "ami-12345678")
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "ami-12345678"
+    with pytest.raises(aws_emulator.EmulatorError, match="not a public parameter"):
+        aws_emulator.set_public_parameter(cloud.url, "/ollama/dev/backend/ami-id", "ami-1")

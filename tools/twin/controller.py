@@ -319,7 +319,7 @@ class Controller:
         name = container_name(inst.instance_id)
         self.podman("rm", "-f", name, check=False)
         args = [
-            "run", "-d", "--systemd=always", "--name", name, "--hostname", hostname_for(inst.private_ip),
+            "run", "-d", "--tty", "--systemd=always", "--name", name, "--hostname", hostname_for(inst.private_ip),
             "--network", self.network, "--ip", inst.private_ip, "--mac-address", mac_for_ip(inst.private_ip),
             "--label", LABEL, "--label", f"ollama-twin-instance={inst.instance_id}",
             "--label", f"ollama-twin-role={inst.tags.get('Role', '')}",
@@ -350,7 +350,8 @@ class Controller:
             raise ControllerError(f"cannot block the link-local metadata address in {name}: {proc.stderr.strip()}")
 
     def save_console(self, instance_id: str, name: str) -> None:
-        """Keep a terminated instance's console output (AWS keeps it for GetConsoleOutput after termination)."""
+        """Keep a terminated instance's console output (AWS keeps it for GetConsoleOutput after termination): the
+        container's terminal is its console."""
         folder = self.state_dir / "console"
         folder.mkdir(exist_ok=True)
         output = self.podman("logs", name, check=False)

@@ -47,13 +47,13 @@ class Twin:
 
 
 def http(url: str, headers: dict[str, str] | None = None, data: bytes | None = None, timeout: float = 30) -> tuple:
-    """(status, headers, body) of one request; HTTP errors are answers too."""
+    """(status, headers with lower-case names, body) of one request; HTTP errors are answers too."""
     request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:

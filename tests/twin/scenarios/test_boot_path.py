@@ -31,7 +31,7 @@ def _served_by(url: str, headers: dict[str, str] | None = None, requests: int = 
     for _ in range(requests):
         status, response_headers, _ = http(url, headers)
         assert status == 200, f"{url} answered {status}"
-        served.add(response_headers.get("X-Served-By", ""))
+        served.add(response_headers.get("x-served-by", ""))
     return served
 
 
@@ -87,7 +87,7 @@ def test_the_internal_load_balancer_needs_the_bearer_token(twin: Twin):
     assert status == 200
     names = {m["name"] for m in json.loads(body)["models"]}
     assert {"llama3.2:1b", "nomic-embed-text:latest"} <= names, names
-    assert headers["X-Served-By"] in twin.in_service(_groups(twin)["backend"])
+    assert headers["x-served-by"] in twin.in_service(_groups(twin)["backend"])
 
 
 def test_nothing_logs_in_to_the_fleet(twin: Twin):
@@ -105,6 +105,10 @@ def test_the_link_local_metadata_address_is_unreachable_in_every_instance(twin: 
         for instance_id in twin.in_service(group_name):
             route = console(instance_id, "ip", "route", "show", "169.254.169.254")
             assert route.stdout.startswith("prohibit"), route.stdout
+            # cloud-init asked the double only (its log names every URL it tried).
+            log = console(instance_id, "cat", "/var/log/cloud-init.log").stdout
+            assert "DataSourceEc2" in log and ":1338" in log
+            assert "169.254.169.254" not in log and "fd00:ec2::254" not in log
 
 
 def test_the_bootstrap_read_its_secrets_with_the_instance_role_and_wrote_no_value(twin: Twin):
@@ -182,31 +186,34 @@ def test_scale_out_serves_with_no_play(twin: Twin, record_property):
 
 def test_a_bad_secret_name_abandons_the_launch_and_the_fleet_keeps_serving(twin: Twin):
     """Product: a bootstrap that cannot read its secret completes the hook with ABANDON and says why on the
-    console; AWS terminates the instance. The instances already serving keep serving."""
+    console; AWS terminates the instance. The instances already serving keep serving. A canary group launches the
+    backend image with user data that names a secret that does not exist."""
     ec2, asg = twin.client("ec2"), twin.client("autoscaling")
     group = _groups(twin)["backend"]
-    template_name = twin.group(group)["LaunchTemplate"]["LaunchTemplateName"]
-    latest = ec2.describe_launch_template_versions(LaunchTemplateName=template_name, Versions=["$Default"])
-    data = latest["LaunchTemplateVersions"][0]["LaunchTemplateData"]
-    user_data = base64.b64decode(data["UserData"]).decode()
-    missing = "OLLAMA_API_TOKEN_SECRET_ARN=ollama-local/no-such-secret"
-    bad = re.sub(r"OLLAMA_API_TOKEN_SECRET_ARN=\S+", missing, user_data)
-    assert bad != user_data
-    canary = f"{group}-canary"
-    version = ec2.create_launch_template_version(
-        LaunchTemplateName=template_name,
-        SourceVersion=str(latest["LaunchTemplateVersions"][0]["VersionNumber"]),
-        LaunchTemplateData={"UserData": base64.b64encode(bad.encode()).decode()},
-    )["LaunchTemplateVersion"]["VersionNumber"]
     source = twin.group(group)
+    template = ec2.describe_launch_template_versions(
+        LaunchTemplateName=source["LaunchTemplate"]["LaunchTemplateName"], Versions=["$Default"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    canary = f"{group}-canary"
+    user_data = base64.b64decode(template["UserData"]).decode()
+    bad = re.sub(
+        r"OLLAMA_API_TOKEN_SECRET_ARN=\S+", "OLLAMA_API_TOKEN_SECRET_ARN=ollama-local/no-such-secret", user_data
+    )
+    bad = re.sub(r"OLLAMA_PLATFORM_ASG_NAME=\S+", f"OLLAMA_PLATFORM_ASG_NAME={canary}", bad)
+    bad = re.sub(r"OLLAMA_PLATFORM_LIFECYCLE_HOOK=\S+", f"OLLAMA_PLATFORM_LIFECYCLE_HOOK={canary}-launch", bad)
+    assert "no-such-secret" in bad and f"={canary}-launch" in bad
+    ec2.create_launch_template(
+        LaunchTemplateName=f"{canary}-lt",
+        LaunchTemplateData={**template, "UserData": base64.b64encode(bad.encode()).decode()},
+    )
     asg.create_auto_scaling_group(
         AutoScalingGroupName=canary,
         MinSize=0,
         MaxSize=1,
         DesiredCapacity=0,
-        LaunchTemplate={"LaunchTemplateName": template_name, "Version": str(version)},
+        LaunchTemplate={"LaunchTemplateName": f"{canary}-lt", "Version": "$Default"},
         VPCZoneIdentifier=source["VPCZoneIdentifier"],
-        Tags=[{"Key": "Role", "Value": "backend", "PropagateAtLaunch": True}],
+        Tags=[{"Key": "Role", "Value": "backend-canary", "PropagateAtLaunch": True}],
     )
     asg.put_lifecycle_hook(
         AutoScalingGroupName=canary,
@@ -239,4 +246,4 @@ def test_a_bad_secret_name_abandons_the_launch_and_the_fleet_keeps_serving(twin:
     finally:
         asg.update_auto_scaling_group(AutoScalingGroupName=canary, MinSize=0, DesiredCapacity=0)
         asg.delete_auto_scaling_group(AutoScalingGroupName=canary, ForceDelete=True)
-        ec2.delete_launch_template_versions(LaunchTemplateName=template_name, Versions=[str(version)])
+        ec2.delete_launch_template(LaunchTemplateName=f"{canary}-lt")
