@@ -243,7 +243,9 @@ def check_s3(env: dict[str, str]) -> None:
         config=Config(s3={"addressing_style": env.get("S3_ADDRESSING_STYLE") or None}),
     )
     try:
-        client.head_bucket(Bucket=bucket)
+        # A listing under the uploads prefix, not HeadBucket: the instance role may list that prefix only, and
+        # HeadBucket carries no prefix (AWS answers 403 to it).
+        client.list_objects_v2(Bucket=bucket, Prefix=env.get("S3_KEY_PREFIX", ""), MaxKeys=1)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         raise HelperError(
