@@ -27,10 +27,14 @@ def _groups(twin: Twin) -> dict[str, str]:
 
 
 def _serving(url: str, headers: dict[str, str] | None = None, requests: int = 4) -> set[str]:
-    """The targets that answered 200 (while the load balancer changes targets, some requests may get a 503)."""
+    """The targets that answered 200 (while the load balancer changes targets, some requests may get a 503 or
+    time out)."""
     served = set()
     for _ in range(requests):
-        status, response_headers, _ = http(url, headers)
+        try:
+            status, response_headers, _ = http(url, headers, timeout=10)
+        except OSError:  # a timeout while the proxy reloads
+            continue
         if status == 200:
             served.add(response_headers.get("x-served-by", ""))
     return served
@@ -247,10 +251,16 @@ def test_a_bad_secret_name_abandons_the_launch_and_the_fleet_keeps_serving(twin:
         saved = STATE_DIR / "console" / f"{first}.log"
         output = wait_for("the canary's console output", lambda: saved.exists() and saved.read_text(), 120)
         assert "ollama-platform-bootstrap: FAILED: secrets" in output, output[-3000:]
-        status, _, _ = http(
-            f"{twin.outputs['ollama_internal_api_url']}/api/version", {"Authorization": f"Bearer {twin.token()}"}
+        # The serving backend still answers (a proxy reload may hold one request: ask again within a minute).
+        wait_for(
+            "the serving backends answering",
+            lambda: _serving(
+                f"{twin.outputs['ollama_internal_api_url']}/api/version",
+                {"Authorization": f"Bearer {twin.token()}"},
+                requests=1,
+            ),
+            timeout=60,
         )
-        assert status == 200, "the serving backends stopped serving"
     finally:
         asg.update_auto_scaling_group(AutoScalingGroupName=canary, MinSize=0, DesiredCapacity=0)
         asg.delete_auto_scaling_group(AutoScalingGroupName=canary, ForceDelete=True)
