@@ -718,11 +718,11 @@ def _public_ssm_parameter(name: str, value: str, version: int) -> Any:
     )
 
 
-def set_public_parameter(endpoint: str, name: str, value: str, region: str = "us-east-1") -> None:
-    """Publish ``name`` (an ``/aws/service/...`` parameter AWS owns) with ``value`` in the emulator."""
+def _post_private(endpoint: str, path: str, body: dict[str, Any], doing: str) -> None:
+    """POST ``body`` to a private route of the emulator at ``endpoint``; an error names what was being done."""
     request = urllib.request.Request(  # noqa: S310
-        f"{endpoint}{PRIVATE_PREFIX}ssm/public-parameters",
-        data=json.dumps({"name": name, "value": value, "region": region}).encode(),
+        f"{endpoint}{PRIVATE_PREFIX}{path}",
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -731,7 +731,14 @@ def set_public_parameter(endpoint: str, name: str, value: str, region: str = "us
             return
     except urllib.error.HTTPError as error:
         detail = json.loads(error.read() or b"{}").get("error", f"HTTP {error.code}")
-        raise EmulatorError(f"publishing {name} at {endpoint} failed: {detail}") from error
+        raise EmulatorError(f"{doing} at {endpoint} failed: {detail}") from error
+
+
+def set_public_parameter(endpoint: str, name: str, value: str, region: str = "us-east-1") -> None:
+    """Publish ``name`` (an ``/aws/service/...`` parameter AWS owns) with ``value`` in the emulator."""
+    _post_private(
+        endpoint, "ssm/public-parameters", {"name": name, "value": value, "region": region}, f"publishing {name}"
+    )
 
 
 def lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
@@ -751,18 +758,7 @@ def pending_lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
 
 def set_image_state(endpoint: str, image_id: str, state: str) -> None:
     """Move an AMI of the emulator at ``endpoint`` to ``state`` (available or failed)."""
-    request = urllib.request.Request(  # noqa: S310
-        f"{endpoint}{PRIVATE_PREFIX}images/{image_id}/state",
-        data=json.dumps({"state": state}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-            return
-    except urllib.error.HTTPError as error:
-        detail = json.loads(error.read() or b"{}").get("error", f"HTTP {error.code}")
-        raise EmulatorError(f"setting image {image_id} to {state!r} at {endpoint} failed: {detail}") from error
+    _post_private(endpoint, f"images/{image_id}/state", {"state": state}, f"setting image {image_id} to {state!r}")
 
 
 # -------------------------------------------------------------------------------------------------------- launcher
