@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
+from tools import aws_emulator
 from tools.twin.controller import image_ref, proxy_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,13 +64,6 @@ TIERS = {
     "backend": TierSpec("backend", 8000, "/ready", 10, 900, 600, 120),
     "frontend": TierSpec("frontend", 8080, "/health", 5, 600, 300, 60, scheme="internet-facing"),
 }
-
-
-def seed_public_parameter(endpoint: str, name: str, value: str) -> None:
-    """Publish an AWS-owned public parameter (``/aws/service/...``) in the emulator, as AWS does for its AMIs."""
-    from tools import aws_emulator
-
-    aws_emulator.set_public_parameter(endpoint, name, value)
 
 
 def render_user_data(instance_env: dict[str, str], template: Path = USER_DATA_TEMPLATE) -> str:
@@ -144,7 +138,7 @@ class Stack:
             VirtualizationType="hvm",
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
         )["ImageId"]
-        seed_public_parameter(self.endpoint, BASE_IMAGE_PARAMETER, image_id)
+        aws_emulator.set_public_parameter(self.endpoint, BASE_IMAGE_PARAMETER, image_id)
         self._tag_container_image(podman_image, image_id)
         self.changes.append(f"register base image {image_id}")
         return image_id
