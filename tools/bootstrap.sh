@@ -6,7 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs containernetworking-plugins
-  zstd openssh-client iproute2 curl ca-certificates python3 python3-venv python3-pip git make shellcheck haproxy)
+  zstd openssh-client iproute2 curl ca-certificates python3 python3-venv python3-pip git make shellcheck haproxy
+  chromium lynis)
 
 die() { echo "bootstrap: $*" >&2; exit 1; }
 

@@ -211,6 +211,7 @@ class Controller:
         self._role_names: dict[str, str] = {}
         self._template_profiles: dict[str, str] = {}
         self._down_since: dict[str, float] = {}
+        self._stopped: set[str] = set()  # instances EC2 stopped (their containers are started again, not replaced)
         self._write_instance_config()
 
     # ------------------------------------------------------------------------------------------------ reading
@@ -427,14 +428,28 @@ class Controller:
                 if self.registry.get(inst.private_ip) is None:  # the controller restarted: serve it again
                     self.registry.put(self.metadata_record(inst))
                 self.registry.set_lifecycle_state(inst.instance_id, target_lifecycle_state(inst.lifecycle_state))
-                if not have["running"]:
+                if not have["running"] and inst.instance_id in self._stopped:
+                    self.start_container(inst, have["name"])
+                elif not have["running"]:
                     self.container_died(inst)
             elif inst.state in ("stopping", "stopped") and have and have["running"]:
+                self.registry.set_lifecycle_state(inst.instance_id, target_lifecycle_state(inst.lifecycle_state))
                 self.podman("stop", "-t", "30", have["name"])
+                self._stopped.add(inst.instance_id)
                 self.record("stop", inst.instance_id)
         if self.proxy is not None:
             self.proxy.sync()
             self.replace_unhealthy_targets(instances)
+
+    def start_container(self, inst: Instance, name: str) -> None:
+        """An instance EC2 started again (a warm-pool instance leaving the pool): the same machine boots again, so
+        its bootstrap runs at boot and reads its new target lifecycle state."""
+        self.registry.put(self.metadata_record(inst))
+        self.registry.set_lifecycle_state(inst.instance_id, target_lifecycle_state(inst.lifecycle_state))
+        self.podman("start", name)
+        self.block_link_local(name)
+        self._stopped.discard(inst.instance_id)
+        self.record("start", inst.instance_id, group=inst.group)
 
     def container_died(self, inst: Instance) -> None:
         """An instance whose machine stopped running fails its EC2 status check: the group replaces it."""

@@ -84,3 +84,22 @@ def twin() -> Twin:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     return Twin(f"http://127.0.0.1:{port}", json.loads(outputs_file.read_text()))
+
+
+@pytest.fixture(scope="session")
+def webui_account(twin: Twin) -> dict[str, str]:
+    """An Open-WebUI account for the scenarios: signed up once through the public load balancer (the first account
+    is the admin) and remembered in the twin's state folder, so a second run signs in with it."""
+    remembered = STATE_DIR / "webui-account.json"
+    if remembered.exists():
+        return json.loads(remembered.read_text())
+    account = {"name": "Twin Operator", "email": "operator@example.com", "password": "twin-" + os.urandom(9).hex()}
+    status, _, body = http(
+        f"{twin.outputs['ollama_service_url']}/api/v1/auths/signup",
+        {"Content-Type": "application/json"},
+        json.dumps(account).encode(),
+    )
+    if status != 200:
+        pytest.fail(f"signing up the scenarios' account answered {status}: {body[:300]!r}")
+    remembered.write_text(json.dumps(account))
+    return account
