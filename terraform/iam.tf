@@ -108,7 +108,7 @@ data "aws_iam_policy_document" "instance" {
   statement {
     sid       = "WriteBackups"
     actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.backups.arn}/${var.environment}/${each.key}/*"]
+    resources = ["${module.backups_bucket.arn}/${var.environment}/${each.key}/*"]
   }
 
   dynamic "statement" {
@@ -116,7 +116,7 @@ data "aws_iam_policy_document" "instance" {
     content {
       sid       = "OpenWebUIUploads"
       actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-      resources = ["${aws_s3_bucket.assets.arn}/uploads/*"]
+      resources = ["${module.assets_bucket.arn}/uploads/*"]
     }
   }
 
@@ -125,7 +125,7 @@ data "aws_iam_policy_document" "instance" {
     content {
       sid       = "ListOpenWebUIUploads"
       actions   = ["s3:ListBucket"]
-      resources = [aws_s3_bucket.assets.arn]
+      resources = [module.assets_bucket.arn]
       condition {
         test     = "StringLike"
         variable = "s3:prefix"
@@ -241,17 +241,17 @@ resource "aws_iam_role" "replication" {
 data "aws_iam_policy_document" "replication" {
   statement {
     actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-    resources = [aws_s3_bucket.backups.arn]
+    resources = [module.backups_bucket.arn]
   }
 
   statement {
     actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
-    resources = ["${aws_s3_bucket.backups.arn}/*"]
+    resources = ["${module.backups_bucket.arn}/*"]
   }
 
   statement {
     actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
-    resources = ["${aws_s3_bucket.backups_dr.arn}/*"]
+    resources = ["${module.backups_dr_bucket.arn}/*"]
   }
 
   statement {

@@ -157,6 +157,19 @@ PLANTED_REFERENCES = [
     pytest.param("waf.tf", "policy                  = data.aws_iam_policy_document.kms_edge.json",
                  "policy                  = data.aws_iam_policy_document.kms_edge[0].json",
                  "data.aws_iam_policy_document.kms_edge has no count/for_each: do not index it", id="needless-index"),
+    pytest.param("s3.tf", "  expiration_days         = var.log_retention_days * 3\n",
+                 "  expiry_days             = var.log_retention_days * 3\n",
+                 "module.logs_bucket: unknown argument 'expiry_days'", id="module-unknown-argument"),
+    pytest.param("s3.tf", "  purpose                 = \"backups, replicated to the DR region\"\n", "",
+                 "module.backups_bucket: missing required argument 'purpose'", id="module-missing-argument"),
+    pytest.param("outputs.tf", "module.backups_dr_bucket.id", "module.backups_dr_bucket.name",
+                 "module.backups_dr_bucket has no output 'name'", id="module-unknown-output"),
+    pytest.param("outputs.tf", "module.backups_dr_bucket.id", "module.dr_bucket.id",
+                 "undeclared module module.dr_bucket", id="undeclared-module"),
+    pytest.param("modules/s3_bucket/main.tf", "bucket_prefix = var.bucket_prefix",
+                 "bucket_prefix = var.prefix",
+                 "modules/s3_bucket/main.tf: ${var.prefix}: undeclared variable var.prefix",
+                 id="inside-a-module"),
 ]  # fmt: skip
 
 
