@@ -14,7 +14,7 @@ resource "aws_lb" "public" {
 
   access_logs {
     bucket  = module.logs_bucket.id
-    prefix  = "alb/public"
+    prefix  = local.alb_log_prefixes.public
     enabled = true
   }
 
@@ -125,7 +125,7 @@ resource "aws_lb" "internal" {
 
   access_logs {
     bucket  = module.logs_bucket.id
-    prefix  = "alb/internal"
+    prefix  = local.alb_log_prefixes.internal
     enabled = true
   }
 

@@ -71,22 +71,40 @@ data "aws_iam_policy_document" "assets" {
 
 data "aws_elb_service_account" "this" {}
 
+# ALB access logs: only this account's load balancers, only under their own account's key prefix
+# (<prefix>/AWSLogs/<account>/), which ELB writes for the load balancer's owner.
+locals {
+  alb_log_prefixes  = { public = "alb/public", internal = "alb/internal" }
+  alb_log_resources = [for prefix in values(local.alb_log_prefixes) : "${module.logs_bucket.arn}/${prefix}/AWSLogs/${local.account_id}/*"]
+}
+
 data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "AlbAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${module.logs_bucket.arn}/alb/*"]
+    resources = local.alb_log_resources
     principals {
       type        = "Service"
       identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:elasticloadbalancing:${var.aws_region}:${local.account_id}:loadbalancer/*"]
+    }
   }
 
-  # Regions opened before August 2022 deliver ALB logs from the regional Elastic Load Balancing account.
+  # Regions opened before August 2022 deliver ALB logs from the region's Elastic Load Balancing account, which sends
+  # no source context: the account-scoped key prefix limits it to this account's load balancers.
   statement {
     sid       = "AlbAccessLogsLegacyRegions"
     actions   = ["s3:PutObject"]
-    resources = ["${module.logs_bucket.arn}/alb/*"]
+    resources = local.alb_log_resources
     principals {
       type        = "AWS"
       identifiers = [data.aws_elb_service_account.this.arn]
