@@ -47,8 +47,8 @@ locals {
         OLLAMA_PLATFORM_ROLE           = "frontend"
         OLLAMA_PLATFORM_ASG_NAME       = local.names.frontend_asg
         OLLAMA_PLATFORM_LIFECYCLE_HOOK = "${local.names.frontend_asg}-launch"
-        WEBUI_URL                      = "https://${local.has_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}"
-        OLLAMA_BASE_URL                = local.has_domain ? "https://backend.${var.domain_name}" : "http://${aws_lb.internal.dns_name}"
+        WEBUI_URL                      = local.service_url
+        OLLAMA_BASE_URL                = local.backend_url
         WEBUI_SECRET_KEY_SECRET_ARN    = aws_secretsmanager_secret.this["webui_secret_key"].arn
         REDIS_AUTH_SECRET_ARN          = aws_secretsmanager_secret.this["redis_auth_token"].arn
         REDIS_HOST                     = aws_elasticache_replication_group.this.primary_endpoint_address

@@ -184,3 +184,49 @@ moved {
   from = aws_s3_bucket_policy.backups_dr
   to   = module.backups_dr_bucket.aws_s3_bucket_policy.this
 }
+
+# A domain became required (no plain-HTTP mode): the certificate, DNS and HTTPS-listener singletons lost their count,
+# and the public ALB's HTTP listener (redirect or 403) is gone.
+
+moved {
+  from = aws_acm_certificate.regional[0]
+  to   = aws_acm_certificate.regional
+}
+
+moved {
+  from = aws_acm_certificate.cloudfront[0]
+  to   = aws_acm_certificate.cloudfront
+}
+
+moved {
+  from = aws_acm_certificate_validation.regional[0]
+  to   = aws_acm_certificate_validation.regional
+}
+
+moved {
+  from = aws_acm_certificate_validation.cloudfront[0]
+  to   = aws_acm_certificate_validation.cloudfront
+}
+
+moved {
+  from = aws_route53_record.origin[0]
+  to   = aws_route53_record.origin
+}
+
+moved {
+  from = aws_route53_record.backend[0]
+  to   = aws_route53_record.backend
+}
+
+moved {
+  from = aws_lb_listener.public_https[0]
+  to   = aws_lb_listener.public_https
+}
+
+removed {
+  from = aws_lb_listener.public_http
+
+  lifecycle {
+    destroy = true
+  }
+}

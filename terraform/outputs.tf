@@ -47,7 +47,7 @@ output "ollama_internal_alb_dns_name" {
 
 output "ollama_internal_api_url" {
   description = "URL of the Ollama API behind the internal ALB (bearer token required): what Open-WebUI and verify call."
-  value       = "${local.has_domain ? "https" : "http"}://${aws_lb.internal.dns_name}"
+  value       = local.backend_url
 }
 
 output "ollama_cloudfront_domain_name" {
@@ -62,7 +62,7 @@ output "ollama_cloudfront_distribution_id" {
 
 output "ollama_service_url" {
   description = "URL users open: the custom domain when one is set, else the CloudFront domain."
-  value       = "https://${local.has_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}"
+  value       = local.service_url
 }
 
 output "ollama_backend_asg_name" {

@@ -1,5 +1,12 @@
 # Web ACL at the CloudFront edge (scope CLOUDFRONT lives in us-east-1): AWS managed rule groups + a per-IP rate limit.
 
+locals {
+  # Paths whose bodies are prompts, answers, uploads or websocket frames (Open-WebUI chat and files, the Ollama API
+  # through Open-WebUI, socket.io): the body-inspecting managed groups skip them.
+  waf_chat_path_prefixes = ["/api/chat/", "/api/v1/chats/", "/api/v1/files/", "/ollama/", "/ws/"]
+  waf_chat_paths_regex   = "^(${join("|", local.waf_chat_path_prefixes)})"
+}
+
 resource "aws_wafv2_web_acl" "this" {
   provider = aws.us_east_1
 
@@ -46,6 +53,27 @@ resource "aws_wafv2_web_acl" "this" {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
 
+        # Body-inspecting rules (cross-site scripting, LFI/RFI, SQL, Log4j in bodies) read prompts full of code as
+        # attacks: the group does not apply to the chat, upload, model API and websocket paths.
+        scope_down_statement {
+          not_statement {
+            statement {
+              regex_match_statement {
+                regex_string = local.waf_chat_paths_regex
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
+
         # Chat prompts and document uploads are legitimately large bodies: count instead of block.
         rule_action_override {
           name = "SizeRestrictions_BODY"
@@ -76,6 +104,27 @@ resource "aws_wafv2_web_acl" "this" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesKnownBadInputsRuleSet"
+
+        # Body-inspecting rules (cross-site scripting, LFI/RFI, SQL, Log4j in bodies) read prompts full of code as
+        # attacks: the group does not apply to the chat, upload, model API and websocket paths.
+        scope_down_statement {
+          not_statement {
+            statement {
+              regex_match_statement {
+                regex_string = local.waf_chat_paths_regex
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
       }
     }
 

@@ -35,8 +35,8 @@ def test_schema_is_the_pinned_provider():
 PLANTED = [
     pytest.param(
         "alb.tf",
-        "idle_timeout               = 300 # streamed generations stay open for minutes",
-        "idle_timeouts = 300",
+        "idle_timeout               = local.stream_idle_timeout # timeouts.tf",
+        "idle_timeouts = local.stream_idle_timeout",
         "alb.tf: aws_lb.public: unknown argument 'idle_timeouts' (did you mean 'idle_timeout'?)",
         id="unknown-argument",
     ),
@@ -148,9 +148,9 @@ PLANTED_REFERENCES = [
                  "undeclared data source data.aws_partition.this", id="data-source"),
     pytest.param("backup.tf", "provider = aws.dr\n", "provider = aws.drr\n", "undeclared provider alias aws.drr",
                  id="provider-alias"),
-    pytest.param("alb.tf", "aws_acm_certificate_validation.regional[0].certificate_arn\n\n",
-                 "aws_acm_certificate_validation.regional.certificate_arn\n\n",
-                 "aws_acm_certificate_validation.regional has count/for_each: index it", id="missing-index"),
+    pytest.param("security_groups.tf", 'aws_vpc_endpoint.gateway["dynamodb"].prefix_list_id',
+                 "aws_vpc_endpoint.gateway.prefix_list_id",
+                 "aws_vpc_endpoint.gateway has count/for_each: index it", id="missing-index"),
     pytest.param("asg.tf", "aws_secretsmanager_secret.this[\"ollama_api_token\"].arn",
                  "aws_secretsmanager_secret.this.arn", "aws_secretsmanager_secret.this has count/for_each: index it",
                  id="missing-for-each-key"),
