@@ -19,6 +19,7 @@ CONCERN_FILES = [
     "versions.tf", "providers.tf", "backend.tf", "locals.tf", "variables.tf", "outputs.tf", "vpc.tf", "alb.tf",
     "asg.tf", "dynamodb.tf", "s3.tf", "cloudfront.tf", "iam.tf", "monitoring.tf", "kms.tf", "rds.tf",
     "elasticache.tf", "waf.tf", "backup.tf", "secrets.tf", "budgets.tf", "endpoints.tf", "security_groups.tf",
+    "timeouts.tf", "modules/s3_bucket/main.tf",
 ]  # fmt: skip
 ANSIBLE_OUTPUTS = [
     "ollama_alb_dns_name", "ollama_cloudfront_domain_name", "ollama_backend_asg_name", "ollama_frontend_asg_name",

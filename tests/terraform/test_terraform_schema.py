@@ -105,6 +105,13 @@ PLANTED = [
         "vpc.tf: aws_vpc.this: 'tags' is an argument, write 'tags = ...' instead of a block",
         id="argument-written-as-block",
     ),
+    pytest.param(
+        "modules/s3_bucket/main.tf",
+        "  block_public_policy     = true",
+        "  block_public_policys    = true",
+        "modules/s3_bucket/main.tf: aws_s3_bucket_public_access_block.this: unknown argument 'block_public_policys'",
+        id="inside-a-module",
+    ),
 ]
 
 
