@@ -145,14 +145,21 @@ def _grants_alb_log_delivery(root: Path, call: dict[str, Any]) -> bool:
 
 
 def encryption_findings(root: Path) -> list[str]:
-    """Each bucket module call encrypts with a customer-managed key, except the ALB access-log bucket (SSE-S3)."""
+    """What the module's checkov skips (CKV_AWS_145, CKV2_AWS_65, CKV_AWS_18) hide, checked per call: each bucket
+    encrypts with a customer-managed key, disables ACLs and logs its access, except the ALB access-log bucket (SSE-S3,
+    ACLs for CloudFront logging, no logging into itself) and a replica in another region (logged at its source)."""
     findings = []
     for name, call in _bucket_calls(root).items():
+        log_bucket = _grants_alb_log_delivery(root, call)
         key = str(call.get("kms_key_arn", ""))
-        if "aws_kms_key." not in key and not _grants_alb_log_delivery(root, call):
+        if "aws_kms_key." not in key and not log_bucket:
             findings.append(f"module.{name}: no customer-managed KMS key (only the ALB log bucket may use SSE-S3)")
         if "aws_kms_key." not in key and "aws_kms_key." in str(call):
             findings.append(f"module.{name}: a key is referenced but not passed as kms_key_arn")
+        if call.get("object_ownership", "BucketOwnerEnforced") != "BucketOwnerEnforced" and not log_bucket:
+            findings.append(f"module.{name}: ACLs enabled (only the CloudFront log bucket needs them)")
+        if "access_log_bucket" not in call and not log_bucket and "providers" not in call:
+            findings.append(f"module.{name}: no server access logging")
     return findings
 
 
@@ -204,6 +211,23 @@ def test_planted_bucket_violation_is_caught(tmp_path, filename, old, new, expect
     findings = bucket_findings(_planted(tmp_path, filename, old, new))
     assert findings and all(expected in f or "stray" in f for f in findings), findings
     assert any(expected in f for f in findings), findings
+
+
+BACKUPS_PURPOSE = '  purpose                 = "backups, replicated to the DR region"\n'
+LOGGED = '  access_log_bucket       = module.logs_bucket.id\n  access_log_prefix       = "s3/backups/"\n'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (LOGGED, "", "module.backups_bucket: no server access logging"),
+        (BACKUPS_PURPOSE, BACKUPS_PURPOSE + '  object_ownership        = "BucketOwnerPreferred"\n',
+         "module.backups_bucket: ACLs enabled (only the CloudFront log bucket needs them)"),
+    ],
+    ids=["unlogged-bucket", "acls-enabled"],
+)  # fmt: skip
+def test_planted_bucket_call_violation_is_caught(tmp_path, old, new, expected):
+    assert encryption_findings(_planted(tmp_path, "s3.tf", old, new)) == [expected]
 
 
 def test_planted_unencrypted_bucket_is_caught(tmp_path):
