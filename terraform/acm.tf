@@ -1,9 +1,7 @@
-# With var.domain_name: a regional certificate for the ALBs (origin.<domain>, backend.<domain>) and a us-east-1
+# For var.domain_name (required): a regional certificate for the ALBs (origin.<domain>, backend.<domain>) and a us-east-1
 # certificate for CloudFront (<domain>), both DNS-validated in var.route53_zone_id.
 
 resource "aws_acm_certificate" "regional" {
-  count = local.has_domain ? 1 : 0
-
   domain_name               = "origin.${var.domain_name}"
   subject_alternative_names = ["backend.${var.domain_name}"]
   validation_method         = "DNS"
@@ -14,7 +12,6 @@ resource "aws_acm_certificate" "regional" {
 }
 
 resource "aws_acm_certificate" "cloudfront" {
-  count    = local.has_domain ? 1 : 0
   provider = aws.us_east_1
 
   domain_name       = var.domain_name
@@ -26,10 +23,10 @@ resource "aws_acm_certificate" "cloudfront" {
 }
 
 locals {
-  certificate_validations = local.has_domain ? {
-    for o in concat(tolist(aws_acm_certificate.regional[0].domain_validation_options), tolist(aws_acm_certificate.cloudfront[0].domain_validation_options)) :
+  certificate_validations = {
+    for o in concat(tolist(aws_acm_certificate.regional.domain_validation_options), tolist(aws_acm_certificate.cloudfront.domain_validation_options)) :
     o.domain_name => o
-  } : {}
+  }
 }
 
 resource "aws_route53_record" "certificate_validation" {
@@ -44,23 +41,18 @@ resource "aws_route53_record" "certificate_validation" {
 }
 
 resource "aws_acm_certificate_validation" "regional" {
-  count = local.has_domain ? 1 : 0
-
-  certificate_arn         = aws_acm_certificate.regional[0].arn
+  certificate_arn         = aws_acm_certificate.regional.arn
   validation_record_fqdns = [for name in ["origin.${var.domain_name}", "backend.${var.domain_name}"] : aws_route53_record.certificate_validation[name].fqdn]
 }
 
 resource "aws_acm_certificate_validation" "cloudfront" {
-  count    = local.has_domain ? 1 : 0
   provider = aws.us_east_1
 
-  certificate_arn         = aws_acm_certificate.cloudfront[0].arn
+  certificate_arn         = aws_acm_certificate.cloudfront.arn
   validation_record_fqdns = [aws_route53_record.certificate_validation[var.domain_name].fqdn]
 }
 
 resource "aws_route53_record" "origin" {
-  count = local.has_domain ? 1 : 0
-
   zone_id = var.route53_zone_id
   name    = "origin.${var.domain_name}"
   type    = "A"
@@ -73,8 +65,6 @@ resource "aws_route53_record" "origin" {
 }
 
 resource "aws_route53_record" "backend" {
-  count = local.has_domain ? 1 : 0
-
   zone_id = var.route53_zone_id
   name    = "backend.${var.domain_name}"
   type    = "A"
@@ -87,7 +77,7 @@ resource "aws_route53_record" "backend" {
 }
 
 resource "aws_route53_record" "service" {
-  for_each = local.has_domain ? toset(["A", "AAAA"]) : toset([])
+  for_each = toset(["A", "AAAA"])
 
   zone_id = var.route53_zone_id
   name    = var.domain_name

@@ -10,15 +10,15 @@ resource "aws_lb" "public" {
   subnets                    = aws_subnet.public[*].id
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
-  idle_timeout               = 300 # streamed generations stay open for minutes
+  idle_timeout               = local.stream_idle_timeout # timeouts.tf
 
   access_logs {
-    bucket  = aws_s3_bucket.logs.id
-    prefix  = "alb/public"
+    bucket  = module.logs_bucket.id
+    prefix  = local.alb_log_prefixes.public
     enabled = true
   }
 
-  depends_on = [aws_s3_bucket_policy.logs]
+  depends_on = [module.logs_bucket]
 }
 
 resource "aws_lb_target_group" "frontend" {
@@ -46,43 +46,13 @@ resource "aws_lb_target_group" "frontend" {
   }
 }
 
-resource "aws_lb_listener" "public_http" {
-  #checkov:skip=CKV_AWS_2:with a domain this listener only redirects to HTTPS; without one it is reachable only from CloudFront's origin-facing prefix list, viewers use HTTPS at CloudFront, and requests without the secret origin header get 403
-  load_balancer_arn = aws_lb.public.arn
-  port              = 80
-  protocol          = "HTTP"
-
-  default_action {
-    type = local.has_domain ? "redirect" : "fixed-response"
-
-    dynamic "redirect" {
-      for_each = local.has_domain ? [1] : []
-      content {
-        port        = "443"
-        protocol    = "HTTPS"
-        status_code = "HTTP_301"
-      }
-    }
-
-    dynamic "fixed_response" {
-      for_each = local.has_domain ? [] : [1]
-      content {
-        content_type = "text/plain"
-        message_body = "Forbidden"
-        status_code  = "403"
-      }
-    }
-  }
-}
-
+# HTTPS only: CloudFront reaches origin.<domain> over TLS; there is no plain-HTTP listener to fall back to.
 resource "aws_lb_listener" "public_https" {
-  count = local.has_domain ? 1 : 0
-
   load_balancer_arn = aws_lb.public.arn
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-  certificate_arn   = aws_acm_certificate_validation.regional[0].certificate_arn
+  certificate_arn   = aws_acm_certificate_validation.regional.certificate_arn
 
   default_action {
     type = "fixed-response"
@@ -95,9 +65,21 @@ resource "aws_lb_listener" "public_https" {
   }
 }
 
+# The origin-verify value before the last rotation (secrets.tf: local.secret_version). The rule accepts it with the
+# current one, so edges still sending it while CloudFront deploys the new value get no 403; CloudFront is updated
+# only after the rule (cloudfront.tf). It stays accepted until the next rotation: rotate twice to revoke at once.
+data "aws_secretsmanager_secret_version" "origin_verify_previous" {
+  count = local.secret_version > 1 ? 1 : 0
+
+  secret_id     = aws_secretsmanager_secret.this["origin_verify"].id
+  version_stage = "AWSPREVIOUS"
+
+  depends_on = [aws_secretsmanager_secret_version.this]
+}
+
 # Only requests that carry CloudFront's secret origin header reach Open-WebUI; everything else gets 403.
 resource "aws_lb_listener_rule" "from_cloudfront" {
-  listener_arn = local.has_domain ? aws_lb_listener.public_https[0].arn : aws_lb_listener.public_http.arn
+  listener_arn = aws_lb_listener.public_https.arn
   priority     = 10
 
   action {
@@ -108,7 +90,7 @@ resource "aws_lb_listener_rule" "from_cloudfront" {
   condition {
     http_header {
       http_header_name = "X-Origin-Verify"
-      values           = [data.aws_secretsmanager_secret_version.origin_verify.secret_string]
+      values           = concat([data.aws_secretsmanager_secret_version.origin_verify.secret_string], data.aws_secretsmanager_secret_version.origin_verify_previous[*].secret_string)
     }
   }
 }
@@ -121,15 +103,15 @@ resource "aws_lb" "internal" {
   subnets                    = aws_subnet.private[*].id
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
-  idle_timeout               = 300
+  idle_timeout               = local.stream_idle_timeout
 
   access_logs {
-    bucket  = aws_s3_bucket.logs.id
-    prefix  = "alb/internal"
+    bucket  = module.logs_bucket.id
+    prefix  = local.alb_log_prefixes.internal
     enabled = true
   }
 
-  depends_on = [aws_s3_bucket_policy.logs]
+  depends_on = [module.logs_bucket]
 }
 
 resource "aws_lb_target_group" "backend" {
@@ -152,10 +134,10 @@ resource "aws_lb_target_group" "backend" {
 
 resource "aws_lb_listener" "internal" {
   load_balancer_arn = aws_lb.internal.arn
-  port              = local.internal_listener_port
-  protocol          = local.has_domain ? "HTTPS" : "HTTP"
-  ssl_policy        = local.has_domain ? "ELBSecurityPolicy-TLS13-1-2-2021-06" : null
-  certificate_arn   = local.has_domain ? aws_acm_certificate_validation.regional[0].certificate_arn : null
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = aws_acm_certificate_validation.regional.certificate_arn
 
   default_action {
     type             = "forward"

@@ -47,8 +47,8 @@ locals {
         OLLAMA_PLATFORM_ROLE           = "frontend"
         OLLAMA_PLATFORM_ASG_NAME       = local.names.frontend_asg
         OLLAMA_PLATFORM_LIFECYCLE_HOOK = "${local.names.frontend_asg}-launch"
-        WEBUI_URL                      = "https://${local.has_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}"
-        OLLAMA_BASE_URL                = local.has_domain ? "https://backend.${var.domain_name}" : "http://${aws_lb.internal.dns_name}"
+        WEBUI_URL                      = local.service_url
+        OLLAMA_BASE_URL                = local.backend_url
         WEBUI_SECRET_KEY_SECRET_ARN    = aws_secretsmanager_secret.this["webui_secret_key"].arn
         REDIS_AUTH_SECRET_ARN          = aws_secretsmanager_secret.this["redis_auth_token"].arn
         REDIS_HOST                     = aws_elasticache_replication_group.this.primary_endpoint_address
@@ -56,7 +56,7 @@ locals {
         DATABASE_SECRET_ARN            = aws_db_instance.webui.master_user_secret[0].secret_arn
         DATABASE_NAME                  = aws_db_instance.webui.db_name
         DATABASE_PORT                  = aws_db_instance.webui.port
-        S3_BUCKET_NAME                 = aws_s3_bucket.assets.id
+        S3_BUCKET_NAME                 = module.assets_bucket.id
         S3_KEY_PREFIX                  = "uploads"
       })
     }

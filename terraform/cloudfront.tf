@@ -34,7 +34,6 @@ locals {
 }
 
 resource "aws_cloudfront_distribution" "this" {
-  #checkov:skip=CKV_AWS_174:TLSv1.2_2021 is enforced whenever a domain certificate is configured; without a domain CloudFront's default *.cloudfront.net certificate fixes the policy and does not accept another value
   #checkov:skip=CKV_AWS_374:a private team service used from wherever the team works; access is controlled by Open-WebUI accounts and WAF, not by country
   #checkov:skip=CKV_AWS_310:the dynamic origin is the single regional ALB; regional failover is the DR rebuild (playbooks/dr.yml), a static failover origin cannot serve chat
   #checkov:skip=CKV_AWS_305:the root path is Open-WebUI served by the ALB origin; a default root object would rewrite / to an S3 key
@@ -42,7 +41,7 @@ resource "aws_cloudfront_distribution" "this" {
   is_ipv6_enabled = true
   comment         = local.names.cloudfront
   price_class     = var.cloudfront_price_class
-  aliases         = local.has_domain ? [var.domain_name] : []
+  aliases         = [var.domain_name]
   web_acl_id      = aws_wafv2_web_acl.this.arn
   http_version    = "http2and3"
 
@@ -53,10 +52,10 @@ resource "aws_cloudfront_distribution" "this" {
     custom_origin_config {
       http_port                = 80
       https_port               = 443
-      origin_protocol_policy   = local.origin_proto
+      origin_protocol_policy   = "https-only"
       origin_ssl_protocols     = ["TLSv1.2"]
-      origin_read_timeout      = 60
-      origin_keepalive_timeout = 60
+      origin_read_timeout      = local.cloudfront_origin_read_timeout # timeouts.tf
+      origin_keepalive_timeout = local.cloudfront_origin_keepalive_timeout
     }
 
     custom_header {
@@ -67,7 +66,7 @@ resource "aws_cloudfront_distribution" "this" {
 
   origin {
     origin_id                = local.assets_origin_id
-    domain_name              = aws_s3_bucket.assets.bucket_regional_domain_name
+    domain_name              = module.assets_bucket.bucket_regional_domain_name
     origin_access_control_id = aws_cloudfront_origin_access_control.assets.id
   }
 
@@ -123,7 +122,7 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   logging_config {
-    bucket          = aws_s3_bucket.logs.bucket_domain_name
+    bucket          = module.logs_bucket.bucket_domain_name
     prefix          = "cloudfront/"
     include_cookies = false
   }
@@ -135,11 +134,11 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   viewer_certificate {
-    cloudfront_default_certificate = !local.has_domain
-    acm_certificate_arn            = local.has_domain ? aws_acm_certificate_validation.cloudfront[0].certificate_arn : null
-    ssl_support_method             = local.has_domain ? "sni-only" : null
-    minimum_protocol_version       = local.has_domain ? "TLSv1.2_2021" : "TLSv1"
+    acm_certificate_arn      = aws_acm_certificate_validation.cloudfront.certificate_arn
+    ssl_support_method       = "sni-only"
+    minimum_protocol_version = "TLSv1.2_2021"
   }
 
-  depends_on = [aws_s3_bucket_ownership_controls.logs]
+  # The ALB accepts a rotated origin-verify value before CloudFront starts sending it.
+  depends_on = [module.logs_bucket, aws_lb_listener_rule.from_cloudfront]
 }

@@ -23,9 +23,12 @@ data "aws_availability_zones" "available" {
 locals {
   azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
 
-  has_domain   = var.domain_name != ""
-  origin_host  = local.has_domain ? "origin.${var.domain_name}" : aws_lb.public.dns_name
-  account_id   = data.aws_caller_identity.current.account_id
-  partition    = data.aws_partition.current.partition
-  origin_proto = local.has_domain ? "https-only" : "http-only"
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  # Every hop is TLS to a name its certificate carries (acm.tf): viewers to CloudFront (<domain>), CloudFront to the
+  # public ALB (origin.<domain>), Open-WebUI to the internal ALB (backend.<domain>).
+  service_url = "https://${var.domain_name}"
+  origin_host = "origin.${var.domain_name}"
+  backend_url = "https://backend.${var.domain_name}"
 }

@@ -47,7 +47,7 @@ output "ollama_internal_alb_dns_name" {
 
 output "ollama_internal_api_url" {
   description = "URL of the Ollama API behind the internal ALB (bearer token required): what Open-WebUI and verify call."
-  value       = "${local.has_domain ? "https" : "http"}://${aws_lb.internal.dns_name}"
+  value       = local.backend_url
 }
 
 output "ollama_cloudfront_domain_name" {
@@ -62,7 +62,7 @@ output "ollama_cloudfront_distribution_id" {
 
 output "ollama_service_url" {
   description = "URL users open: the custom domain when one is set, else the CloudFront domain."
-  value       = "https://${local.has_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}"
+  value       = local.service_url
 }
 
 output "ollama_backend_asg_name" {
@@ -82,22 +82,22 @@ output "ollama_data_table_name" {
 
 output "ollama_assets_bucket_name" {
   description = "Assets bucket (CloudFront origin under assets/, Open-WebUI uploads under uploads/)."
-  value       = aws_s3_bucket.assets.id
+  value       = module.assets_bucket.id
 }
 
 output "ollama_logs_bucket_name" {
   description = "Access-log bucket (ALB and CloudFront)."
-  value       = aws_s3_bucket.logs.id
+  value       = module.logs_bucket.id
 }
 
 output "ollama_backups_bucket_name" {
   description = "Backups bucket, replicated to the DR region."
-  value       = aws_s3_bucket.backups.id
+  value       = module.backups_bucket.id
 }
 
 output "ollama_backups_dr_bucket_name" {
   description = "Replica of the backups bucket in the DR region."
-  value       = aws_s3_bucket.backups_dr.id
+  value       = module.backups_dr_bucket.id
 }
 
 output "ollama_sns_topic_arn" {

@@ -1,6 +1,5 @@
 # Groups reference each other; nothing is open to 0.0.0.0/0. The public ALB accepts only CloudFront's
-# origin-facing prefix list (one rule: the list counts ~55 entries against the 60-rule quota), on 443 when a
-# domain (and so a certificate) is given, else on 80.
+# origin-facing prefix list (one rule: the list counts ~55 entries against the 60-rule quota), on 443.
 
 data "aws_ec2_managed_prefix_list" "cloudfront" {
   name = "com.amazonaws.global.cloudfront.origin-facing"
@@ -15,6 +14,7 @@ resource "aws_security_group" "alb" {
 }
 
 resource "aws_security_group" "frontend" {
+  #checkov:skip=CKV2_AWS_5:attached by the frontend launch template (asg.tf, vpc_security_group_ids from local.tiers), which checkov cannot resolve once that map carries module outputs; test_instance_security_groups_are_attached proves the attachment
   name        = local.names.frontend_sg
   description = "Open-WebUI instances: only from the public ALB"
   vpc_id      = aws_vpc.this.id
@@ -31,6 +31,7 @@ resource "aws_security_group" "internal_alb" {
 }
 
 resource "aws_security_group" "backend" {
+  #checkov:skip=CKV2_AWS_5:attached by the backend launch template (asg.tf, vpc_security_group_ids from local.tiers), which checkov cannot resolve once that map carries module outputs; test_instance_security_groups_are_attached proves the attachment
   name        = local.names.backend_sg
   description = "Ollama instances: only from the internal ALB"
   vpc_id      = aws_vpc.this.id
@@ -63,21 +64,18 @@ resource "aws_security_group" "redis" {
 }
 
 locals {
-  public_listener_port   = local.has_domain ? 443 : 80
-  internal_listener_port = local.has_domain ? 443 : 80
-
   # name => [security group, port, protocol, source: sg | prefix list | cidr, description]
   ingress_rules = {
     alb_from_cloudfront = {
-      sg   = aws_security_group.alb.id, port = local.public_listener_port, pl = data.aws_ec2_managed_prefix_list.cloudfront.id
-      desc = "From CloudFront origin-facing servers only (HTTPS with a domain, else HTTP behind CloudFront's TLS)"
+      sg   = aws_security_group.alb.id, port = 443, pl = data.aws_ec2_managed_prefix_list.cloudfront.id
+      desc = "HTTPS from CloudFront origin-facing servers only"
     }
     frontend_from_alb = {
       sg   = aws_security_group.frontend.id, port = var.ollama_frontend_port, src = aws_security_group.alb.id
       desc = "Open-WebUI from the public ALB"
     }
     internal_alb_from_frontend = {
-      sg   = aws_security_group.internal_alb.id, port = local.internal_listener_port, src = aws_security_group.frontend.id
+      sg   = aws_security_group.internal_alb.id, port = 443, src = aws_security_group.frontend.id
       desc = "Ollama API from Open-WebUI"
     }
     backend_from_internal_alb = {
@@ -112,7 +110,7 @@ locals {
       desc = "To Ollama instances"
     }
     frontend_to_internal_alb = {
-      sg   = aws_security_group.frontend.id, port = local.internal_listener_port, dst = aws_security_group.internal_alb.id
+      sg   = aws_security_group.frontend.id, port = 443, dst = aws_security_group.internal_alb.id
       desc = "To the Ollama API"
     }
     frontend_to_rds = {

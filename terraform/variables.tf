@@ -105,24 +105,22 @@ variable "single_nat_gateway" {
 
 # --- Entry: domain, CloudFront, WAF ---
 variable "domain_name" {
-  description = "Public domain for the service (empty: use the CloudFront domain and a CloudFront-only ALB)."
+  description = "Public domain of the service (required: every environment carries user data, and the certificates for it, origin.<domain> and backend.<domain> keep every hop on TLS)."
   type        = string
-  default     = ""
 
   validation {
-    condition     = var.domain_name == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
-    error_message = "var.domain_name must be empty or a lower-case DNS name such as chat.example.com."
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "var.domain_name must be a lower-case DNS name such as chat.example.com: without a domain CloudFront would reach the load balancer over plain HTTP with passwords and chats; set domain_name and route53_zone_id in environments/<env>.tfvars."
   }
 }
 
 variable "route53_zone_id" {
-  description = "Route 53 hosted zone that holds var.domain_name (required when a domain is given)."
+  description = "Route 53 hosted zone that holds var.domain_name (certificate validation and the service, origin and backend records)."
   type        = string
-  default     = ""
 
   validation {
-    condition     = var.domain_name == "" || can(regex("^Z[A-Z0-9]{4,32}$", var.route53_zone_id))
-    error_message = "var.route53_zone_id must be the hosted zone ID (Z...) of var.domain_name when var.domain_name is set."
+    condition     = can(regex("^Z[A-Z0-9]{4,32}$", var.route53_zone_id))
+    error_message = "var.route53_zone_id must be the hosted zone ID (Z...) of var.domain_name."
   }
 }
 
@@ -137,10 +135,21 @@ variable "cloudfront_price_class" {
   }
 }
 
-variable "waf_rate_limit" {
-  description = "Requests per 5 minutes from one IP before WAF blocks it."
+variable "cloudfront_origin_timeout_quota_seconds" {
+  description = "CloudFront's origin response timeout quota of the account: 60 s by default, up to 180 s after a quota increase. Timeouts derive from terraform/stream_timeouts.json up to this bound."
   type        = number
-  default     = 2000
+  default     = 60
+
+  validation {
+    condition     = var.cloudfront_origin_timeout_quota_seconds >= 1 && var.cloudfront_origin_timeout_quota_seconds <= 180
+    error_message = "var.cloudfront_origin_timeout_quota_seconds must be between 1 and 180 (CloudFront's largest origin response timeout)."
+  }
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes from one IP before WAF blocks it. The default, 12000 (40 per second), is twice the peak of the load test through CloudFront (docs/LOADTESTING.md: 20 chat users from one address, at most ~18 requests per second) and still stops a single-address flood."
+  type        = number
+  default     = 12000
 
   validation {
     condition     = var.waf_rate_limit >= 100 && var.waf_rate_limit <= 2000000000

@@ -1,5 +1,12 @@
 # Web ACL at the CloudFront edge (scope CLOUDFRONT lives in us-east-1): AWS managed rule groups + a per-IP rate limit.
 
+locals {
+  # Paths whose bodies are prompts, answers, uploads or websocket frames (Open-WebUI chat and files, the Ollama API
+  # through Open-WebUI, socket.io): the body-inspecting managed groups skip them.
+  waf_chat_path_prefixes = ["/api/chat/", "/api/v1/chats/", "/api/v1/files/", "/ollama/", "/ws/"]
+  waf_chat_paths_regex   = "^(${join("|", local.waf_chat_path_prefixes)})"
+}
+
 resource "aws_wafv2_web_acl" "this" {
   provider = aws.us_east_1
 
@@ -46,6 +53,27 @@ resource "aws_wafv2_web_acl" "this" {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
 
+        # Body-inspecting rules (cross-site scripting, LFI/RFI, SQL, Log4j in bodies) read prompts full of code as
+        # attacks: the group does not apply to the chat, upload, model API and websocket paths.
+        scope_down_statement {
+          not_statement {
+            statement {
+              regex_match_statement {
+                regex_string = local.waf_chat_paths_regex
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
+
         # Chat prompts and document uploads are legitimately large bodies: count instead of block.
         rule_action_override {
           name = "SizeRestrictions_BODY"
@@ -76,6 +104,27 @@ resource "aws_wafv2_web_acl" "this" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesKnownBadInputsRuleSet"
+
+        # Body-inspecting rules (cross-site scripting, LFI/RFI, SQL, Log4j in bodies) read prompts full of code as
+        # attacks: the group does not apply to the chat, upload, model API and websocket paths.
+        scope_down_statement {
+          not_statement {
+            statement {
+              regex_match_statement {
+                regex_string = local.waf_chat_paths_regex
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
       }
     }
 
@@ -137,40 +186,6 @@ resource "aws_wafv2_web_acl" "this" {
   }
 }
 
-data "aws_iam_policy_document" "kms_edge" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
-
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.us-east-1.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:us-east-1:${local.account_id}:log-group:*"]
-    }
-  }
-
-  statement {
-    sid       = "BillingAlarmsPublish"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 # us-east-1 key: WAF logs (they must live in the Web ACL's region) and the billing alarm topic.
 resource "aws_kms_key" "edge" {
   provider = aws.us_east_1
@@ -178,7 +193,7 @@ resource "aws_kms_key" "edge" {
   description             = "${local.name_prefix}: us-east-1 WAF logs and billing alarm topic"
   enable_key_rotation     = true
   deletion_window_in_days = local.is_production ? 30 : 7
-  policy                  = data.aws_iam_policy_document.kms_edge.json
+  policy                  = data.aws_iam_policy_document.kms["edge"].json
 }
 
 resource "aws_cloudwatch_log_group" "waf" {

@@ -3,6 +3,9 @@ aws_region          = "us-east-1"
 dr_region           = "us-west-2"
 allowed_account_ids = ["111111111111"] # replace with the dev account
 
+domain_name     = "chat.dev.example.com" # replace with the environment's domain
+route53_zone_id = "Z0000000000000000000" # replace with the hosted zone of domain_name
+
 vpc_cidr           = "10.10.0.0/16"
 az_count           = 2
 single_nat_gateway = true

@@ -3,6 +3,9 @@ aws_region          = "us-east-1"
 dr_region           = "us-west-2"
 allowed_account_ids = ["333333333333"] # replace with the production account
 
+domain_name     = "chat.example.com"     # replace with the environment's domain
+route53_zone_id = "Z0000000000000000000" # replace with the hosted zone of domain_name
+
 vpc_cidr           = "10.30.0.0/16"
 az_count           = 3
 single_nat_gateway = false # one NAT gateway per zone

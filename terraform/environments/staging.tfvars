@@ -3,6 +3,9 @@ aws_region          = "us-east-1"
 dr_region           = "us-west-2"
 allowed_account_ids = ["222222222222"] # replace with the staging account
 
+domain_name     = "chat.staging.example.com" # replace with the environment's domain
+route53_zone_id = "Z0000000000000000000"     # replace with the hosted zone of domain_name
+
 vpc_cidr           = "10.20.0.0/16"
 az_count           = 2
 single_nat_gateway = true

@@ -35,8 +35,8 @@ def test_schema_is_the_pinned_provider():
 PLANTED = [
     pytest.param(
         "alb.tf",
-        "idle_timeout               = 300 # streamed generations stay open for minutes",
-        "idle_timeouts = 300",
+        "idle_timeout               = local.stream_idle_timeout # timeouts.tf",
+        "idle_timeouts = local.stream_idle_timeout",
         "alb.tf: aws_lb.public: unknown argument 'idle_timeouts' (did you mean 'idle_timeout'?)",
         id="unknown-argument",
     ),
@@ -105,6 +105,13 @@ PLANTED = [
         "vpc.tf: aws_vpc.this: 'tags' is an argument, write 'tags = ...' instead of a block",
         id="argument-written-as-block",
     ),
+    pytest.param(
+        "modules/s3_bucket/main.tf",
+        "  block_public_policy     = true",
+        "  block_public_policys    = true",
+        "modules/s3_bucket/main.tf: aws_s3_bucket_public_access_block.this: unknown argument 'block_public_policys'",
+        id="inside-a-module",
+    ),
 ]
 
 
@@ -148,15 +155,28 @@ PLANTED_REFERENCES = [
                  "undeclared data source data.aws_partition.this", id="data-source"),
     pytest.param("backup.tf", "provider = aws.dr\n", "provider = aws.drr\n", "undeclared provider alias aws.drr",
                  id="provider-alias"),
-    pytest.param("alb.tf", "aws_acm_certificate_validation.regional[0].certificate_arn\n\n",
-                 "aws_acm_certificate_validation.regional.certificate_arn\n\n",
-                 "aws_acm_certificate_validation.regional has count/for_each: index it", id="missing-index"),
+    pytest.param("security_groups.tf", 'aws_vpc_endpoint.gateway["dynamodb"].prefix_list_id',
+                 "aws_vpc_endpoint.gateway.prefix_list_id",
+                 "aws_vpc_endpoint.gateway has count/for_each: index it", id="missing-index"),
     pytest.param("asg.tf", "aws_secretsmanager_secret.this[\"ollama_api_token\"].arn",
                  "aws_secretsmanager_secret.this.arn", "aws_secretsmanager_secret.this has count/for_each: index it",
                  id="missing-for-each-key"),
-    pytest.param("waf.tf", "policy                  = data.aws_iam_policy_document.kms_edge.json",
-                 "policy                  = data.aws_iam_policy_document.kms_edge[0].json",
-                 "data.aws_iam_policy_document.kms_edge has no count/for_each: do not index it", id="needless-index"),
+    pytest.param("s3.tf", "values   = [aws_cloudfront_distribution.this.arn]",
+                 "values   = [aws_cloudfront_distribution.this[0].arn]",
+                 "aws_cloudfront_distribution.this has no count/for_each: do not index it", id="needless-index"),
+    pytest.param("s3.tf", "  expiration_days         = var.log_retention_days * 3\n",
+                 "  expiry_days             = var.log_retention_days * 3\n",
+                 "module.logs_bucket: unknown argument 'expiry_days'", id="module-unknown-argument"),
+    pytest.param("s3.tf", "  purpose                 = \"backups, replicated to the DR region\"\n", "",
+                 "module.backups_bucket: missing required argument 'purpose'", id="module-missing-argument"),
+    pytest.param("outputs.tf", "module.backups_dr_bucket.id", "module.backups_dr_bucket.name",
+                 "module.backups_dr_bucket has no output 'name'", id="module-unknown-output"),
+    pytest.param("outputs.tf", "module.backups_dr_bucket.id", "module.dr_bucket.id",
+                 "undeclared module module.dr_bucket", id="undeclared-module"),
+    pytest.param("modules/s3_bucket/main.tf", "bucket_prefix = var.bucket_prefix",
+                 "bucket_prefix = var.prefix",
+                 "modules/s3_bucket/main.tf: ${var.prefix}: undeclared variable var.prefix",
+                 id="inside-a-module"),
 ]  # fmt: skip
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -44,7 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_IDLE_TIMEOUT_S = 60
+DEFAULT_IDLE_TIMEOUT_S = 60  # an ALB's idle timeout when none is set
+# The one stream-timeout setting the stack's load balancers and CloudFront derive from (terraform/timeouts.tf).
+STREAM_TIMEOUTS_FILE = Path(__file__).resolve().parents[2] / "terraform" / "stream_timeouts.json"
 CONNECT_TIMEOUT_S = 10
 FAIL_OPEN_SUFFIX = ".failopen"
 SOCKET_NAME = "haproxy.sock"
@@ -55,6 +58,24 @@ SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 
 class ProxyError(RuntimeError):
     """A problem the operator can fix; the message says how."""
+
+
+def stream_idle_timeout_s(path: Path = STREAM_TIMEOUTS_FILE) -> int:
+    """The idle timeout the stack gives its load balancers, from the shared setting: the longer of the worst-case time
+    to the first byte (a cold model load) and the longest gap between tokens, plus the margin (terraform/timeouts.tf
+    computes the same ``local.stream_idle_timeout``). Set it as ``idle_timeout.timeout_seconds`` of the twin's load
+    balancers so their proxies time out like the ALBs."""
+    try:
+        setting = json.loads(path.read_text(encoding="utf-8"))
+        first_byte, token_gap, margin = (
+            int(setting[k]) for k in ("first_byte_seconds", "token_gap_seconds", "margin_seconds")
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProxyError(
+            f"{path}: cannot read the stream timeouts ({exc}): it must hold first_byte_seconds, token_gap_seconds and "
+            "margin_seconds as whole seconds"
+        ) from exc
+    return max(first_byte, token_gap) + margin
 
 
 # ----------------------------------------------------------------------------------------------------------- state

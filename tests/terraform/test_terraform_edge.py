@@ -1,0 +1,356 @@
+"""Edge and TLS, read as AWS runs them: no hop that carries user data or credentials crosses the internet in plain
+text, nothing reaches the application except through CloudFront and its WAF, the origin header rotates without a
+403 window, timeouts derive from the one stream-timeout setting the twin shares, and the WAF lets chats through.
+Each check is shown to fail on a planted violation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from terraform_helpers import REPO_ROOT, TERRAFORM_DIR, make_provider_free_copy, read_tfvars, run_terraform
+
+from tools.provider_schema.check import parse_file
+from tools.twin import proxy
+
+_MARK = "__is_block__"
+TLS_POLICY = re.compile(r"^ELBSecurityPolicy-TLS13-")
+
+
+def _one(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+class Root:
+    """The root module's parsed blocks."""
+
+    def __init__(self, root: Path) -> None:
+        docs = [parse_file(p) for p in sorted(root.glob("*.tf"))]
+        self.locals = {k: v for d in docs for g in d.get("locals", []) for k, v in g.items() if k != _MARK}
+        self.variables = {k: v for d in docs for g in d.get("variable", []) for k, v in g.items() if k != _MARK}
+        self.outputs = {k: v for d in docs for g in d.get("output", []) for k, v in g.items() if k != _MARK}
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.data: dict[tuple[str, str], dict[str, Any]] = {}
+        for doc in docs:
+            for kind, target in (("resource", self.resources), ("data", self.data)):
+                for group in doc.get(kind, []):
+                    for rtype, instances in group.items():
+                        if rtype != _MARK:
+                            target.update({(rtype, n): b for n, b in instances.items() if n != _MARK})
+
+    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
+        return {name: body for (t, name), body in self.resources.items() if t == rtype}
+
+
+def _behaviours(distribution: dict[str, Any]) -> list[dict[str, Any]]:
+    found = list(distribution.get("default_cache_behavior", [])) + list(distribution.get("ordered_cache_behavior", []))
+    for dynamic in distribution.get("dynamic", []):
+        for content in dynamic.get("ordered_cache_behavior", {}).get("content", []):
+            found.append(content)
+    return found
+
+
+def tls_findings(root: Path) -> list[str]:
+    """Every hop is TLS to a name its certificate carries."""
+    model, findings = Root(root), []
+    for name, listener in model.of_type("aws_lb_listener").items():
+        actions = [a.get("type") for a in listener.get("default_action", [])]
+        if listener.get("protocol") != "HTTPS" and actions != ["redirect"]:
+            findings.append(f"aws_lb_listener.{name}: {listener.get('protocol')} listener that does not only redirect")
+        elif listener.get("protocol") == "HTTPS" and not TLS_POLICY.match(str(listener.get("ssl_policy"))):
+            findings.append(f"aws_lb_listener.{name}: TLS policy {listener.get('ssl_policy')} is not a TLS 1.3 policy")
+    for name, distribution in model.of_type("aws_cloudfront_distribution").items():
+        for origin in distribution.get("origin", []):
+            for config in origin.get("custom_origin_config", []):
+                if config.get("origin_protocol_policy") != "https-only" or config.get("origin_ssl_protocols") != [
+                    "TLSv1.2"
+                ]:
+                    findings.append(
+                        f"aws_cloudfront_distribution.{name}: origin {origin['origin_id']} not TLS 1.2 only"
+                    )
+        for behaviour in _behaviours(distribution):
+            if behaviour.get("viewer_protocol_policy") not in ("redirect-to-https", "https-only"):
+                findings.append(f"aws_cloudfront_distribution.{name}: a behaviour lets viewers use plain HTTP")
+        certificate = _one(distribution["viewer_certificate"])
+        if certificate.get("minimum_protocol_version") != "TLSv1.2_2021" or "acm_certificate" not in str(certificate):
+            findings.append(f"aws_cloudfront_distribution.{name}: viewers not on the domain certificate with TLS 1.2+")
+    regional = model.resources[("aws_acm_certificate", "regional")]
+    names = [regional["domain_name"], *regional.get("subject_alternative_names", [])]
+    for local, scheme in (("backend_url", "https://"), ("service_url", "https://"), ("origin_host", "")):
+        value = str(model.locals.get(local, ""))
+        if not value.startswith(scheme):
+            findings.append(f"local.{local} = {value}: not {scheme or 'a host name'}")
+        host = value.removeprefix(scheme)
+        if local != "service_url" and host not in names:
+            findings.append(f"local.{local} = {value}: {host} is not a name of the regional certificate {names}")
+    if model.outputs["ollama_internal_api_url"]["value"] != "${local.backend_url}":
+        findings.append("output ollama_internal_api_url: does not use local.backend_url")
+    if not re.search(r"OLLAMA_BASE_URL = local\.backend_url\b", str(model.locals["tiers"]["frontend"]["settings"])):
+        findings.append("OLLAMA_BASE_URL (the frontend's backend URL): does not use local.backend_url")
+    domain = model.variables["domain_name"]
+    if "default" in domain or '""' in str(domain.get("validation")):
+        findings.append("var.domain_name: must be required (no default, no empty value)")
+    return findings
+
+
+def bypass_findings(root: Path) -> list[str]:
+    """An internet-facing load balancer admits only CloudFront, answers 403 by default and forwards only requests that
+    carry the origin-verify header; the distribution has the WAF and sends the header."""
+    model, findings = Root(root), []
+    rules = model.locals["ingress_rules"]
+    listeners = model.of_type("aws_lb_listener")
+    for name, lb in model.of_type("aws_lb").items():
+        if lb.get("internal") is True:
+            continue
+        for group in lb["security_groups"]:
+            for rule_name, rule in rules.items():
+                cloudfront_only = rule.get("pl") == "${data.aws_ec2_managed_prefix_list.cloudfront.id}"
+                if rule["sg"] == group and (not cloudfront_only or "src" in rule):
+                    findings.append(f"aws_lb.{name}: ingress {rule_name} admits more than CloudFront")
+        own = {n: b for n, b in listeners.items() if b["load_balancer_arn"] == f"${{aws_lb.{name}.arn}}"}
+        for listener_name, listener in own.items():
+            action = _one(listener["default_action"])
+            status = _one(action.get("fixed_response", [{}])).get("status_code")
+            if action.get("type") not in ("redirect",) and status != "403":
+                findings.append(f"aws_lb_listener.{listener_name}: default action is not 403 on an internet-facing ALB")
+        for rule_name, rule in model.of_type("aws_lb_listener_rule").items():
+            if not any(f"aws_lb_listener.{n}." in rule["listener_arn"] for n in own):
+                continue
+            headers = [_one(c["http_header"]) for c in rule.get("condition", []) if "http_header" in c]
+            if not any(
+                h["http_header_name"] == "X-Origin-Verify" and "origin_verify.secret_string" in str(h["values"])
+                for h in headers
+            ):
+                findings.append(f"aws_lb_listener_rule.{rule_name}: forwards without the origin-verify header")
+    for name, distribution in model.of_type("aws_cloudfront_distribution").items():
+        if "aws_wafv2_web_acl." not in str(distribution.get("web_acl_id")):
+            findings.append(f"aws_cloudfront_distribution.{name}: no WAF web ACL")
+        for origin in distribution.get("origin", []):
+            if "custom_origin_config" in origin and "X-Origin-Verify" not in str(origin.get("custom_header")):
+                findings.append(f"aws_cloudfront_distribution.{name}: origin {origin['origin_id']} lacks the header")
+    return findings
+
+
+def rotation_findings(root: Path) -> list[str]:
+    """During a rotation the ALB accepts the current and the previous origin-verify value, before CloudFront changes."""
+    model, findings = Root(root), []
+    previous = model.data.get(("aws_secretsmanager_secret_version", "origin_verify_previous"), {})
+    if previous.get("version_stage") != "AWSPREVIOUS" or "origin_verify" not in str(previous.get("secret_id")):
+        findings.append("no data source reads the origin-verify value of stage AWSPREVIOUS")
+    if "local.secret_version > 1" not in str(previous.get("count")):
+        findings.append(
+            "the previous value must be read only once there was a rotation (count on local.secret_version)"
+        )
+    rule = model.resources[("aws_lb_listener_rule", "from_cloudfront")]
+    values = str(_one(_one(rule["condition"])["http_header"])["values"])
+    if "origin_verify.secret_string" not in values or "origin_verify_previous[*].secret_string" not in values:
+        findings.append("the listener rule does not accept both the current and the previous origin-verify value")
+    distribution = model.resources[("aws_cloudfront_distribution", "this")]
+    if "${aws_lb_listener_rule.from_cloudfront}" not in distribution.get("depends_on", []):
+        findings.append("CloudFront may send a new origin-verify value before the ALB accepts it (depends_on)")
+    return findings
+
+
+def timeout_findings(root: Path) -> list[str]:
+    model, findings = Root(root), []
+    for name, lb in model.of_type("aws_lb").items():
+        if lb.get("idle_timeout") != "${local.stream_idle_timeout}":
+            findings.append(f"aws_lb.{name}: idle_timeout {lb.get('idle_timeout')} is not local.stream_idle_timeout")
+    config = _one(_one(model.resources[("aws_cloudfront_distribution", "this")]["origin"][0])["custom_origin_config"])
+    for key in ("origin_read_timeout", "origin_keepalive_timeout"):
+        if config.get(key) != f"${{local.cloudfront_{key}}}":
+            findings.append(f"CloudFront {key} = {config.get(key)} does not derive from the stream timeouts")
+    return findings
+
+
+CHAT_PATHS = ["/api/chat/completions", "/api/v1/chats/new", "/api/v1/files/", "/ollama/api/chat", "/ws/socket.io/"]
+BODY_GROUPS = {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"}
+
+
+def waf_findings(root: Path) -> list[str]:
+    model, findings = Root(root), []
+    prefixes = model.locals["waf_chat_path_prefixes"]
+    for path in CHAT_PATHS:
+        if not any(path.startswith(p) for p in prefixes):
+            findings.append(f"chat path {path} is not in local.waf_chat_path_prefixes")
+    if model.locals["waf_chat_paths_regex"] != '^(${join("|", local.waf_chat_path_prefixes)})':
+        findings.append("local.waf_chat_paths_regex is not built from local.waf_chat_path_prefixes")
+    for name, acl in model.of_type("aws_wafv2_web_acl").items():
+        for rule in acl.get("rule", []):
+            managed = _one(_one(rule["statement"]).get("managed_rule_group_statement", [{}]))
+            if managed.get("name") not in BODY_GROUPS:
+                continue
+            scope = json.dumps(managed.get("scope_down_statement", []))
+            if '"not_statement"' not in scope or "${local.waf_chat_paths_regex}" not in scope:
+                findings.append(f"aws_wafv2_web_acl.{name}: {managed['name']} inspects the bodies of the chat paths")
+    return findings
+
+
+def _planted(tmp_path: Path, filename: str, old: str, new: str) -> Path:
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
+    target = copy / filename
+    assert target.read_text().count(old) == 1, f"'{old}' must occur once in {filename}: update this test"
+    target.write_text(target.read_text().replace(old, new))
+    return copy
+
+
+CHECKS = {
+    "tls": tls_findings,
+    "bypass": bypass_findings,
+    "rotation": rotation_findings,
+    "timeouts": timeout_findings,
+    "waf": waf_findings,
+}
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_edge_holds(check):
+    assert CHECKS[check](TERRAFORM_DIR) == []
+
+
+HTTP_LISTENER = """
+resource "aws_lb_listener" "public_http" {
+  load_balancer_arn = aws_lb.public.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.frontend.arn
+  }
+}
+"""
+
+PLANTED = [
+    pytest.param("tls", "alb.tf", "# HTTPS only:", HTTP_LISTENER + "\n# HTTPS only:",
+                 "aws_lb_listener.public_http: HTTP listener", id="plaintext-listener"),
+    pytest.param("tls", "cloudfront.tf", 'origin_protocol_policy   = "https-only"',
+                 'origin_protocol_policy   = "http-only"', "not TLS 1.2 only", id="plaintext-origin"),
+    pytest.param("tls", "cloudfront.tf", 'viewer_protocol_policy     = "https-only"',
+                 'viewer_protocol_policy     = "allow-all"', "lets viewers use plain HTTP", id="plaintext-viewer"),
+    pytest.param("tls", "data.tf", 'backend_url = "https://backend.${var.domain_name}"',
+                 'backend_url = "http://backend.${var.domain_name}"', "local.backend_url", id="plaintext-backend-url"),
+    pytest.param("tls", "data.tf", 'backend_url = "https://backend.${var.domain_name}"',
+                 'backend_url = "https://${aws_lb.internal.dns_name}"', "is not a name of the regional certificate",
+                 id="backend-url-outside-certificate"),
+    pytest.param("bypass", "security_groups.tf", "    frontend_from_alb = {",
+                 "    alb_from_frontend = {\n      sg = aws_security_group.alb.id, port = 443, "
+                 "src = aws_security_group.frontend.id\n      desc = \"planted\"\n    }\n    frontend_from_alb = {",
+                 "admits more than CloudFront", id="alb-reachable-without-cloudfront"),
+    pytest.param("bypass", "alb.tf", '      http_header_name = "X-Origin-Verify"', '      http_header_name = "X-Other"',
+                 "forwards without the origin-verify header", id="forward-without-header"),
+    pytest.param("bypass", "cloudfront.tf", "  web_acl_id      = aws_wafv2_web_acl.this.arn\n", "",
+                 "no WAF web ACL", id="cloudfront-without-waf"),
+    pytest.param("rotation", "alb.tf",
+                 ", data.aws_secretsmanager_secret_version.origin_verify_previous[*].secret_string", "",
+                 "does not accept both", id="rotation-403-window"),
+    pytest.param("rotation", "cloudfront.tf", ", aws_lb_listener_rule.from_cloudfront]", "]",
+                 "before the ALB accepts it", id="cloudfront-before-alb"),
+    pytest.param("timeouts", "alb.tf", "  idle_timeout               = local.stream_idle_timeout\n",
+                 "  idle_timeout               = 60\n", "aws_lb.internal: idle_timeout 60", id="hard-coded-idle"),
+    pytest.param("waf", "waf.tf", '"/api/chat/", ', "", "/api/chat/completions is not in", id="chat-path-missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("check", "filename", "old", "new", "expected"), PLANTED)
+def test_planted_edge_violation_is_caught(tmp_path, check, filename, old, new, expected):
+    findings = CHECKS[check](_planted(tmp_path, filename, old, new))
+    assert findings and all(expected in f for f in findings), findings
+
+
+def test_planted_body_inspection_on_chat_paths_is_caught(tmp_path):
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
+    waf = copy / "waf.tf"
+    text = waf.read_text()
+    start = text.index("        # Body-inspecting rules")  # the Common Rule Set's scope-down statement comes first
+    end = text.index("\n        }\n", start) + len("\n        }\n")
+    waf.write_text(text[:start] + text[end:])
+    assert waf_findings(copy) == [
+        "aws_wafv2_web_acl.this: AWSManagedRulesCommonRuleSet inspects the bodies of the chat paths"
+    ]
+
+
+# --- the one stream-timeout setting, evaluated by Terraform and read by the twin ---
+
+TIMEOUT_OUTPUTS = """
+output "stream" {
+  value = {
+    idle      = local.stream_idle_timeout
+    read      = local.cloudfront_origin_read_timeout
+    keepalive = local.cloudfront_origin_keepalive_timeout
+  }
+}
+"""
+
+
+def _evaluate_timeouts(folder: Path, terraform_bin: str, tf_env: dict[str, str], setting: dict | None = None):
+    make_provider_free_copy(folder, terraform_bin, tf_env, extra_files=("timeouts.tf",))
+    source = json.loads((TERRAFORM_DIR / "stream_timeouts.json").read_text())
+    (folder / "stream_timeouts.json").write_text(json.dumps(setting or source))
+    (folder / "stream_output.tf").write_text(TIMEOUT_OUTPUTS)
+    tfvars = TERRAFORM_DIR / "environments" / "production.tfvars"
+    return run_terraform(
+        terraform_bin, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], folder, tf_env
+    )
+
+
+def test_timeouts_derive_from_the_setting_the_twin_reads(tmp_path, terraform_bin, tf_env):
+    result = _evaluate_timeouts(tmp_path / "root", terraform_bin, tf_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = run_terraform(terraform_bin, ["output", "-json", "stream"], tmp_path / "root", tf_env)
+    stream = json.loads(output.stdout)
+    setting = json.loads(proxy.STREAM_TIMEOUTS_FILE.read_text())
+    assert proxy.STREAM_TIMEOUTS_FILE == TERRAFORM_DIR / "stream_timeouts.json"
+    assert stream["idle"] == proxy.stream_idle_timeout_s() > setting["first_byte_seconds"]
+    assert stream["idle"] > setting["token_gap_seconds"]
+    quota = read_tfvars("production").get("cloudfront_origin_timeout_quota_seconds", 60)
+    assert stream["read"] == min(stream["idle"], quota) >= setting["token_gap_seconds"]
+    assert stream["keepalive"] < stream["idle"], "CloudFront must drop idle origin connections before the ALB does"
+
+
+def test_a_token_gap_beyond_the_cloudfront_quota_is_refused(tmp_path, terraform_bin, tf_env):
+    setting = {"first_byte_seconds": 300, "token_gap_seconds": 90, "margin_seconds": 10}
+    result = _evaluate_timeouts(tmp_path / "root", terraform_bin, tf_env, setting)
+    assert result.returncode != 0
+    message = " ".join((result.stdout + result.stderr).split())
+    assert "exceeds CloudFront's origin response timeout of 60 s" in message, message
+    assert "cloudfront_origin_timeout_quota_seconds" in message
+
+
+def test_the_twin_reads_a_broken_setting_with_a_clear_error(tmp_path):
+    broken = tmp_path / "stream_timeouts.json"
+    broken.write_text('{"first_byte_seconds": 300}')
+    with pytest.raises(proxy.ProxyError, match="token_gap_seconds"):
+        proxy.stream_idle_timeout_s(broken)
+
+
+# --- WAF rate limit against the load test ---
+
+
+def _loadtest_peak_per_5_minutes() -> float:
+    """Requests one address sends in 5 minutes in the load test through CloudFront (docs/LOADTESTING.md): each user
+    sends one chat request, which streams for at least a second, then thinks uniform(0, think time) seconds."""
+    doc = (REPO_ROOT / "docs" / "LOADTESTING.md").read_text()
+    (users,) = [int(m) for m in re.findall(r"--scenario webui-chat .*?--users (\d+)", doc, flags=re.DOTALL)][:1]
+    run_source = (REPO_ROOT / "loadtest" / "run.py").read_text()
+    think = float(re.search(r'"--think-time", type=float, default=([0-9.]+)', run_source).group(1))
+    return users / (1.0 + think / 2) * 300
+
+
+def test_waf_rate_limit_admits_the_load_test_with_margin_and_still_limits_abuse():
+    (variable,) = [b for g in parse_file(TERRAFORM_DIR / "variables.tf")["variable"] for n, b in g.items()
+                   if n == "waf_rate_limit"]  # fmt: skip
+    limits = [variable["default"]] + [
+        read_tfvars(e)["waf_rate_limit"] for e in ("dev", "staging", "production") if "waf_rate_limit" in read_tfvars(e)
+    ]
+    peak = _loadtest_peak_per_5_minutes()
+    for limit in limits:
+        assert limit >= 2 * peak, f"waf_rate_limit {limit} leaves less than 2x the load test's {peak:.0f} per 5 min"
+        assert limit <= 100 * 300, f"waf_rate_limit {limit} lets one address send over 100 requests per second"
