@@ -35,6 +35,7 @@ from typing import Any
 from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
 from tools import aws_emulator
 from tools.twin.controller import image_ref, proxy_ports
+from tools.twin.proxy import stream_idle_timeout_s
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_DATA_TEMPLATE = ROOT / "terraform" / "templates" / "user_data.sh.tftpl"
@@ -323,7 +324,7 @@ class Stack:
             ][0]
             elb.modify_load_balancer_attributes(
                 LoadBalancerArn=lb["LoadBalancerArn"],
-                Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": "300"}],
+                Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(stream_idle_timeout_s())}],
             )
             self.changes.append(f"create load balancer {name}")
         listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
