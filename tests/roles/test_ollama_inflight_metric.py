@@ -110,7 +110,7 @@ def test_a_metric_outside_the_table_is_refused() -> None:
         publisher.datum("InflightRequests", "ollama-dev-asg", value=1)
 
 
-def test_publishes_every_metric_of_its_table(aws: str, status_page: str, tmp_path: Path) -> None:
+def test_publishes_the_metric_the_scaling_policy_reads(aws: str, status_page: str, tmp_path: Path) -> None:
     access_log = tmp_path / "ollama-access.log"
     ollama_log = tmp_path / "ollama.log"
     access_log.write_text(access_line("/api/chat", 200, "9.0", 9.0) + "\n")  # before the start: not published
