@@ -14,12 +14,23 @@ resource "aws_sns_topic" "alarms" {
   kms_master_key_id = aws_kms_key.data.id
 }
 
+# Who the alarms reach (validated per environment in variables.tf). Each subscriber confirms once; until then
+# playbooks/verify.yml lists the subscription as pending.
 resource "aws_sns_topic_subscription" "email" {
   for_each = toset(var.alarm_emails)
 
   topic_arn = aws_sns_topic.alarms.arn
   protocol  = "email"
   endpoint  = each.value
+}
+
+resource "aws_sns_topic_subscription" "https" {
+  for_each = toset(var.alarm_https_endpoints)
+
+  topic_arn              = aws_sns_topic.alarms.arn
+  protocol               = "https"
+  endpoint               = each.value
+  endpoint_auto_confirms = true
 }
 
 locals {
@@ -62,7 +73,8 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   threshold           = 20
   comparison_operator = "LessThanOrEqualToThreshold"
   dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }
-  alarm_actions       = [aws_autoscaling_policy.step_in[0].arn]
+  # The topic too: a scale-in nobody hears about is invisible (SNS notifies on the transition, not every period).
+  alarm_actions = [aws_autoscaling_policy.step_in[0].arn, aws_sns_topic.alarms.arn]
 }
 
 # --- Service alarms ---
@@ -257,6 +269,16 @@ resource "aws_sns_topic_subscription" "billing_email" {
   topic_arn = aws_sns_topic.billing.arn
   protocol  = "email"
   endpoint  = each.value
+}
+
+resource "aws_sns_topic_subscription" "billing_https" {
+  for_each = toset(var.alarm_https_endpoints)
+  provider = aws.us_east_1
+
+  topic_arn              = aws_sns_topic.billing.arn
+  protocol               = "https"
+  endpoint               = each.value
+  endpoint_auto_confirms = true
 }
 
 resource "aws_cloudwatch_metric_alarm" "billing" {
