@@ -122,6 +122,15 @@ def terraform_log_groups() -> set[str]:
     return set(re.findall(r'"\$\{local\.log_group_prefix\}/([a-z0-9-]+)"', text))
 
 
+def instance_role_log_groups(tier: str) -> set[str]:
+    """Service names of the groups the tier's instance role may write to (terraform/iam.tf instance_log_groups)."""
+    locals_text = (ROOT / "terraform" / "locals.tf").read_text(encoding="utf-8")
+    services = dict(re.findall(r'(\w+)\s*=\s*"\$\{local\.log_group_prefix\}/([a-z0-9-]+)"', locals_text))
+    iam = (ROOT / "terraform" / "iam.tf").read_text(encoding="utf-8")
+    keys = re.search(rf"instance_log_groups = \{{.*?\n\s*{tier}\s*=\s*\[([^\]]*)\]", iam, re.DOTALL).group(1)
+    return {services[key] for key in re.findall(r"local\.log_groups\.(\w+)", keys)}
+
+
 def test_log_groups_are_the_ones_terraform_creates(default_config: dict) -> None:
     entries = default_config["logs"]["logs_collected"]["files"]["collect_list"]
     groups = {e["log_group_name"] for e in entries}
@@ -190,6 +199,8 @@ def test_boot_renders_the_configuration_for_the_instance_record(
     assert schema_errors(config) == []
     entries = config["logs"]["logs_collected"]["files"]["collect_list"]
     assert {e["log_group_name"] for e in entries} == {f"/ollama/staging/{s}" for s in services}
+    # The tier's instance role may write to exactly these groups (an extra one would be AccessDenied).
+    assert instance_role_log_groups(tier) == services
     assert config["agent"]["region"] == "eu-central-1"
     procstat = config["metrics"]["metrics_collected"]["procstat"]
     assert {p.get("pattern") or p.get("exe") for p in procstat} == processes
