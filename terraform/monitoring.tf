@@ -14,12 +14,23 @@ resource "aws_sns_topic" "alarms" {
   kms_master_key_id = aws_kms_key.data.id
 }
 
+# Who the alarms reach (validated per environment in variables.tf). Each subscriber confirms once; until then
+# playbooks/verify.yml lists the subscription as pending.
 resource "aws_sns_topic_subscription" "email" {
   for_each = toset(var.alarm_emails)
 
   topic_arn = aws_sns_topic.alarms.arn
   protocol  = "email"
   endpoint  = each.value
+}
+
+resource "aws_sns_topic_subscription" "https" {
+  for_each = toset(var.alarm_https_endpoints)
+
+  topic_arn              = aws_sns_topic.alarms.arn
+  protocol               = "https"
+  endpoint               = each.value
+  endpoint_auto_confirms = true
 }
 
 locals {
@@ -62,7 +73,8 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   threshold           = 20
   comparison_operator = "LessThanOrEqualToThreshold"
   dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }
-  alarm_actions       = [aws_autoscaling_policy.step_in[0].arn]
+  # The topic too: a scale-in nobody hears about is invisible (SNS notifies on the transition, not every period).
+  alarm_actions = [aws_autoscaling_policy.step_in[0].arn, aws_sns_topic.alarms.arn]
 }
 
 # --- Service alarms ---
@@ -186,6 +198,23 @@ resource "aws_cloudwatch_metric_alarm" "inflight" {
   ok_actions          = local.alarm_actions
 }
 
+resource "aws_cloudwatch_metric_alarm" "model_load_failures" {
+  alarm_name          = "${local.name_prefix}-model-load-failures"
+  alarm_description   = "Ollama failed to load a model on ${local.names.asg} (out of memory? corrupt blob?): read /ollama/<env>/ollama"
+  namespace           = "Ollama"
+  metric_name         = "ModelLoadFailures"
+  statistic           = "Sum"
+  unit                = "Count"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions          = { AutoScalingGroupName = local.names.asg }
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 resource "aws_cloudwatch_metric_alarm" "rds" {
   for_each = {
     cpu     = { metric = "CPUUtilization", threshold = 80, op = "GreaterThanThreshold", desc = "RDS CPU above 80%" }
@@ -242,6 +271,16 @@ resource "aws_sns_topic_subscription" "billing_email" {
   endpoint  = each.value
 }
 
+resource "aws_sns_topic_subscription" "billing_https" {
+  for_each = toset(var.alarm_https_endpoints)
+  provider = aws.us_east_1
+
+  topic_arn              = aws_sns_topic.billing.arn
+  protocol               = "https"
+  endpoint               = each.value
+  endpoint_auto_confirms = true
+}
+
 resource "aws_cloudwatch_metric_alarm" "billing" {
   provider = aws.us_east_1
 
@@ -271,6 +310,12 @@ resource "aws_cloudwatch_dashboard" "this" {
           ["CWAgent", "mem_used_percent", "AutoScalingGroupName", local.names.asg, { label = "backend" }],
           ["CWAgent", "mem_used_percent", "AutoScalingGroupName", local.names.frontend_asg, { label = "frontend" }],
         ] },
+        { title = "Root disk used (%) and free inodes", metrics = [
+          ["CWAgent", "disk_used_percent", "AutoScalingGroupName", local.names.asg, { stat = "Maximum", label = "backend used (%)" }],
+          ["CWAgent", "disk_used_percent", "AutoScalingGroupName", local.names.frontend_asg, { stat = "Maximum", label = "frontend used (%)" }],
+          ["CWAgent", "disk_inodes_free", "AutoScalingGroupName", local.names.asg, { stat = "Minimum", label = "backend free inodes", yAxis = "right" }],
+          ["CWAgent", "disk_inodes_free", "AutoScalingGroupName", local.names.frontend_asg, { stat = "Minimum", label = "frontend free inodes", yAxis = "right" }],
+        ] },
         { title = "Request rate (per minute)", metrics = [
           ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", aws_lb.public.arn_suffix, { stat = "Sum", label = "public ALB" }],
           ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", aws_lb.internal.arn_suffix, { stat = "Sum", label = "Ollama API" }],
@@ -285,9 +330,18 @@ resource "aws_cloudwatch_dashboard" "this" {
           ["Ollama", "InferenceLatency", "AutoScalingGroupName", local.names.asg, { stat = "p95", label = "p95" }],
           ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", aws_lb.internal.arn_suffix, { stat = "p95", label = "API p95 (ALB)" }],
         ] },
-        { title = "In-flight requests per backend instance", metrics = [
-          ["Ollama", "InFlightRequests", "AutoScalingGroupName", local.names.asg, { stat = "Average", label = "average" }],
-          ["Ollama", "InFlightRequests", "AutoScalingGroupName", local.names.asg, { stat = "Maximum", label = "maximum" }],
+        { title = "Server-side time to first token (s)", metrics = [
+          ["Ollama", "TimeToFirstToken", "AutoScalingGroupName", local.names.asg, { stat = "p50", label = "p50" }],
+          ["Ollama", "TimeToFirstToken", "AutoScalingGroupName", local.names.asg, { stat = "p95", label = "p95" }],
+        ] },
+        { title = "In-flight and waiting requests per backend instance", metrics = [
+          ["Ollama", "InFlightRequests", "AutoScalingGroupName", local.names.asg, { stat = "Average", label = "in flight (average)" }],
+          ["Ollama", "InFlightRequests", "AutoScalingGroupName", local.names.asg, { stat = "Maximum", label = "in flight (maximum)" }],
+          ["Ollama", "QueuedRequests", "AutoScalingGroupName", local.names.asg, { stat = "Maximum", label = "waiting for a slot (maximum)" }],
+        ] },
+        { title = "Models loaded and load failures", metrics = [
+          ["Ollama", "LoadedModels", "AutoScalingGroupName", local.names.asg, { stat = "Average", label = "loaded models (average)" }],
+          ["Ollama", "ModelLoadFailures", "AutoScalingGroupName", local.names.asg, { stat = "Sum", label = "load failures" }],
         ] },
         ] : {
         type   = "metric"

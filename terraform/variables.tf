@@ -477,13 +477,29 @@ variable "s3_noncurrent_version_days" {
 }
 
 variable "alarm_emails" {
-  description = "E-mail addresses subscribed to the alarm SNS topic (each confirms by e-mail)."
+  description = "E-mail addresses subscribed to the alarm SNS topics (each confirms by e-mail)."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", e))])
     error_message = "var.alarm_emails must contain only e-mail addresses such as ops@example.com."
+  }
+
+  validation {
+    condition     = length(var.alarm_emails) + length(var.alarm_https_endpoints) > 0
+    error_message = "Alarms would reach nobody: set alarm_emails (e-mail addresses) or alarm_https_endpoints (an on-call or chat webhook) in terraform/environments/<environment>.tfvars. Every environment needs at least one subscriber."
+  }
+}
+
+variable "alarm_https_endpoints" {
+  description = "HTTPS endpoints subscribed to the alarm SNS topics (an on-call service's or chat webhook's SNS URL; it must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for u in var.alarm_https_endpoints : can(regex("^https://[^/\\s]+\\.[^/\\s]+(/\\S*)?$", u))])
+    error_message = "var.alarm_https_endpoints must contain only https:// URLs such as https://events.example.com/integration/sns (plain http is refused)."
   }
 }
 

@@ -37,7 +37,7 @@ log_retention_days         = 14
 backup_retention_days      = 7
 s3_noncurrent_version_days = 7
 
-alarm_emails                    = []
+alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 300
 budget_alert_thresholds_percent = [80, 100]
 billing_alarm_threshold_usd     = 400

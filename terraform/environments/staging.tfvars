@@ -37,7 +37,7 @@ log_retention_days         = 30
 backup_retention_days      = 14
 s3_noncurrent_version_days = 30
 
-alarm_emails                    = []
+alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 1500
 budget_alert_thresholds_percent = [80, 100]
 billing_alarm_threshold_usd     = 2000

@@ -136,6 +136,18 @@ def test_service_unit_runs_the_program_once_per_boot():
 # -- packed configuration code ----------------------------------------------------------------------------------
 
 
+# The roles the image's boot runs (the role's default tier lists, as the bake packs them).
+TIER_ROLES = list(
+    dict.fromkeys(
+        role
+        for roles in yaml.safe_load((ROOT / "roles/instance_bootstrap/defaults/main.yml").read_text())[
+            "instance_bootstrap_tier_roles"
+        ].values()
+        for role in roles
+    )
+)
+
+
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("packed")
@@ -145,10 +157,10 @@ def packed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ROOT / "playbooks/instance.yml",
         [ROOT / "playbooks/vars/instance_tiers.yml"],
         ROOT / "roles",
-        ["ollama", "open_webui"],
+        TIER_ROLES,
         [ROOT / "collections", *packer.default_search()],
     )
-    assert manifest["roles"] == ["ollama", "open_webui"]
+    assert sorted(manifest["roles"]) == sorted(TIER_ROLES) == ["cloudwatch_agent", "ollama", "open_webui"]
     return archive
 
 
@@ -159,7 +171,7 @@ def test_pack_is_reproducible(packed: Path, tmp_path: Path):
         ROOT / "playbooks/instance.yml",
         [ROOT / "playbooks/vars/instance_tiers.yml"],
         ROOT / "roles",
-        ["ollama", "open_webui"],
+        TIER_ROLES,
         [ROOT / "collections", *packer.default_search()],
     )
     assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(packed.read_bytes()).hexdigest()

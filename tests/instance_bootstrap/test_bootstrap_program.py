@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -173,6 +174,40 @@ def test_run_playbook_names_a_missing_program(tmp_path: Path):
         bootstrap.run_playbook(command, {})
 
 
+FAKE_PLAYBOOK = """#!/bin/sh
+echo "PLAY [Instance - configure this instance's tier from its instance record] ***"
+echo "TASK [ollama : Check the API token secret] ***"
+echo "ok: [localhost]"
+echo "TASK [cloudwatch_agent : Require the environment the logs belong to] ***"
+echo 'fatal: [localhost]: FAILED! => {"msg": "cloudwatch_agent_environment=\\"\\" is not an environment name"}'
+echo "PLAY RECAP ***" >&2
+exit 2
+"""
+
+
+def test_run_playbook_names_the_failed_task_and_passes_the_output_on(tmp_path: Path, capsys):
+    program = tmp_path / "ansible-playbook"
+    program.write_text(FAKE_PLAYBOOK)
+    program.chmod(0o755)
+    playbook = tmp_path / "instance.yml"
+    playbook.write_text("---\n")
+    command = bootstrap.playbook_command(program, playbook, tmp_path / "x.json")
+    with pytest.raises(bootstrap.BootstrapError) as raised:
+        bootstrap.run_playbook(command, {"PATH": "/usr/bin:/bin"})
+    message = str(raised.value)
+    assert message.startswith(
+        "instance.yml failed (exit 2) at task [cloudwatch_agent : Require the environment the logs belong to]: "
+        "fatal: [localhost]: FAILED!"
+    )
+    assert "is not an environment name" in message
+    out = capsys.readouterr().out
+    assert "TASK [ollama : Check the API token secret]" in out and "PLAY RECAP" in out
+
+
+def test_last_failure_is_empty_without_a_failed_task():
+    assert bootstrap.last_failure(["TASK [a] ***", "ok: [localhost]"]) == ("", "")
+
+
 # -- ready ----------------------------------------------------------------------------------------------------
 
 
@@ -305,8 +340,11 @@ def test_main_abandons_on_a_failed_playbook(wired, monkeypatch, capsys):
     monkeypatch.setattr(bootstrap, "run_playbook", fail)
     assert bootstrap.main(wired["args"]) == 1
     assert _results(wired["client"]) == ["ABANDON"]
-    line = "ollama-platform-bootstrap: FAILED: configure: instance.yml failed (exit 2)"
-    assert line in capsys.readouterr().err
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "FAILED" in line)
+    assert line.startswith("ollama-platform-bootstrap: FAILED: configure: instance.yml failed (exit 2) [")
+    # Which instance, tier, environment and group: the line alone is enough in CloudWatch or the console output.
+    assert re.search(r"\[i-\S+ backend dev ollama-dev-asg us-east-1\]$", line), line
     assert (wired["tmp"] / "console").read_text() == line + "\n"
 
 
@@ -314,7 +352,9 @@ def test_main_abandons_on_an_unexpected_error(wired, monkeypatch, capsys):
     monkeypatch.setattr(bootstrap, "wait_ready", mock.Mock(side_effect=RuntimeError("boom")))
     assert bootstrap.main(wired["args"]) == 1
     assert _results(wired["client"]) == ["ABANDON"]
-    assert "FAILED: unexpected: RuntimeError: boom" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "FAILED: unexpected: RuntimeError: boom [" in err
+    assert "Traceback (most recent call last)" in err and "wait_ready" in err  # where it broke
 
 
 def test_main_without_a_record_fails_clearly_and_completes_nothing(wired, capsys):

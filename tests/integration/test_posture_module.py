@@ -16,6 +16,10 @@ pytestmark = pytest.mark.emulator
 def stack(aws):
     """The twin's emulated stack (no containers): 1 backend, 2 frontends across two AZs."""
     outputs = emulated_stack(aws)
+    # What terraform/monitoring.tf creates from alarm_emails (validated non-empty in every environment).
+    boto3.client("sns").subscribe(
+        TopicArn=outputs["ollama_sns_topic_arn"], Protocol="email", Endpoint="ops@example.com"
+    )
     args = {
         "name_prefix": "ollama-local",
         "asg_names": [outputs["ollama_backend_asg_name"], outputs["ollama_frontend_asg_name"]],
@@ -60,6 +64,7 @@ def test_healthy_stack_has_no_findings(stack, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert result["findings"] == [] and result["healthy"] is True
     assert result["changed"] is False
+    assert result["pending_subscriptions"] == []  # the emulator confirms at once; AWS: see the unit tests
     assert result["checked"] == {
         "asgs": 2,
         "target_groups": 2,
@@ -106,6 +111,32 @@ def test_planted_bad_posture_is_reported_by_name(stack, tmp_path):
             ]
         )
         assert all(f["remediation"] for f in result["findings"])
+
+
+def test_alarms_that_reach_nobody_are_findings(stack, tmp_path):
+    """The rules of tests/terraform/test_terraform_posture.py on the emulator's state: a scale-in alarm that only
+    triggers its policy, and a topic nobody is subscribed to."""
+    outputs, args = stack
+    sns = boto3.client("sns")
+    topic = outputs["ollama_sns_topic_arn"]
+    for subscription in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]:
+        sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+    asg = outputs["ollama_backend_asg_name"]
+    policy = f"arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:0a1b:autoScalingGroupName/{asg}:policyName/in"
+    boto3.client("cloudwatch").put_metric_alarm(
+        AlarmName="ollama-local-scale-in-only",
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Period=300,
+        EvaluationPeriods=3,
+        Threshold=20.0,
+        ComparisonOperator="LessThanOrEqualToThreshold",
+        AlarmActions=[policy],
+    )
+    proc, result = run_playbook("posture.yml", tmp_path, {"posture_args": args})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _findings(result) == sorted([("alarm_actions", "ollama-local-scale-in-only"), ("alarm_subscribers", topic)])
 
 
 def test_missing_resources_are_findings_not_errors(aws, tmp_path):

@@ -23,8 +23,9 @@ SCHEMA = ROLE / "files" / "schema.json"
 ANSIBLE = Path(sys.executable).with_name("ansible")
 
 
-def render(tmp_path: Path, **overrides: object) -> dict:
-    """Render the role's config template with its defaults and vars (plus overrides); return the parsed JSON."""
+def render(tmp_path: Path, vars_files: tuple[Path, ...] = (), **overrides: object) -> dict:
+    """Render the role's config template with its defaults and vars, then vars_files (the boot's mapping), then
+    overrides; return the parsed JSON."""
     dest = tmp_path / "amazon-cloudwatch-agent.json"
     extra = {
         "cloudwatch_agent_environment": "production",
@@ -32,6 +33,7 @@ def render(tmp_path: Path, **overrides: object) -> dict:
         "ansible_python_interpreter": sys.executable,
     }
     extra.update(overrides)
+    extra = {key: value for key, value in extra.items() if value is not None}  # None: leave it to vars_files
     # An empty configuration keeps the project's ansible.cfg (dynamic inventory, fact cache) out of the rendering.
     config_file = tmp_path / "ansible.cfg"
     config_file.write_text("[defaults]\n", encoding="utf-8")
@@ -52,6 +54,7 @@ def render(tmp_path: Path, **overrides: object) -> dict:
             f"@{ROLE / 'defaults' / 'main.yml'}",
             "-e",
             f"@{ROLE / 'vars' / 'main.yml'}",
+            *[arg for path in vars_files for arg in ("-e", f"@{path}")],
             "-e",
             json.dumps(extra),
         ],
@@ -119,6 +122,15 @@ def terraform_log_groups() -> set[str]:
     return set(re.findall(r'"\$\{local\.log_group_prefix\}/([a-z0-9-]+)"', text))
 
 
+def instance_role_log_groups(tier: str) -> set[str]:
+    """Service names of the groups the tier's instance role may write to (terraform/iam.tf instance_log_groups)."""
+    locals_text = (ROOT / "terraform" / "locals.tf").read_text(encoding="utf-8")
+    services = dict(re.findall(r'(\w+)\s*=\s*"\$\{local\.log_group_prefix\}/([a-z0-9-]+)"', locals_text))
+    iam = (ROOT / "terraform" / "iam.tf").read_text(encoding="utf-8")
+    keys = re.search(rf"instance_log_groups = \{{.*?\n\s*{tier}\s*=\s*\[([^\]]*)\]", iam, re.DOTALL).group(1)
+    return {services[key] for key in re.findall(r"local\.log_groups\.(\w+)", keys)}
+
+
 def test_log_groups_are_the_ones_terraform_creates(default_config: dict) -> None:
     entries = default_config["logs"]["logs_collected"]["files"]["collect_list"]
     groups = {e["log_group_name"] for e in entries}
@@ -155,6 +167,55 @@ def test_environment_and_switches_change_the_output(tmp_path: Path) -> None:
     assert "statsd" not in config["metrics"]["metrics_collected"]
     assert "procstat" not in config["metrics"]["metrics_collected"]
     assert config["agent"]["region"] == "eu-west-1"
+
+
+def record(tier: str, environment: str) -> dict[str, str]:
+    """An instance record (/etc/ollama-platform/instance.env) as the user data writes it, the keys this role reads."""
+    return {
+        "OLLAMA_PLATFORM_ENVIRONMENT": environment,
+        "OLLAMA_PLATFORM_ROLE": tier,
+        "OLLAMA_PLATFORM_REGION": "eu-central-1",
+        "OLLAMA_PLATFORM_ASG_NAME": f"ollama-{environment}-asg",
+    }
+
+
+@pytest.mark.parametrize(
+    ("tier", "services", "processes"),
+    [
+        ("backend", {"ollama", "nginx", "system"}, {"ollama serve", "^nginx$"}),
+        ("frontend", {"open-webui", "system"}, {"open-webui serve"}),
+    ],
+)
+def test_boot_renders_the_configuration_for_the_instance_record(
+    tmp_path: Path, tier: str, services: set[str], processes: set[str]
+) -> None:
+    """What the boot writes: playbooks/vars/instance_tiers.yml maps the instance record onto this role."""
+    config = render(
+        tmp_path,
+        vars_files=(ROOT / "playbooks" / "vars" / "instance_tiers.yml",),
+        instance_settings=record(tier, "staging"),
+        cloudwatch_agent_environment=None,
+    )
+    assert schema_errors(config) == []
+    entries = config["logs"]["logs_collected"]["files"]["collect_list"]
+    assert {e["log_group_name"] for e in entries} == {f"/ollama/staging/{s}" for s in services}
+    # The tier's instance role may write to exactly these groups (an extra one would be AccessDenied).
+    assert instance_role_log_groups(tier) == services
+    assert config["agent"]["region"] == "eu-central-1"
+    procstat = config["metrics"]["metrics_collected"]["procstat"]
+    assert {p.get("pattern") or p.get("exe") for p in procstat} == processes
+    assert all("tiers" not in p for p in procstat)
+
+
+def test_boot_mapping_sets_only_what_the_role_reads() -> None:
+    tiers = yaml.safe_load((ROOT / "playbooks" / "vars" / "instance_tiers.yml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+    mapped = {k for k in tiers if k.startswith("cloudwatch_agent_")}
+    assert mapped <= set(spec["argument_specs"]["main"]["options"])
+    assert tiers["cloudwatch_agent_install"] is False, "the boot must not download the agent"
+    for playbook in ("instance.yml", "configure.yml"):
+        text = (ROOT / "playbooks" / playbook).read_text(encoding="utf-8")
+        assert "- role: cloudwatch_agent" in text, f"playbooks/{playbook} does not run the cloudwatch_agent role"
 
 
 def test_defaults_match_argument_specs() -> None:

@@ -59,6 +59,12 @@ BAD_INPUT = [
     ),
     pytest.param("aws_region", "useast1", "var.aws_region must be an AWS region name", id="region"),
     pytest.param(
+        "alarm_emails",
+        "[]",
+        "Alarms would reach nobody: set alarm_emails (e-mail addresses) or alarm_https_endpoints",
+        id="no-alarm-subscriber",
+    ),
+    pytest.param(
         "ollama_backend_instance_types",
         '["x1.huge"]',
         "var.ollama_backend_instance_types must list instance types from the supported families",

@@ -36,6 +36,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -323,8 +324,20 @@ def playbook_environment(environ: dict[str, str], record: dict[str, str], playbo
     return env
 
 
+def last_failure(lines: Iterable[str]) -> tuple[str, str]:
+    """(task, message) of the last failed task in ansible-playbook's output ("" when none is found)."""
+    task = failed_task = message = ""
+    for line in lines:
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line[line.index("[") + 1 : line.rindex("]")] if "]" in line else line
+        elif line.startswith(("fatal:", "failed:")):
+            failed_task, message = task, line.strip()
+    return failed_task, message
+
+
 def run_playbook(command: list[str], env: dict[str, str]) -> None:
-    """Run the playbook with its output going straight to ours (the journal and the console)."""
+    """Run the playbook with its output passed on to ours (the journal and the console); on failure, name the
+    failed task and its message in the error, so the one FAILED line says what broke."""
     if not Path(command[0]).exists():
         raise BootstrapError(
             "configure", f"{command[0]} is missing: the image was not baked with the instance_bootstrap role"
@@ -334,11 +347,18 @@ def run_playbook(command: list[str], env: dict[str, str]) -> None:
             "configure", f"playbook {command[5]} is missing: re-bake the image (instance_bootstrap role)"
         )
     sys.stdout.flush()
-    result = subprocess.run(command, env=env, check=False)
-    if result.returncode != 0:
+    tail: list[str] = []
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout or ():
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            tail = [*tail[-400:], line.rstrip("\n")]
+    if process.returncode != 0:
+        task, message = last_failure(tail)
+        where = f" at task [{task}]: {message[:400]}" if task or message else ""
         raise BootstrapError(
             "configure",
-            f"{Path(command[5]).name} failed (exit {result.returncode}): the failed task and its message are above in "
+            f"{Path(command[5]).name} failed (exit {process.returncode}){where}; the whole output is in "
             f"`journalctl -u {PROG}`; fix the named setting, then `systemctl restart {PROG}`",
         )
 
@@ -407,9 +427,21 @@ def autoscaling_client(region: str) -> Any:
 # -- reporting ------------------------------------------------------------------------------------------------
 
 
-def failure_line(error: BootstrapError) -> str:
-    """The one line an operator greps for."""
-    return f"{PROG}: FAILED: {error.step}: {error}"
+def failure_line(error: BootstrapError, context: str = "") -> str:
+    """The one line an operator greps for (in the journal, CloudWatch's system group and the console output)."""
+    return f"{PROG}: FAILED: {error.step}: {error}{f' [{context}]' if context else ''}"
+
+
+def failure_context(record: dict[str, str], identity: Identity | None) -> str:
+    """Which instance failed: id, tier, environment, group and the image's region, as far as known."""
+    parts = [
+        identity.instance_id if identity else "",
+        record.get("OLLAMA_PLATFORM_ROLE", ""),
+        record.get("OLLAMA_PLATFORM_ENVIRONMENT", ""),
+        record.get("OLLAMA_PLATFORM_ASG_NAME", ""),
+        (record.get("OLLAMA_PLATFORM_REGION") or (identity.region if identity else "")),
+    ]
+    return " ".join(part for part in parts if part)
 
 
 def report_failure(line: str, console: Path) -> None:
@@ -499,9 +531,11 @@ def main(argv: list[str] | None = None) -> int:
         info("ready")
         return 0
     except BootstrapError as error:
-        report_failure(failure_line(error), args.console)
+        report_failure(failure_line(error, failure_context(record, identity)), args.console)
     except Exception as error:  # noqa: BLE001 - any failure must abandon the launch, with its cause
-        report_failure(failure_line(BootstrapError("unexpected", f"{type(error).__name__}: {error}")), args.console)
+        traceback.print_exc(file=sys.stderr)  # where it broke, for the journal; the FAILED line stays one line
+        unexpected = BootstrapError("unexpected", f"{type(error).__name__}: {error}")
+        report_failure(failure_line(unexpected, failure_context(record, identity)), args.console)
     if identity is not None and record and hook_waiting(identity.target_lifecycle_state):
         try:
             region = record.get("OLLAMA_PLATFORM_REGION") or identity.region

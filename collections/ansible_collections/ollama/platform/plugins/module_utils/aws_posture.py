@@ -89,8 +89,17 @@ def check_target_health(target_group: str, descriptions: Iterable[dict[str, Any]
     return out
 
 
+def is_sns_topic(arn: str) -> bool:
+    """An SNS topic ARN in any partition (arn:aws:sns:..., arn:aws-us-gov:sns:...)."""
+    parts = str(arn).split(":")
+    return len(parts) >= 6 and parts[0] == "arn" and parts[2] == "sns"
+
+
 def check_alarms(alarms: Iterable[dict[str, Any]], sns_topic_arn: str | None, prefix: str) -> list[Finding]:
-    """Alarms named ``prefix*`` exist and each notifies the SNS topic."""
+    """Alarms named ``prefix*`` exist and each notifies an SNS topic (a person), not only a scaling policy.
+
+    Which topics reach a person is ``check_topic_subscribers``'s rule, applied to every topic the alarms notify.
+    """
     alarms = list(alarms)
     if not alarms:
         return [
@@ -102,28 +111,60 @@ def check_alarms(alarms: Iterable[dict[str, Any]], sns_topic_arn: str | None, pr
             )
         ]
     out = []
+    fix = f"add the alarm topic ({sns_topic_arn or 'aws_sns_topic.alarms.arn'}) to alarm_actions"
     for alarm in alarms:
         name = alarm.get("AlarmName", "?")
         actions = list(alarm.get("AlarmActions", []))
         if not actions:
+            out.append(finding("alarm_actions", name, "alarm has no alarm actions: nobody is notified", fix))
+        elif not any(is_sns_topic(action) for action in actions):
             out.append(
                 finding(
                     "alarm_actions",
                     name,
-                    "alarm has no alarm actions: nobody is notified",
-                    "set alarm_actions to the SNS topic (var.alarm_sns_topic / aws_sns_topic.alerts)",
-                )
-            )
-        elif sns_topic_arn and sns_topic_arn not in actions:
-            out.append(
-                finding(
-                    "alarm_actions",
-                    name,
-                    f"alarm does not notify {sns_topic_arn}",
-                    "add the platform SNS topic to alarm_actions",
+                    f"alarm only triggers {', '.join(actions)}: nobody is notified",
+                    fix,
                 )
             )
     return out
+
+
+def notified_topics(alarms: Iterable[dict[str, Any]], sns_topic_arn: str | None) -> list[str]:
+    """The SNS topics the alarms notify, and the platform's topic, in a stable order."""
+    topics = [sns_topic_arn] if sns_topic_arn else []
+    for alarm in alarms:
+        for action in alarm.get("AlarmActions", []):
+            if is_sns_topic(action) and action not in topics:
+                topics.append(action)
+    return topics
+
+
+def is_pending(subscription: dict[str, Any]) -> bool:
+    """SNS lists a subscription nobody confirmed yet with SubscriptionArn "PendingConfirmation"."""
+    return subscription.get("SubscriptionArn") == "PendingConfirmation"
+
+
+def check_topic_subscribers(topic_arn: str, subscriptions: Iterable[dict[str, Any]]) -> list[Finding]:
+    """An alarm topic has at least one subscription (confirmed or waiting for its confirmation)."""
+    if list(subscriptions):
+        return []
+    return [
+        finding(
+            "alarm_subscribers",
+            topic_arn,
+            "nobody is subscribed to this alarm topic: its alarms reach no one",
+            "set alarm_emails or alarm_https_endpoints in terraform/environments/<env>.tfvars and apply",
+        )
+    ]
+
+
+def pending_subscriptions(topic_arn: str, subscriptions: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """Subscriptions of a topic still waiting for their confirmation (the e-mail link, the HTTPS handshake)."""
+    return [
+        {"topic_arn": topic_arn, "protocol": str(s.get("Protocol", "?")), "endpoint": str(s.get("Endpoint", "?"))}
+        for s in subscriptions
+        if is_pending(s)
+    ]
 
 
 def check_dynamodb(name: str, table: dict[str, Any] | None, backups: dict[str, Any] | None) -> list[Finding]:
@@ -254,6 +295,31 @@ def check_kms_key(key_id: str, metadata: dict[str, Any] | None, rotation_enabled
     return out
 
 
+def evaluate_alarms(
+    alarms: Iterable[dict[str, Any]],
+    sns_topic_arn: str | None,
+    prefix: str,
+    subscriptions_by_topic: dict[str, list[dict[str, Any]] | None],
+) -> tuple[list[Finding], list[dict[str, str]]]:
+    """The alarm rules on one environment's alarms and the subscriptions of the topics they notify (None: the topic
+    does not exist). Returns (findings, subscriptions pending confirmation).
+
+    The same function runs on what AWS (or the emulator) answers (``collect_alarms``) and on the parsed Terraform of
+    each environment (tests/terraform/test_terraform_posture.py).
+    """
+    alarms = list(alarms)
+    out = check_alarms(alarms, sns_topic_arn, prefix)
+    pending: list[dict[str, str]] = []
+    for topic in notified_topics(alarms, sns_topic_arn):
+        subscriptions = subscriptions_by_topic.get(topic)
+        if subscriptions is None:
+            out.append(finding("sns_topic", topic, "SNS topic not found", "apply terraform/monitoring.tf"))
+            continue
+        out.extend(check_topic_subscribers(topic, subscriptions))
+        pending.extend(pending_subscriptions(topic, subscriptions))
+    return out, pending
+
+
 # --------------------------------------------------------------------------- collectors
 ClientFactory = Callable[[str], Any]
 
@@ -302,17 +368,25 @@ def collect_targets(client: ClientFactory, arns: list[str]) -> list[Finding]:
     return out
 
 
-def collect_alarms(client: ClientFactory, prefix: str, sns_topic_arn: str | None) -> list[Finding]:
+def collect_alarms(
+    client: ClientFactory, prefix: str, sns_topic_arn: str | None
+) -> tuple[list[Finding], list[dict[str, str]]]:
+    """Read the alarms and the subscriptions of every topic they notify; apply ``evaluate_alarms``."""
     cw = client("cloudwatch")
     alarms: list[dict[str, Any]] = []
     for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix):
         alarms.extend(page.get("MetricAlarms", []))
-    out = check_alarms(alarms, sns_topic_arn, prefix)
-    if sns_topic_arn:
-        sns = client("sns")
-        if _call_or_none(sns.get_topic_attributes, ("NotFound",), TopicArn=sns_topic_arn) is None:
-            out.append(finding("sns_topic", sns_topic_arn, "SNS topic not found", "apply terraform/monitoring.tf"))
-    return out
+    sns = client("sns")
+    subscriptions_by_topic: dict[str, list[dict[str, Any]] | None] = {}
+    for topic in notified_topics(alarms, sns_topic_arn):
+        if _call_or_none(sns.get_topic_attributes, ("NotFound",), TopicArn=topic) is None:
+            subscriptions_by_topic[topic] = None
+            continue
+        subscriptions: list[dict[str, Any]] = []
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
+            subscriptions.extend(page.get("Subscriptions", []))
+        subscriptions_by_topic[topic] = subscriptions
+    return evaluate_alarms(alarms, sns_topic_arn, prefix, subscriptions_by_topic)
 
 
 def collect_dynamodb(client: ClientFactory, names: list[str]) -> tuple[list[Finding], list[str]]:

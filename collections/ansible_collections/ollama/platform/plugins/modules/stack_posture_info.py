@@ -11,6 +11,8 @@ description:
   - Reads the Auto Scaling groups, target groups, CloudWatch alarms, SNS topic, DynamoDB tables, S3 buckets,
     CloudWatch log groups and KMS keys of one environment and returns every deviation from the platform's
     baseline as a finding that names the resource and the fix.
+  - The alarm rules (every alarm notifies an SNS topic, every such topic has a subscriber) and the log group rules are
+    the same functions the repository's tests apply to the parsed Terraform of each environment.
   - Read-only. Never changes anything, so it is safe in check mode and in production.
   - The module does not fail on findings; the calling playbook decides (see C(playbooks/verify.yml)).
 author:
@@ -39,10 +41,13 @@ options:
     elements: str
     default: []
   alarm_prefix:
-    description: Prefix of the alarms that must exist and notify O(sns_topic_arn). Defaults to O(name_prefix).
+    description:
+      - Prefix of the alarms that must exist, each notifying an SNS topic (not only a scaling policy). Every topic
+        they notify must have a subscriber. Defaults to O(name_prefix).
     type: str
   sns_topic_arn:
-    description: The SNS topic every alarm must notify. When omitted, alarms only need some action.
+    description:
+      - The platform's alarm topic; it must exist and have a subscriber even when no alarm notifies it yet.
     type: str
   dynamodb_tables:
     description: DynamoDB tables that must be KMS-encrypted with point-in-time recovery on.
@@ -129,6 +134,26 @@ checked:
   returned: always
   type: dict
   sample: {"asgs": 2, "target_groups": 2, "alarm_prefix": "ollama-dev", "tables": 1, "buckets": 3, "kms_keys": 2}
+pending_subscriptions:
+  description:
+    - Subscriptions of the alarm topics still waiting for their confirmation (the link AWS e-mails, the HTTPS
+      endpoint's confirmation). Their alarms do not reach that subscriber yet. Not a finding.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    topic_arn:
+      description: The topic.
+      type: str
+      sample: arn:aws:sns:us-east-1:123456789012:ollama-alarms
+    protocol:
+      description: C(email) or C(https).
+      type: str
+      sample: email
+    endpoint:
+      description: The address or URL to confirm.
+      type: str
+      sample: ops@example.com
 """
 
 try:  # noqa: SIM105  (the amazon.aws pattern: AnsibleAWSModule reports a missing botocore)
@@ -175,7 +200,8 @@ def run_checks(module: AnsibleAWSModule) -> dict:
     checked["target_groups"] = len(tg_arns)
 
     alarm_prefix = p["alarm_prefix"] or p["name_prefix"]
-    findings.extend(aws_posture.collect_alarms(client, alarm_prefix, p["sns_topic_arn"]))
+    alarm_findings, pending = aws_posture.collect_alarms(client, alarm_prefix, p["sns_topic_arn"])
+    findings.extend(alarm_findings)
     checked["alarm_prefix"] = alarm_prefix
 
     keys = list(p["kms_key_ids"])
@@ -193,7 +219,7 @@ def run_checks(module: AnsibleAWSModule) -> dict:
 
     findings.extend(aws_posture.collect_kms(client, keys))
     checked["kms_keys"] = len(set(keys))
-    return {"findings": findings, "healthy": not findings, "checked": checked}
+    return {"findings": findings, "healthy": not findings, "checked": checked, "pending_subscriptions": pending}
 
 
 def main() -> None:

@@ -47,15 +47,37 @@ def test_target_health():
 
 def test_alarms():
     topic = "arn:aws:sns:us-east-1:123456789012:ollama-dev-alarms"
-    ok = {"AlarmName": "ollama-dev-high-cpu", "AlarmActions": [topic]}
-    silent = {"AlarmName": "ollama-dev-low-cpu", "AlarmActions": []}
-    other = {"AlarmName": "ollama-dev-5xx", "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:else"]}
-    findings = p.check_alarms([ok, silent, other], topic, "ollama-dev")
+    policy = (
+        "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:abc:autoScalingGroupName/ollama-dev-asg:policyName/in"
+    )
+    ok = {"AlarmName": "ollama-dev-high-cpu", "AlarmActions": [policy, topic]}
+    silent = {"AlarmName": "ollama-dev-silent", "AlarmActions": []}
+    scaling_only = {"AlarmName": "ollama-dev-low-cpu", "AlarmActions": [policy]}
+    billing = {"AlarmName": "ollama-dev-estimated-charges", "AlarmActions": ["arn:aws:sns:us-east-1:1:billing"]}
+    findings = p.check_alarms([ok, silent, scaling_only, billing], topic, "ollama-dev")
     assert [(f["check"], f["resource"]) for f in findings] == [
+        ("alarm_actions", "ollama-dev-silent"),
         ("alarm_actions", "ollama-dev-low-cpu"),
-        ("alarm_actions", "ollama-dev-5xx"),
     ]
+    assert "only triggers" in findings[1]["message"] and topic in findings[1]["remediation"]
     assert checks(p.check_alarms([], topic, "ollama-dev")) == ["alarms_exist"]
+    assert p.notified_topics([ok, billing], topic) == [topic, "arn:aws:sns:us-east-1:1:billing"]
+    assert p.is_sns_topic("arn:aws-us-gov:sns:us-gov-west-1:1:t") and not p.is_sns_topic(policy)
+
+
+def test_alarm_topics_need_a_subscriber_and_pending_ones_are_listed():
+    topic = "arn:aws:sns:us-east-1:123456789012:ollama-dev-alarms"
+    alarm = {"AlarmName": "ollama-dev-high-cpu", "AlarmActions": [topic]}
+    confirmed = {"SubscriptionArn": f"{topic}:1f2e", "Protocol": "https", "Endpoint": "https://on-call.example.com/sns"}
+    pending = {"SubscriptionArn": "PendingConfirmation", "Protocol": "email", "Endpoint": "ops@example.com"}
+    findings, waiting = p.evaluate_alarms([alarm], topic, "ollama-dev", {topic: [confirmed, pending]})
+    assert findings == []
+    assert waiting == [{"topic_arn": topic, "protocol": "email", "endpoint": "ops@example.com"}]
+    findings, waiting = p.evaluate_alarms([alarm], topic, "ollama-dev", {topic: []})
+    assert [(f["check"], f["resource"]) for f in findings] == [("alarm_subscribers", topic)]
+    assert "alarm_emails or alarm_https_endpoints" in findings[0]["remediation"]
+    findings, _ = p.evaluate_alarms([alarm], topic, "ollama-dev", {topic: None})
+    assert checks(findings) == ["sns_topic"]
 
 
 def test_dynamodb():

@@ -16,7 +16,7 @@ def test_run_checks_with_nothing_to_check_still_checks_alarms(monkeypatch):
     def fake(name):
         def collector(*args):
             calls.append(name)
-            return ([], []) if name in {"dynamodb", "buckets", "asgs"} else []
+            return ([], []) if name in {"dynamodb", "buckets", "asgs", "alarms"} else []
 
         return collector
 
@@ -36,6 +36,7 @@ def test_run_checks_with_nothing_to_check_still_checks_alarms(monkeypatch):
             "buckets": 0,
             "kms_keys": 0,
         },
+        "pending_subscriptions": [],
     }
     assert calls == ["targets", "alarms", "dynamodb", "buckets", "kms"]
 
@@ -45,7 +46,8 @@ def test_findings_make_the_result_unhealthy(monkeypatch):
     monkeypatch.setattr(mod.aws_posture, "collect_dynamodb", lambda client, names: ([finding], ["k"]))
     monkeypatch.setattr(mod.aws_posture, "collect_buckets", lambda client, names, unversioned: ([], []))
     monkeypatch.setattr(mod.aws_posture, "collect_targets", lambda client, arns: [])
-    monkeypatch.setattr(mod.aws_posture, "collect_alarms", lambda client, prefix, topic: [])
+    pending = [{"topic_arn": "arn:aws:sns:us-east-1:1:t", "protocol": "email", "endpoint": "ops@example.com"}]
+    monkeypatch.setattr(mod.aws_posture, "collect_alarms", lambda client, prefix, topic: ([], pending))
     monkeypatch.setattr(mod.aws_posture, "collect_kms", lambda client, keys: [])
     params = {k: v.get("default") for k, v in mod.ARGUMENT_SPEC.items()}
     params.update(name_prefix="ollama", dynamodb_tables=["t"], alarm_prefix="custom")
@@ -54,3 +56,4 @@ def test_findings_make_the_result_unhealthy(monkeypatch):
     assert result["healthy"] is False
     assert result["checked"]["alarm_prefix"] == "custom"
     assert result["checked"]["kms_keys"] == 1
+    assert result["pending_subscriptions"] == pending
