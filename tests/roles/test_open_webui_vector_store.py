@@ -122,7 +122,8 @@ def validate(tmp_path: Path, **overrides: object) -> subprocess.CompletedProcess
         )
     )
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps({**BASE, **overrides})],
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play),
+         "-e", json.dumps({**BASE, **overrides})],
         capture_output=True, text=True, timeout=120, env=ansible_env(tmp_path), check=False,
     )  # fmt: skip
 
