@@ -1,4 +1,7 @@
 # PostgreSQL for Open-WebUI's shared state (DATABASE_URL). The master password is managed by RDS in Secrets Manager.
+# It is also the shared vector store of uploaded documents (pgvector): RDS for PostgreSQL 16 ships the `vector`
+# extension, which needs no parameter (no preload library; the default rds.allowed_extensions allows it). The master
+# user, a member of rds_superuser, creates it in `openwebui` at the first frontend start (the open_webui role).
 
 resource "aws_db_subnet_group" "webui" {
   name        = "${local.names.rds}-subnets"

@@ -5,7 +5,8 @@ Runs with the Open-WebUI virtualenv's Python (boto3, SQLAlchemy and redis come w
 Subcommands:
   requirements   print Open-WebUI's declared dependencies minus the excluded ones (for pip -r)
   fetch-secrets  read secrets from Secrets Manager / SSM Parameter Store into a 0600 env file
-  check          check the database, Redis and the Ollama token from the service environment
+  check          check the database, Redis and the Ollama token from the service environment, and create the
+                 vector extension of a pgvector store that lacks it (one replica at a time)
   preflight      fetch-secrets + check for a staged configuration, writing nothing
   wait-healthy   wait until Open-WebUI's /health answers (systemd ExecStartPost)
 
@@ -210,6 +211,59 @@ def check_database(url: str) -> None:
         ) from exc
 
 
+def check_vector_store(env: dict[str, str], create: bool) -> None:
+    """With VECTOR_DB=pgvector: the server must offer pgvector and the vector extension must exist or be creatable.
+
+    Open-WebUI creates the extension itself at start when it is missing, but replicas starting together race on it
+    and a refusal ends in a long traceback. Here it is created under a lock, or the cause is named; ``create`` false
+    (preflight) tries it in a transaction that is rolled back.
+    """
+    if env.get("VECTOR_DB", "") != "pgvector":
+        return
+    url = env.get("PGVECTOR_DB_URL") or env.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
+        raise HelperError(
+            "VECTOR_DB is pgvector but no PostgreSQL URL is set: set open_webui_database_url_secret_id "
+            "(or open_webui_pgvector_db_url_secret_id), or open_webui_vector_db: chroma for a single replica"
+        )
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    target = make_url(url)
+    where = f"{target.host}:{target.port or 5432}/{target.database}"
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 10})
+        with engine.connect() as conn:
+            installed = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar()
+            available = conn.execute(
+                text("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")
+            ).scalar()
+            if installed is None and available is None:
+                raise HelperError(
+                    f"PostgreSQL at {where} has no pgvector extension to install: use a server that ships it "
+                    "(RDS for PostgreSQL does; the twin's data host gets it from the twin_data role)"
+                )
+            if installed is None:
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('open-webui vector extension'))"))
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+                if create:
+                    conn.commit()
+                else:
+                    conn.rollback()
+        engine.dispose()
+    except HelperError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HelperError(
+            f"the vector store at {where} is unusable: the vector extension is missing and cannot be created "
+            f"({first}): create it once as a superuser (CREATE EXTENSION vector; on RDS the master user may) "
+            "or connect the vector store with a user allowed to (open_webui_pgvector_db_url_secret_id)"
+        ) from exc
+
+
 def check_redis(url: str) -> None:
     if not url:
         return
@@ -284,10 +338,11 @@ def check_ollama(base_urls: list[str], configs: dict[str, Any], cafile: str | No
     return warnings
 
 
-def run_checks(env: dict[str, str]) -> list[str]:
+def run_checks(env: dict[str, str], create: bool = False) -> list[str]:
     if env.get("WEBUI_AUTH", "True").lower() == "true" and not env.get("WEBUI_SECRET_KEY"):
         raise HelperError("WEBUI_SECRET_KEY is empty: set open_webui_secret_key_secret_id")
     check_database(env.get("DATABASE_URL", ""))
+    check_vector_store(env, create)
     check_redis(env.get("REDIS_URL", ""))
     check_s3(env)
     urls = [u.strip() for u in env.get("OLLAMA_BASE_URLS", "").split(";") if u.strip()]
@@ -313,9 +368,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     for path in args.env_file or []:
         env.update(read_env_file(Path(path)))
-    for warning in run_checks(env):
+    for warning in run_checks(env, create=True):
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    print(f"{PROG}: database, Redis and Ollama token checks passed")
+    print(f"{PROG}: database, vector store, Redis and Ollama token checks passed")
     return 0
 
 
