@@ -42,6 +42,7 @@ USER_DATA_TEMPLATE = ROOT / "terraform" / "templates" / "user_data.sh.tftpl"
 BASE_IMAGE = "localhost/ollama-platform/debian12-cloud:latest"
 # Debian's public parameter for its newest official image (the twin registers its own base image under it).
 BASE_IMAGE_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
+TWIN_ALARM_EMAIL = "ops@example.com"
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,9 @@ class Stack:
                     return topic["TopicArn"]
         arn = sns.create_topic(Name=name, Attributes={"KmsMasterKeyId": key}, Tags=self.tag_list())["TopicArn"]
         self.changes.append(f"create SNS topic {name}")
+        # What terraform/monitoring.tf subscribes from alarm_emails (the twin's operator address).
+        sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=TWIN_ALARM_EMAIL)
+        self.changes.append(f"subscribe {TWIN_ALARM_EMAIL} to {name}")
         return arn
 
     def alarm(self, name: str, asg_name: str, topic: str, threshold: float, comparison: str) -> None:
