@@ -191,3 +191,14 @@ def test_inventory_without_ssm_skips_the_plugin_check(aws, tmp_path):
     proc = preflight(inv, tmp_path, env=env)
     assert "session-manager-plugin not found" not in proc.stdout
     assert_refused(proc, "Terraform state backend not ready")
+
+
+def test_complete_single_sign_on_passes(aws, tmp_path):
+    oidc = {
+        "platform_webui_oidc_provider_url": "https://idp.example.com/realms/main/.well-known/openid-configuration",
+        "platform_webui_oidc_client_id": "ollama-webui",
+        "platform_webui_oidc_client_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:oidc",
+    }
+    proc = preflight(make_inventory(tmp_path, "dev", aws, **oidc), tmp_path)
+    assert "single sign-on needs all of" not in proc.stdout
+    assert_refused(proc, "Terraform state backend not ready")
