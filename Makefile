@@ -14,8 +14,8 @@ ENV ?= local
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-setup: ## Install system packages and the pinned virtualenvs (idempotent)
-	@tools/bootstrap.sh
+setup: ## Install system packages, the pinned virtualenvs and (SSM_PLUGIN_DEB=file-or-https-URL) the SSM plugin
+	@SSM_PLUGIN_DEB="$(SSM_PLUGIN_DEB)" SSM_PLUGIN_SHA256="$(SSM_PLUGIN_SHA256)" tools/bootstrap.sh
 
 testbed: setup ## Build the container base image, the Ollama release archive and the Open-WebUI wheelhouse
 	@tools/testbed.sh all

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a Debian/Ubuntu machine: system packages and the pinned virtualenvs.
-# Idempotent: a second run only checks. Usage: tools/bootstrap.sh [--no-apt]
+# Installs what the project needs on a Debian/Ubuntu machine: system packages and the pinned virtualenvs, and AWS's
+# Session Manager plugin when SSM_PLUGIN_DEB names its .deb (a file or an https URL; SSM_PLUGIN_SHA256 optional).
+# Idempotent: a second run only checks. Usage: tools/bootstrap.sh [--no-apt] [--only-ssm-plugin]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +31,45 @@ install_apt() {
   fi
 }
 
+# install_ssm_plugin: the Session Manager plugin the amazon.aws.aws_ssm connection runs, from the .deb the user
+# supplies (AWS publishes it, for example .../plugin/latest/ubuntu_64bit/session-manager-plugin.deb). Nothing when
+# SSM_PLUGIN_DEB is unset; playbooks/preflight.yml then reports it missing for inventories that connect over SSM.
+install_ssm_plugin() {
+  local src="${SSM_PLUGIN_DEB:-}" deb package
+  [ -n "$src" ] || return 0
+  if command -v session-manager-plugin >/dev/null; then
+    echo "bootstrap: session-manager-plugin already installed ($(command -v session-manager-plugin))"
+    return 0
+  fi
+  case "$src" in
+    https://*)
+      deb="$(mktemp --suffix=.deb)"
+      # shellcheck disable=SC2064 # expand now: the path is local to this function
+      trap "rm -f '$deb'" EXIT
+      curl -fsSL --proto '=https' --retry 3 -o "$deb" "$src" \
+        || die "cannot download SSM_PLUGIN_DEB=$src: check the URL, or download the .deb and pass its path"
+      ;;
+    *://*) die "SSM_PLUGIN_DEB=$src: give a local .deb file or an https:// URL" ;;
+    *)
+      [ -f "$src" ] || die "SSM_PLUGIN_DEB=$src is not a file: download session-manager-plugin.deb and pass its path"
+      deb="$src"
+      ;;
+  esac
+  if [ -n "${SSM_PLUGIN_SHA256:-}" ]; then
+    echo "${SSM_PLUGIN_SHA256}  $deb" | sha256sum --check --status \
+      || die "SSM_PLUGIN_DEB=$src does not match SSM_PLUGIN_SHA256: download it again from AWS"
+  fi
+  package="$(dpkg-deb --field "$deb" Package 2>/dev/null)" \
+    || die "SSM_PLUGIN_DEB=$src is not a .deb package: give AWS's session-manager-plugin.deb"
+  [ "$package" = "session-manager-plugin" ] \
+    || die "SSM_PLUGIN_DEB=$src holds package '$package', not session-manager-plugin"
+  [ "$(id -u)" -eq 0 ] || die "installing the Session Manager plugin needs root: run make setup as root"
+  echo "bootstrap: installing the Session Manager plugin from $src"
+  dpkg -i "$deb" >/dev/null || die "dpkg -i $src failed: see the output above"
+  command -v session-manager-plugin >/dev/null \
+    || die "session-manager-plugin is still not on PATH after installing $src: add /usr/local/bin to PATH"
+}
+
 # make_venv DIR REQUIREMENTS: (re)creates DIR when REQUIREMENTS changed since the last install.
 make_venv() {
   local dir="$1" req="$2" stamp="$1/.requirements.sha256" want
@@ -47,12 +87,18 @@ make_venv() {
 }
 
 main() {
+  if [ "${1:-}" = "--only-ssm-plugin" ]; then
+    install_ssm_plugin
+    echo "bootstrap: ok"
+    return 0
+  fi
   [ "${1:-}" = "--no-apt" ] || install_apt
   for tool in podman debootstrap; do
     command -v "$tool" >/dev/null || die "$tool not found: run tools/bootstrap.sh as root without --no-apt, or install it"
   done
   make_venv "$ROOT/.venv" "$ROOT/requirements.txt"
   make_venv "$ROOT/.venv-checkov" "$ROOT/requirements-checkov.txt"
+  install_ssm_plugin
   command -v terraform >/dev/null \
     || echo "bootstrap: warning: terraform not found; the Terraform checks need terraform >= 1.6 on PATH" >&2
   echo "bootstrap: ok"

@@ -298,15 +298,17 @@ MAPPING_PLAYBOOK = """\
         dest: "{{{{ playbook_dir }}}}/mapped.json"
         mode: "0600"
       vars:
-        names: [open_webui_database_url, open_webui_redis_url, open_webui_url, open_webui_ollama_base_urls,
-                open_webui_s3_key_prefix, open_webui_s3_addressing_style, open_webui_secret_key_secret_id,
-                ollama_api_token_secret_id, ollama_models, ollama_inflight_metric_enabled,
+        names: [open_webui_database_secret_id, open_webui_database_host, open_webui_database_port,
+                open_webui_redis_auth_secret_id, open_webui_redis_host, open_webui_redis_scheme, open_webui_url,
+                open_webui_ollama_base_urls, open_webui_s3_key_prefix, open_webui_s3_addressing_style,
+                open_webui_secret_key_secret_id, open_webui_admin_email, open_webui_admin_password_secret_id,
+                open_webui_oidc_enabled, ollama_api_token_secret_id, ollama_models, ollama_inflight_metric_enabled,
                 ollama_inflight_metric_asg_name]
 """
 
 
-def test_tier_mapping_builds_the_database_and_redis_urls_on_the_instance(tmp_path, aws):
-    """vars/instance_tiers.yml reads the RDS-shaped secret and the Redis token where it runs; the record has ARNs."""
+def test_tier_mapping_hands_the_roles_secret_ids_never_values(tmp_path, aws):
+    """vars/instance_tiers.yml passes ARNs and hosts: the role's units read the secrets on the host at start."""
     secrets = boto3.client("secretsmanager", region_name=REGION)
     db_arn = secrets.create_secret(
         Name="rds!db-1", SecretString=json.dumps({"username": "webui", "password": "p@ss/w"})
@@ -327,6 +329,8 @@ def test_tier_mapping_builds_the_database_and_redis_urls_on_the_instance(tmp_pat
         "S3_BUCKET_NAME": "assets",
         "S3_KEY_PREFIX": "uploads",
         "AWS_ENDPOINT_URL": aws,
+        "WEBUI_ADMIN_EMAIL": "admin@example.org",
+        "WEBUI_ADMIN_PASSWORD_SECRET_ARN": "arn:admin",
     }
     from bootstrap_helpers import ROOT
 
@@ -341,9 +345,17 @@ def test_tier_mapping_builds_the_database_and_redis_urls_on_the_instance(tmp_pat
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     mapped = json.loads((tmp_path / "mapped.json").read_text())
+    assert "p@ss" not in json.dumps(mapped) and "redis-tok" not in json.dumps(mapped)
     assert mapped == {
-        "open_webui_database_url": "postgresql://webui:p%40ss/w@db.internal:5432/openwebui",
-        "open_webui_redis_url": "rediss://:redis-tok@redis.internal:6379/0",
+        "open_webui_database_secret_id": db_arn,
+        "open_webui_database_host": "db.internal",
+        "open_webui_database_port": 5432,
+        "open_webui_redis_auth_secret_id": redis_arn,
+        "open_webui_redis_host": "redis.internal",
+        "open_webui_redis_scheme": "rediss",
+        "open_webui_admin_email": "admin@example.org",
+        "open_webui_admin_password_secret_id": "arn:admin",
+        "open_webui_oidc_enabled": False,
         "open_webui_url": "https://chat.example.org",
         "open_webui_ollama_base_urls": ["http://internal-alb"],
         "open_webui_s3_key_prefix": "uploads/",

@@ -37,6 +37,7 @@ def dev_inventory(aws, tmp_path) -> Path:
         "platform_aws_access_key": "testing",
         "platform_aws_secret_key": "testing",
         "platform_allowed_account_ids": ["123456789012"],
+        "platform_webui_admin_email": "admin@example.com",
         "platform_terraform_project_path": "terraform/standin",
         "platform_terraform_lock_timeout": 2,
         "platform_state_backend_extra": {

@@ -92,6 +92,12 @@ OPTIONAL_KEYS = (
     "REDIS_PORT",
     "REDIS_SCHEME",
     "OLLAMA_PLATFORM_INSTALL",
+    "WEBUI_ADMIN_EMAIL",
+    "WEBUI_ADMIN_PASSWORD_SECRET_ARN",
+    "OIDC_PROVIDER_URL",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET_ARN",
+    "OIDC_PROVIDER_NAME",
 )
 READY_URLS = {"backend": "http://127.0.0.1:8000/ready", "frontend": "http://127.0.0.1:8080/health"}
 NO_ACTIVE_ACTION = "No active Lifecycle Action"

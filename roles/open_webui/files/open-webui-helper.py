@@ -8,6 +8,7 @@ Subcommands:
   check          check the database, Redis and the Ollama token from the service environment, and create the
                  vector extension of a pgvector store that lacks it (one replica at a time)
   preflight      fetch-secrets + check for a staged configuration, writing nothing
+  refresh        re-read the secrets (rotation); rewrite the env file and restart the service only on a change
   wait-healthy   wait until Open-WebUI's /health answers (systemd ExecStartPost)
 
 Every failure is one line on stderr that names the setting to fix.
@@ -20,9 +21,11 @@ import importlib.metadata
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -110,7 +113,12 @@ class SecretReader:
                 resp = self.client("ssm").get_parameter(Name=name, WithDecryption=True)
                 value = resp["Parameter"]["Value"]
             else:
-                value = self.client("secretsmanager").get_secret_value(SecretId=name).get("SecretString")
+                # AWSCURRENT by name: the version a rotation (RDS-managed or ours) promoted last.
+                value = (
+                    self.client("secretsmanager")
+                    .get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+                    .get("SecretString")
+                )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise HelperError(
@@ -136,17 +144,41 @@ class SecretReader:
         return str(value)
 
 
-def resolve(spec: dict[str, Any]) -> dict[str, str]:
+def login_url(item: dict[str, Any], secret: str) -> str:
+    """Build DATABASE_URL or REDIS_URL from a login secret; the secret's characters are URL-encoded."""
+    quote = lambda value: urllib.parse.quote(str(value), safe="")  # noqa: E731
+    setting = item.get("setting", "the secret id")
+    if not item.get("host"):
+        raise HelperError(f"{setting} is set but its host is empty: set the matching *_host setting")
+    if item["kind"] == "postgresql":
+        try:
+            login = json.loads(secret)
+            user, password = login["username"], login["password"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HelperError(
+                f"the secret of {setting} is not JSON with username and password (the RDS-managed secret's form)"
+            ) from exc
+        return (
+            f"postgresql://{quote(user)}:{quote(password)}@{item['host']}:{item.get('port') or 5432}"
+            f"/{item.get('database') or 'openwebui'}"
+        )
+    if item["kind"] == "redis":
+        return f"{item.get('scheme') or 'rediss'}://:{quote(secret)}@{item['host']}:{item.get('port') or 6379}/0"
+    raise HelperError(f"unknown secret kind {item['kind']!r} for {setting}")
+
+
+def resolve(spec: dict[str, Any], reader: Any = None) -> dict[str, str]:
     """Resolve a secrets spec into the environment Open-WebUI needs."""
     items: dict[str, dict[str, str]] = spec.get("env", {})
     static = {name: item["value"] for name, item in items.items() if item.get("value")}
-    reader = SecretReader(spec.get("aws", {}), static)
+    reader = reader or SecretReader(spec.get("aws", {}), static)
     env: dict[str, str] = {}
     for name, item in items.items():
         if item.get("value"):
             env[name] = item["value"]
         elif item.get("secret_id"):
-            env[name] = reader.read(item["secret_id"], item.get("setting", name))
+            value = reader.read(item["secret_id"], item.get("setting", name))
+            env[name] = login_url(item, value) if item.get("kind") else value
         elif item.get("required"):
             raise HelperError(f"{name} has no value and no secret id: set {item.get('setting', name)}")
     ollama = spec.get("ollama", {})
@@ -163,15 +195,39 @@ def resolve(spec: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def write_env_file(env: dict[str, str], output: Path) -> None:
+def env_text(env: dict[str, str]) -> str:
+    """The environment file's content (sorted, quoted for systemd)."""
+    return "".join(f"{name}={env_quote(env[name])}\n" for name in sorted(env))
+
+
+def refresh(spec: dict[str, Any], output: Path, restart: Any, reader: Any = None) -> bool:
+    """Re-read every secret; when the environment changed, rewrite it and call restart(). Returns whether it did.
+
+    A secret that cannot be read leaves the running service and its file alone (HelperError)."""
+    text = env_text(resolve(spec, reader))
+    try:
+        current = output.read_text()
+    except FileNotFoundError:
+        current = None
+    if current == text:
+        return False
+    write_env_file_text(text, output)
+    restart()
+    return True
+
+
+def write_env_file_text(text: str, output: Path) -> None:
     """Write the environment file with mode 0600, atomically."""
     output.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        for name in sorted(env):
-            handle.write(f"{name}={env_quote(env[name])}\n")
+        handle.write(text)
     os.replace(tmp, output)
+
+
+def write_env_file(env: dict[str, str], output: Path) -> None:
+    write_env_file_text(env_text(env), output)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -383,6 +439,17 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    def restart() -> None:
+        # try-restart: a stopped service stays stopped; the unit's ExecStartPre checks the new secrets first.
+        subprocess.run(["/bin/systemctl", "try-restart", args.unit], check=True)
+
+    spec = json.loads(Path(args.spec).read_text())
+    if refresh(spec, Path(args.output), restart):
+        print(f"{PROG}: a secret changed (rotation): {args.output} rewritten, {args.unit} restarted")
+    return 0
+
+
 def cmd_wait_healthy(args: argparse.Namespace) -> int:
     if not args.url.startswith(("http://", "https://")):
         raise HelperError(f"--url {args.url} is not http(s)")
@@ -422,6 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spec", required=True)
     p.add_argument("--env-file", required=True)
     p.set_defaults(func=cmd_preflight)
+    p = sub.add_parser("refresh")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--unit", default="open-webui.service")
+    p.set_defaults(func=cmd_refresh)
     p = sub.add_parser("wait-healthy")
     p.add_argument("--url", required=True)
     p.add_argument("--timeout", type=int, default=300)
