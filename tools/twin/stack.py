@@ -415,7 +415,7 @@ class Stack:
             self.changes.append(f"enable PITR on {name}")
         return name
 
-    def bucket(self, purpose: str, key: str) -> str:
+    def bucket(self, purpose: str, key: str, versioned: bool = True) -> str:
         s3 = self.c("s3")
         prefix = self.name(purpose) + "-"
         existing = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"].startswith(prefix)]
@@ -423,7 +423,8 @@ class Stack:
             return sorted(existing)[0]
         name = prefix + secrets.token_hex(4)
         s3.create_bucket(Bucket=name)
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if versioned:  # a transfer bucket keeps no old versions of what went through it
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [rule]})
         block = dict.fromkeys(
@@ -510,6 +511,8 @@ def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = 
     master = json.dumps({"username": "openwebui", "password": secrets.token_urlsafe(24)})
     db_arn = stack.secret(f"{stack.prefix}/webui-db-master", key, master)
     stack.secret(f"{stack.prefix}/redis-auth-token", key, secrets.token_urlsafe(48))
+    admin_arn = stack.secret(f"{stack.prefix}/webui-admin-password", key, secrets.token_urlsafe(24))
+    transfer = stack.bucket("ssm-transfer", key, versioned=False)
     data_ip = stack.data_host(subnets[0], base, TWIN_KEY_PAIR)
     return {
         "ollama_environment": env,
@@ -527,6 +530,8 @@ def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = 
         "ollama_api_token_secret_arn": token_arn,
         "ollama_webui_secret_arn": webui_arn,
         "ollama_database_secret_arn": db_arn,
+        "ollama_webui_admin_secret_arn": admin_arn,
+        "ollama_ssm_transfer_bucket_name": transfer,
         "ollama_database_endpoint": data_ip,
         "ollama_redis_endpoint": data_ip,
         "ollama_ami_parameter_names": {tier: ami_parameter_name(env, tier) for tier in TIERS},
@@ -551,7 +556,7 @@ def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = 
 
 
 def instance_settings(
-    outputs: dict[str, Any], tier: str, instance_endpoint: str, urls: dict[str, str]
+    outputs: dict[str, Any], tier: str, instance_endpoint: str, urls: dict[str, str], admin_email: str = ""
 ) -> dict[str, str]:
     """What the user data records for a tier: the same keys terraform/asg.tf writes (names and ARNs, no values)."""
     env = outputs["ollama_environment"]
@@ -573,6 +578,8 @@ def instance_settings(
             "REDIS_HOST": outputs["ollama_redis_endpoint"],
             "DATABASE_HOST": outputs["ollama_database_endpoint"],
             "DATABASE_SECRET_ARN": outputs["ollama_database_secret_arn"],
+            "WEBUI_ADMIN_EMAIL": admin_email,
+            "WEBUI_ADMIN_PASSWORD_SECRET_ARN": outputs["ollama_webui_admin_secret_arn"],
             "S3_BUCKET_NAME": outputs["ollama_assets_bucket_name"],
             "S3_KEY_PREFIX": "uploads",
             # The twin's data host serves Redis without TLS (ElastiCache: rediss, the default).
@@ -588,6 +595,7 @@ def fleet(
     counts: dict[str, int],
     instance_endpoint: str,
     urls: dict[str, str],
+    admin_email: str = "",
 ) -> dict[str, Any]:
     """Launch templates, load balancers and groups of both tiers, from the images the bake published."""
     vpc, subnets = outputs["ollama_vpc_id"], outputs["ollama_private_subnet_ids"]
@@ -597,7 +605,7 @@ def fleet(
         image = stack.parameter(parameter)
         if not image:
             raise RuntimeError(f"no image for the {tier} tier in {parameter}: run playbooks/bake_ami.yml first")
-        settings = instance_settings(outputs, tier, instance_endpoint, urls)
+        settings = instance_settings(outputs, tier, instance_endpoint, urls, admin_email)
         created[tier] = stack.fleet_tier(spec, image, settings, vpc, subnets, counts.get(tier, 1))
     topic = outputs["ollama_sns_topic_arn"]
     backend_asg = created["backend"].asg_name
@@ -640,6 +648,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--outputs", default="", help="JSON file of the foundation outputs (fleet layer)")
     p.add_argument("--backend", type=int, default=1)
     p.add_argument("--frontend", type=int, default=2)
+    p.add_argument("--webui-admin-email", default="", help="the Open-WebUI admin created at deployment (fleet layer)")
     return p.parse_args(argv)
 
 
@@ -656,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             urls = twin_urls(gateway, args.environment)
             counts = {"backend": args.backend, "frontend": args.frontend}
             base = json.loads(Path(args.outputs).read_text())
-            outputs = fleet(stack, base, counts, args.instance_endpoint, urls)
+            outputs = fleet(stack, base, counts, args.instance_endpoint, urls, args.webui_admin_email)
     except (RuntimeError, OSError, ValueError) as exc:
         print(json.dumps({"failed": True, "msg": str(exc)}))
         return 1

@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = ROOT / ".cache" / "twin"
@@ -88,18 +89,8 @@ def twin() -> Twin:
 
 @pytest.fixture(scope="session")
 def webui_account(twin: Twin) -> dict[str, str]:
-    """An Open-WebUI account for the scenarios: signed up once through the public load balancer (the first account
-    is the admin) and remembered in the twin's state folder, so a second run signs in with it."""
-    remembered = STATE_DIR / "webui-account.json"
-    if remembered.exists():
-        return json.loads(remembered.read_text())
-    account = {"name": "Twin Operator", "email": "operator@example.com", "password": "twin-" + os.urandom(9).hex()}
-    status, _, body = http(
-        f"{twin.outputs['ollama_service_url']}/api/v1/auths/signup",
-        {"Content-Type": "application/json"},
-        json.dumps(account).encode(),
-    )
-    if status != 200:
-        pytest.fail(f"signing up the scenarios' account answered {status}: {body[:300]!r}")
-    remembered.write_text(json.dumps(account))
-    return account
+    """The Open-WebUI admin the deployment created (sign-up is closed): the e-mail address the inventory gives the
+    fleet's instance record, the password from the stack's secret, as an operator reads it."""
+    platform = yaml.safe_load((ROOT / "inventories" / "local" / "group_vars" / "all" / "platform.yml").read_text())
+    password = twin.client("secretsmanager").get_secret_value(SecretId=twin.outputs["ollama_webui_admin_secret_arn"])
+    return {"email": platform["platform_webui_admin_email"], "password": password["SecretString"]}

@@ -19,10 +19,6 @@ from tests.twin.scenarios.conftest import Twin, http, wait_for
 
 pytestmark = pytest.mark.twin
 
-# A scenario account: the first sign-up of an empty database is accepted (Open-WebUI makes it the admin), later
-# runs sign in with the same account.
-EMAIL = "shared-documents@twin.example.org"
-PASSWORD = "twin-scenario-shared-documents"
 FACT = f"The twin's shared vector store remembers the code word {uuid.uuid4().hex[:12]}."
 
 
@@ -54,18 +50,11 @@ def _multipart(filename: str, content: bytes) -> tuple[bytes, str]:
 
 
 @pytest.fixture(scope="module")
-def webui(twin: Twin) -> dict:
+def webui(twin: Twin, webui_account: dict[str, str]) -> dict:
     base = twin.outputs["ollama_service_url"].rstrip("/")
-    status, body, _ = _json(
-        f"{base}/api/v1/auths/signup", body={"name": "Shared documents", "email": EMAIL, "password": PASSWORD}
-    )
-    if status != 200:
-        status, body, _ = _json(f"{base}/api/v1/auths/signin", body={"email": EMAIL, "password": PASSWORD})
+    status, body, _ = _json(f"{base}/api/v1/auths/signin", body=webui_account)
     if status != 200 or not body.get("token"):
-        pytest.fail(
-            f"cannot sign up or sign in {EMAIL} on {base} (HTTP {status}: {body}): the scenario needs an empty user "
-            "database or this account"
-        )
+        pytest.fail(f"the deployment's admin cannot sign in on {base} (HTTP {status}: {body})")
     frontends = set(twin.in_service(twin.outputs["ollama_frontend_asg_name"]))
     return {"base": base, "token": body["token"], "frontends": frontends}
 
