@@ -53,7 +53,7 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   count = var.ollama_fleet_enabled ? 1 : 0
 
   alarm_name          = local.names.low_cpu_alarm
-  alarm_description   = "Backend CPU below 20% for 15 minutes: step scale-in of ${local.names.asg} (never below min size)"
+  alarm_description   = "Backend CPU below 20% for 15 minutes: a notice only (GPU hosts generate at low CPU; ${local.names.asg} scales in on in-flight generations)"
   namespace           = "AWS/EC2"
   metric_name         = "CPUUtilization"
   statistic           = "Average"
@@ -62,7 +62,8 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   threshold           = 20
   comparison_operator = "LessThanOrEqualToThreshold"
   dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }
-  alarm_actions       = [aws_autoscaling_policy.step_in[0].arn]
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 # --- Service alarms ---
