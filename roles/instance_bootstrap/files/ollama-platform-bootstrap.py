@@ -91,6 +91,8 @@ OPTIONAL_KEYS = (
     "REDIS_PORT",
     "REDIS_SCHEME",
     "OLLAMA_PLATFORM_INSTALL",
+    "OLLAMA_PLATFORM_DRAIN_HOOK",
+    "OLLAMA_PLATFORM_DRAIN_SECONDS",
 )
 READY_URLS = {"backend": "http://127.0.0.1:8000/ready", "frontend": "http://127.0.0.1:8080/health"}
 NO_ACTIVE_ACTION = "No active Lifecycle Action"
