@@ -125,7 +125,10 @@ def test_the_refresh_task_uses_the_decision_and_the_gate():
     assert names.index("Gate the database schema (frontend)") < next(
         i for i, n in enumerate(names) if n.startswith("Start and watch")
     ), "the gate must run before the refresh starts"
-    refresh = next(t for t in release if "ollama.platform.instance_refresh" in t)["ollama.platform.instance_refresh"]
+    refresh_tasks = yaml.safe_load((ROOT / "playbooks" / "tasks" / "release_refresh.yml").read_text())
+    refresh = next(t for t in refresh_tasks if "ollama.platform.instance_refresh" in t)[
+        "ollama.platform.instance_refresh"
+    ]
     assert set(refresh) >= {"name", "desired_configuration", "preferences", "wait"}
     assert "_platform_release_gate.auto_rollback" in refresh["preferences"]
     gate = yaml.safe_load((ROOT / "playbooks" / "tasks" / "release_schema_gate.yml").read_text())
