@@ -147,3 +147,21 @@ def test_the_refresh_alarms_are_alarms_terraform_creates():
             purpose = re.fullmatch(r"\{\{ '([\w-]+)' \| ollama_name\(platform_environment\) \}\}", name).group(1)
             pattern = purpose.replace(tier, "${each.key}") if tier in purpose else purpose
             assert f'alarm_name          = "${{local.name_prefix}}-{pattern}"' in monitoring, (tier, purpose)
+
+
+# -- the emergency path ------------------------------------------------------------------------------------------
+
+
+def test_the_emergency_path_refuses_during_a_refresh_and_drains_each_host_through_standby():
+    plays = yaml.safe_load((ROOT / "playbooks" / "configure.yml").read_text())
+    first = [t["name"] for t in plays[0]["tasks"]]
+    assert first.index("Refuse while an instance refresh runs") > first.index("Read the groups' instance refreshes")
+    for play in plays[1:]:
+        assert play["serial"], play["name"]
+        assert play["pre_tasks"][0]["ansible.builtin.include_tasks"] == "tasks/emergency_standby.yml"
+        assert play["post_tasks"][0]["ansible.builtin.include_tasks"] == "tasks/emergency_in_service.yml"
+    standby = yaml.safe_load((ROOT / "playbooks" / "tasks" / "emergency_standby.yml").read_text())
+    assert standby[0]["amazon.aws.autoscaling_instance"]["state"] == "standby"
+    assert standby[1]["ansible.builtin.wait_for"]["state"] == "drained"
+    back = yaml.safe_load((ROOT / "playbooks" / "tasks" / "emergency_in_service.yml").read_text())
+    assert [t.get("amazon.aws.autoscaling_instance", {}).get("state") for t in back][-1] == "attached"
