@@ -114,6 +114,21 @@ def refresh_request(
     }
 
 
+def bake_line(plan: dict[str, Any]) -> str:
+    """One tier of the bake plan (roles/ami_bake) as check mode reports it."""
+    tier = plan.get("tier", "?")
+    if plan.get("reuse"):
+        return f"{tier}: image {plan.get('image_id')} is current (same bake inputs): no new launch template version"
+    return (
+        f"{tier}: would bake a new image (BakeHash {str(plan.get('bake_hash', ''))[:16]}...); the apply then writes a "
+        f"new launch template version and this step starts an instance refresh of the {tier} group to it"
+    )
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"release_schema_gate": schema_gate, "release_refresh_request": refresh_request}
+        return {
+            "release_schema_gate": schema_gate,
+            "release_refresh_request": refresh_request,
+            "release_bake_line": bake_line,
+        }

@@ -165,3 +165,17 @@ def test_the_emergency_path_refuses_during_a_refresh_and_drains_each_host_throug
     assert standby[1]["ansible.builtin.wait_for"]["state"] == "drained"
     back = yaml.safe_load((ROOT / "playbooks" / "tasks" / "emergency_in_service.yml").read_text())
     assert [t.get("amazon.aws.autoscaling_instance", {}).get("state") for t in back][-1] == "attached"
+
+
+def test_check_mode_names_the_images_the_bake_would_create():
+    from filter_plugins.release import bake_line
+
+    assert "backend: would bake a new image (BakeHash 0123456789abcdef...)" in bake_line(
+        {"tier": "backend", "reuse": False, "bake_hash": "0123456789abcdef0123"}
+    )
+    assert "is current" in bake_line({"tier": "frontend", "reuse": True, "image_id": "ami-1"})
+    release = yaml.safe_load((ROOT / "playbooks" / "release.yml").read_text())[0]["tasks"][0]
+    assert (
+        "release_bake_line" in release["ansible.builtin.debug"]["msg"]
+        and "ansible_check_mode" in release["when"]
+    )
