@@ -82,7 +82,19 @@ def refresh_request(
     current_spec = (
         mixed["launch_template"]["launch_template_specification"] if mixed else group.get("launch_template") or {}
     )
-    current = str(current_spec.get("version", ""))
+    aliases = {"$Latest": latest, "$Default": str(template.get("default_version_number") or "")}
+
+    def resolve(version: Any) -> str:
+        return aliases.get(str(version), str(version))
+
+    current = resolve(current_spec.get("version", ""))
+    # Instances launched from an older version (a group that followed $Default or $Latest) need replacing too.
+    stale = [
+        i.get("instance_id")
+        for i in group.get("instances", [])
+        if (i.get("launch_template") or {}).get("version") is not None
+        and resolve(i["launch_template"]["version"]) != latest
+    ]
     spec = {"launch_template_id": template["launch_template_id"], "version": latest}
     if mixed:
         desired = {"mixed_instances_policy": {"launch_template": {"launch_template_specification": spec}}}
@@ -106,7 +118,7 @@ def refresh_request(
         "alarm_specification": {"alarms": list(alarms)},
     }
     return {
-        "needed": current != latest,
+        "needed": current != latest or bool(stale),
         "from": current,
         "to": latest,
         "desired_configuration": desired,

@@ -175,7 +175,13 @@ def test_check_mode_names_the_images_the_bake_would_create():
     )
     assert "is current" in bake_line({"tier": "frontend", "reuse": True, "image_id": "ami-1"})
     release = yaml.safe_load((ROOT / "playbooks" / "release.yml").read_text())[0]["tasks"][0]
-    assert (
-        "release_bake_line" in release["ansible.builtin.debug"]["msg"]
-        and "ansible_check_mode" in release["when"]
-    )
+    assert "release_bake_line" in release["ansible.builtin.debug"]["msg"] and "ansible_check_mode" in release["when"]
+
+
+def test_a_group_following_default_is_resolved_and_its_old_instances_count():
+    template = {**TEMPLATE, "default_version_number": 3}
+    assert refresh_request(group("$Default"), template, "backend", ALARMS)["needed"] is False
+    old_instance = {**group("$Default"), "instances": [{"instance_id": "i-1", "launch_template": {"version": "2"}}]}
+    request = refresh_request(old_instance, template, "backend", ALARMS)
+    assert request["needed"] is True and request["from"] == "3"
+    assert refresh_request(group("$Default"), {**TEMPLATE, "default_version_number": 2}, "backend", ALARMS)["needed"]
