@@ -41,6 +41,16 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
 - DescribeAutoScalingInstances / DescribeAutoScalingGroups show the launch template version the instance was
   launched from (moto showed the template's current default version); the ``aws:ec2launchtemplate:version`` tag
   matches it.
+- Warm pools (moto kept only PutWarmPool's settings): the pool holds MaxGroupPreparedCapacity (the group's MaxSize
+  when unset or -1) minus the desired capacity, at least its MinSize. An instance launched into it waits on the
+  launch hooks in ``Warmed:Pending:Wait`` (EC2 running, target lifecycle state ``Warmed:<PoolState>``), then rests
+  in ``Warmed:Stopped`` (EC2 stopped), ``Warmed:Running`` or ``Warmed:Hibernated`` (EC2 stopped); ABANDON or an
+  EC2 termination terminates it and the pool refills. Scale-out takes rested instances first: EC2 starts them and
+  they go ``Pending:Wait`` through the launch hooks again (target state ``InService``), or straight ``InService``
+  without hooks. Warm instances are outside the group's capacity and target groups, listed by DescribeWarmPool and
+  DescribeAutoScalingInstances; DeleteWarmPool and DeleteAutoScalingGroup terminate them. PutWarmPool refuses a
+  PoolState other than Stopped/Running/Hibernated and a MaxGroupPreparedCapacity below MinSize (ValidationError).
+  InstanceReusePolicy is stored, not applied (scale-in terminates).
 - With ``--images-pending``, CreateImage leaves the AMI ``pending`` (RegisterImage and CopyImage are unaffected).
 - API calls of Auto Scaling, EC2 and ELBv2 are serialised with the lifecycle timer (moto has no locking).
 
@@ -51,6 +61,10 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   lifecycle_action_token, result, cause} with cause ``api`` or ``timeout``. ``POST /moto-api/reset`` clears it.
 - ``GET /_emulator/pending-lifecycle-actions``: the actions instances wait on now, with their LifecycleActionToken
   and ``expires_in_s`` (real seconds). AWS hands the token out in the hook's notification, which is not emulated.
+- ``GET /_emulator/target-lifecycle-states``: every Auto Scaling instance (warm pools included) as {region,
+  auto_scaling_group_name, instance_id, lifecycle_state, target_lifecycle_state}: the target state is what the
+  instance reads at ``autoscaling/target-lifecycle-state`` (``InService`` while launching into the group,
+  ``Warmed:<PoolState>`` in a warm pool, ``Terminated`` once terminating). Helper ``target_lifecycle_states()``.
 - ``POST /_emulator/images/<ami-id>/state`` with {"state": "available"|"failed"}: 200 {ImageId, State}; 404
   {"error"} for an unknown id; 400 for another state.
 
@@ -107,6 +121,7 @@ def apply_patches() -> None:
     _patch_autoscaling_initial_hooks()
     _patch_autoscaling_lifecycle_actions()
     _patch_autoscaling_replace_unhealthy()
+    _patch_autoscaling_warm_pools()
     _patch_ec2_images_pending()
 
 
@@ -242,6 +257,15 @@ def _pending_actions(state: Any) -> dict[str, _PendingAction]:
     return state.__dict__.setdefault("emulator_actions", {})
 
 
+def _group_states(group: Any) -> list[Any]:
+    """The group's instances and its warm pool's (warm instances are not part of the group's capacity)."""
+    return [*group.instance_states, *_warm_states(group)]
+
+
+def _warm_states(group: Any) -> list[Any]:
+    return group.__dict__.setdefault("emulator_warm", [])
+
+
 def _patch_serialized_requests() -> None:
     from moto.autoscaling.responses import AutoScalingResponse
     from moto.ec2.responses import EC2Response
@@ -316,11 +340,7 @@ def _patch_autoscaling_launch_hooks() -> None:
     def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
         first_new = len(self.instance_states)
         original_replace(self, count_needed, propagated_tags)
-        hooks = [
-            hook
-            for hook in self.autoscaling_backend.lifecycle_hooks.values()
-            if hook.auto_scaling_group_name == self.name and hook.lifecycle_transition == LAUNCHING
-        ]
+        hooks = _launch_hooks(self)
         template = self.ec2_launch_template
         version = template.get_version(self.launch_template_version) if template is not None else None
         for state in self.instance_states[first_new:]:
@@ -424,7 +444,9 @@ def _finish_action(backend: Any, group: Any, state: Any, action: _PendingAction,
             "cause": cause,
         }
     )
-    if result == "ABANDON" and action.transition == LAUNCHING:
+    if state in _warm_states(group):
+        _finish_warm_action(backend, group, state, result)
+    elif result == "ABANDON" and action.transition == LAUNCHING:
         actions.clear()
         _terminate_and_replace(backend, state.instance.id)
     elif not actions:
@@ -444,7 +466,7 @@ def _find_action(
         raise ValidationError("Either InstanceId or LifecycleActionToken must be specified")
     now = time.monotonic()
     group = backend.autoscaling_groups.get(group_name)
-    for state in group.instance_states if group is not None else []:
+    for state in _group_states(group) if group is not None else []:
         action = _pending_actions(state).get(hook_name)
         if action is None or not action.active(now):
             continue
@@ -516,7 +538,7 @@ def expire_lifecycle_actions(now: float | None = None) -> int:
         for account_backends in list(autoscaling_backends.values()):
             for backend in list(account_backends.values()):
                 for group in list(backend.autoscaling_groups.values()):
-                    for state in list(group.instance_states):
+                    for state in _group_states(group):
                         for action in list(_pending_actions(state).values()):
                             if action.active(now) or action.hook_name not in _pending_actions(state):
                                 continue
@@ -536,7 +558,7 @@ def _waiting_actions() -> list[dict[str, Any]]:
         for account_backends in list(autoscaling_backends.values()):
             for backend in list(account_backends.values()):
                 for group in list(backend.autoscaling_groups.values()):
-                    for state in list(group.instance_states):
+                    for state in _group_states(group):
                         for action in _pending_actions(state).values():
                             waiting.append(
                                 {
@@ -594,6 +616,230 @@ def _patch_autoscaling_replace_unhealthy() -> None:
     AutoScalingBackend.set_instance_health = set_instance_health
     AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
     AutoScalingBackend.terminate_instance = terminate_instance
+
+
+# ------------------------------------------------------------------------------------------------- warm pools
+POOL_STATES = ("Stopped", "Running", "Hibernated")
+
+
+def _launch_hooks(group: Any) -> list[Any]:
+    return [
+        hook
+        for hook in group.autoscaling_backend.lifecycle_hooks.values()
+        if hook.auto_scaling_group_name == group.name and hook.lifecycle_transition == LAUNCHING
+    ]
+
+
+def _pool_state(group: Any) -> str:
+    pool = getattr(group, "warm_pool", None)
+    return pool.pool_state if pool is not None else "Stopped"
+
+
+def warm_pool_size(group: Any) -> int:
+    """How many instances the group's warm pool keeps: MaxGroupPreparedCapacity (the group's MaxSize when unset or
+    -1) minus the desired capacity, and at least the pool's MinSize."""
+    pool = getattr(group, "warm_pool", None)
+    if pool is None:
+        return 0
+    prepared = pool.max_group_prepared_capacity
+    prepared = int(group.max_size) if prepared in (None, "", -1, "-1") else int(prepared)
+    return max(int(pool.min_size or 0), prepared - int(group.desired_capacity or 0))
+
+
+def target_lifecycle_state(group: Any, state: Any) -> str:
+    """What the instance reads at ``autoscaling/target-lifecycle-state``: where its current transition leads."""
+    current = state.lifecycle_state
+    if current.startswith("Warmed:"):
+        return f"Warmed:{_pool_state(group)}"
+    if current.startswith("Terminating") or current == "Terminated":
+        return "Terminated"
+    if current.startswith("Standby") or current.startswith("EnteringStandby"):
+        return "Standby"
+    if current.startswith("Detach"):
+        return "Detached"
+    return "InService"
+
+
+def _enter_pool(group: Any, state: Any) -> None:
+    """The launch into the warm pool completed: the instance rests in the pool's state (EC2 stopped unless the pool
+    keeps instances running)."""
+    pool_state = _pool_state(group)
+    state.lifecycle_state = f"Warmed:{pool_state}"
+    if pool_state != "Running":
+        group.autoscaling_backend.ec2_backend.stop_instances([state.instance.id])
+
+
+def _launch_into_pool(group: Any, count: int, launch: Any) -> None:
+    for _ in range(count):
+        first = len(group.instance_states)
+        launch(group, 1, group.get_propagated_tags())
+        new = group.instance_states[first:]
+        del group.instance_states[first:]
+        for state in new:
+            _warm_states(group).append(state)
+            if _pending_actions(state):
+                state.lifecycle_state = "Warmed:Pending:Wait"
+            else:
+                _enter_pool(group, state)
+
+
+def _terminate_warm(group: Any, states: list[Any]) -> None:
+    warm = _warm_states(group)
+    for state in states:
+        _pending_actions(state).clear()
+        if state in warm:
+            warm.remove(state)
+    if states:
+        group.autoscaling_backend.ec2_backend.terminate_instances([s.instance.id for s in states])
+
+
+def _refill_pool(group: Any, launch: Any) -> None:
+    """Keep the warm pool at its size: launch into it, or terminate the newest warm instances beyond it."""
+    if getattr(group, "warm_pool", None) is None:
+        return
+    warm = _warm_states(group)
+    size = warm_pool_size(group)
+    if len(warm) < size:
+        _launch_into_pool(group, size - len(warm), launch)
+    elif len(warm) > size:
+        _terminate_warm(group, warm[size:])
+
+
+def _leave_pool(group: Any, state: Any) -> None:
+    """Scale-out takes a warmed instance: it starts, and goes through the launch hooks again towards InService."""
+    backend = group.autoscaling_backend
+    _warm_states(group).remove(state)
+    if state.instance.state != "running":
+        backend.ec2_backend.start_instances([state.instance.id])
+    group.instance_states.append(state)
+    hooks = _launch_hooks(group)
+    if hooks:
+        state.lifecycle_state = "Pending:Wait"
+        _pending_actions(state).update({hook.name: _start_action(hook) for hook in hooks})
+    else:
+        state.lifecycle_state = "InService"
+
+
+def _finish_warm_action(backend: Any, group: Any, state: Any, result: str) -> None:
+    """A warm-pool instance's launch hook completed: CONTINUE rests it in the pool, ABANDON terminates it."""
+    if result == "ABANDON":
+        _terminate_warm(group, [state])
+        _refill_pool(group, backend.emulator_launch)
+    elif not _pending_actions(state):
+        _enter_pool(group, state)
+
+
+def _patch_autoscaling_warm_pools() -> None:
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    launch = FakeAutoScalingGroup.replace_autoscaling_group_instances
+    original_set_desired = FakeAutoScalingGroup.set_desired_capacity
+    original_put = AutoScalingBackend.put_warm_pool
+    original_delete_pool = AutoScalingBackend.delete_warm_pool
+    original_delete_group = AutoScalingBackend.delete_auto_scaling_group
+    original_describe_instances = AutoScalingBackend.describe_auto_scaling_instances
+    original_notify = AutoScalingBackend.notify_terminate_instances
+    AutoScalingBackend.emulator_launch = staticmethod(launch)
+
+    def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        ready = [s for s in _warm_states(self) if not s.lifecycle_state.startswith("Warmed:Pending")]
+        taken = ready[:count_needed]
+        for state in taken:
+            _leave_pool(self, state)
+        if count_needed > len(taken):
+            launch(self, count_needed - len(taken), propagated_tags)
+        if taken and self.name in self.autoscaling_backend.autoscaling_groups:
+            self.autoscaling_backend.update_attached_target_groups(self.name)
+        _refill_pool(self, launch)
+
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        original_set_desired(self, new_capacity)
+        _refill_pool(self, launch)
+
+    def put_warm_pool(
+        self: Any,
+        group_name: str,
+        max_group_prepared_capacity: int | None,
+        min_size: int | None,
+        pool_state: str | None,
+        instance_reuse_policy: dict[str, bool] | None,
+    ) -> None:
+        if pool_state not in (None, *POOL_STATES):
+            raise ValidationError(f"PoolState must be one of {', '.join(POOL_STATES)}, not {pool_state!r}")
+        group = self.describe_auto_scaling_groups([group_name])[0]
+        prepared = None if max_group_prepared_capacity is None else int(max_group_prepared_capacity)
+        if prepared is not None and prepared != -1 and prepared < int(min_size or 0):
+            raise ValidationError(
+                f"MaxGroupPreparedCapacity ({prepared}) must be at least the warm pool's MinSize ({min_size}), "
+                "or -1 for the group's MaxSize"
+            )
+        original_put(self, group_name, prepared, min_size, pool_state, instance_reuse_policy)
+        _refill_pool(group, launch)
+
+    def delete_warm_pool(self: Any, group_name: str) -> None:
+        group = self.describe_auto_scaling_groups([group_name])[0]
+        _terminate_warm(group, list(_warm_states(group)))
+        original_delete_pool(self, group_name)
+
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        group = self.autoscaling_groups.get(group_name)
+        if group is not None:
+            group.warm_pool = None
+            _terminate_warm(group, list(_warm_states(group)))
+        original_delete_group(self, group_name)
+
+    def describe_auto_scaling_instances(self: Any, instance_ids: list[str]) -> list[Any]:
+        found = original_describe_instances(self, instance_ids)
+        for group in self.autoscaling_groups.values():
+            found.extend(s for s in _warm_states(group) if not instance_ids or s.instance.id in instance_ids)
+        return found
+
+    def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
+        original_notify(self, instance_ids)
+        for group in list(self.autoscaling_groups.values()):
+            gone = [s for s in _warm_states(group) if s.instance.id in instance_ids]
+            if gone:
+                _terminate_warm(group, gone)
+                _refill_pool(group, launch)
+
+    def response_describe_warm_pool(self: Any) -> Any:
+        group_name = self._get_param("AutoScalingGroupName")
+        pool = self.autoscaling_backend.describe_warm_pool(group_name=group_name)
+        group = self.autoscaling_backend.autoscaling_groups[group_name]
+        return ActionResult({"WarmPoolConfiguration": pool, "Instances": list(_warm_states(group))})
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
+    AutoScalingBackend.put_warm_pool = put_warm_pool
+    AutoScalingBackend.delete_warm_pool = delete_warm_pool
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+    AutoScalingBackend.describe_auto_scaling_instances = describe_auto_scaling_instances
+    AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
+    AutoScalingResponse.describe_warm_pool = response_describe_warm_pool
+
+
+def _target_lifecycle_states() -> list[dict[str, Any]]:
+    from moto.autoscaling.models import autoscaling_backends
+
+    found = []
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    for state in _group_states(group):
+                        found.append(
+                            {
+                                "region": backend.region_name,
+                                "auto_scaling_group_name": group.name,
+                                "instance_id": state.instance.id,
+                                "lifecycle_state": state.lifecycle_state,
+                                "target_lifecycle_state": target_lifecycle_state(group, state),
+                            }
+                        )
+    return found
 
 
 def _patch_ec2_images_pending() -> None:
@@ -654,6 +900,10 @@ class EmulatorApp:
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
             return "200 OK", _waiting_actions()
+        if path == f"{PRIVATE_PREFIX}target-lifecycle-states":
+            if method != "GET":
+                return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
+            return "200 OK", _target_lifecycle_states()
         if path == f"{PRIVATE_PREFIX}ssm/public-parameters":
             return self._public_parameter(method, environ)
         match = re.fullmatch(rf"{PRIVATE_PREFIX}images/([^/]+)/state", path)
@@ -754,6 +1004,13 @@ def pending_lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
     """
     with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}pending-lifecycle-actions", timeout=10) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+def target_lifecycle_states(endpoint: str) -> dict[str, str]:
+    """Instance id -> the target lifecycle state each Auto Scaling instance (warm pool included) of the emulator at
+    ``endpoint`` reads at ``autoscaling/target-lifecycle-state``."""
+    with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}target-lifecycle-states", timeout=10) as response:  # noqa: S310
+        return {item["instance_id"]: item["target_lifecycle_state"] for item in json.loads(response.read())}
 
 
 def set_image_state(endpoint: str, image_id: str, state: str) -> None:
