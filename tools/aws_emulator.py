@@ -51,6 +51,23 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   DescribeAutoScalingInstances; DeleteWarmPool and DeleteAutoScalingGroup terminate them. PutWarmPool refuses a
   PoolState other than Stopped/Running/Hibernated and a MaxGroupPreparedCapacity below MinSize (ValidationError).
   InstanceReusePolicy is stored, not applied (scale-in terminates).
+- Instance refresh (moto has none): StartInstanceRefresh (DesiredConfiguration.LaunchTemplate; Preferences
+  MinHealthyPercentage, MaxHealthyPercentage, InstanceWarmup, CheckpointPercentages/CheckpointDelay, SkipMatching,
+  AutoRollback, ScaleInProtectedInstances, StandbyInstances, AlarmSpecification), DescribeInstanceRefreshes (Status,
+  StatusReason, PercentageComplete, InstancesToUpdate, RollbackDetails), CancelInstanceRefresh and
+  RollbackInstanceRefresh, advanced by the lifecycle timer on the compressed clock. Each step launches from the
+  desired version (through the launch hooks) while the group launches from its own, as many as
+  MaxHealthyPercentage of the desired capacity allows, and terminates replaced instances (out of the target groups,
+  without a replacement) as far as MinHealthyPercentage allows once the new ones are InService for InstanceWarmup
+  (default DefaultInstanceWarmup, else HealthCheckGracePeriod); with no headroom it terminates first, at least one.
+  The group's launch template becomes the desired one only when the refresh succeeds. A new instance terminated
+  before the end (ABANDON, timeout, unhealthy) or an alarm of the AlarmSpecification in ALARM fails the refresh:
+  Failed, or with AutoRollback RollbackInProgress -> RollbackSuccessful, replacing the new instances from the
+  group's version. Errors as AWS names them: InstanceRefreshInProgress, ActiveInstanceRefreshNotFound,
+  IrreversibleInstanceRefresh, ValidationError (bad percentages, CheckpointDelay without percentages, AutoRollback
+  or rollback of a group on $Latest/$Default, unknown alarms or template versions); the messages are the emulator's.
+  Not emulated: Strategy other than Rolling, BakeTime, MaxHealthyPercentage's omitted-vs-100 difference, warm pool
+  instances (not replaced), ProgressDetails.
 - With ``--images-pending``, CreateImage leaves the AMI ``pending`` (RegisterImage and CopyImage are unaffected).
 - API calls of Auto Scaling, EC2 and ELBv2 are serialised with the lifecycle timer (moto has no locking).
 
@@ -61,6 +78,11 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   lifecycle_action_token, result, cause} with cause ``api`` or ``timeout``. ``POST /moto-api/reset`` clears it.
 - ``GET /_emulator/pending-lifecycle-actions``: the actions instances wait on now, with their LifecycleActionToken
   and ``expires_in_s`` (real seconds). AWS hands the token out in the hook's notification, which is not emulated.
+- ``GET /_emulator/autoscaling-calls``: every Auto Scaling API call naming a group, oldest first, and each state
+  change of an instance refresh, as {time, source (``api`` or ``instance-refresh``), action (the API action, or
+  Successful/Failed/Cancelled/RollbackStarted/RollbackSuccessful), auto_scaling_group_name, launch_template (the
+  group's {LaunchTemplateId, Version} after it)}, plus previous_launch_template when a call changed it and
+  instance_refresh_id on refresh entries. ``POST /moto-api/reset`` clears it. Helper ``autoscaling_calls()``.
 - ``GET /_emulator/target-lifecycle-states``: every Auto Scaling instance (warm pools included) as {region,
   auto_scaling_group_name, instance_id, lifecycle_state, target_lifecycle_state}: the target state is what the
   instance reads at ``autoscaling/target-lifecycle-state`` (``InService`` while launching into the group,
@@ -81,6 +103,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -93,7 +116,7 @@ import traceback
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,6 +145,7 @@ def apply_patches() -> None:
     _patch_autoscaling_lifecycle_actions()
     _patch_autoscaling_replace_unhealthy()
     _patch_autoscaling_warm_pools()
+    _patch_autoscaling_instance_refresh()
     _patch_ec2_images_pending()
 
 
@@ -423,6 +447,13 @@ def _terminate_and_replace(backend: Any, instance_id: str) -> None:
     """Terminate a group's instance the way EC2 TerminateInstances does; the group launches its replacement."""
     from moto.elbv2.models import elbv2_backends
 
+    for group in list(backend.autoscaling_groups.values()):
+        refresh = _active_refresh(group)
+        if refresh is not None and instance_id in refresh.forward.new + (
+            refresh.rollback.new if refresh.rollback else []
+        ):
+            _retire(group, instance_id)  # the refresh fails or replaces it itself: no replacement from the group
+            return
     backend.ec2_backend.terminate_instances([instance_id])
     backend.notify_terminate_instances([instance_id])
     elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
@@ -580,6 +611,7 @@ def _run_lifecycle_timer(stop: threading.Event) -> None:
     while not stop.wait(LIFECYCLE_TICK_S):
         try:
             expire_lifecycle_actions()
+            advance_instance_refreshes()
         except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
             traceback.print_exc()
 
@@ -821,6 +853,530 @@ def _patch_autoscaling_warm_pools() -> None:
     AutoScalingResponse.describe_warm_pool = response_describe_warm_pool
 
 
+# --------------------------------------------------------------------------------------------- instance refresh
+REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+REFRESH_CHOICES = {
+    "ScaleInProtectedInstances": ("Refresh", "Ignore", "Wait"),
+    "StandbyInstances": ("Terminate", "Ignore", "Wait"),
+}
+DEFAULT_CHECKPOINT_DELAY_S = 3600
+_AUTOSCALING_LOG: list[dict[str, Any]] = []
+
+
+@dataclass
+class _Phase:
+    """One pass of replacements: ``old`` instances replaced by instances launched from ``template``/``version``."""
+
+    template_id: str
+    version: str
+    old: list[str]
+    new: list[str] = field(default_factory=list)
+    ready_at: dict[str, float] = field(default_factory=dict)
+    paused_until: float = 0.0
+    checkpoints: list[int] = field(default_factory=list)
+    reason: str = ""
+
+    def replaced(self, live: dict[str, Any]) -> int:
+        return sum(1 for i in self.old if i not in live)
+
+    def percentage(self, live: dict[str, Any]) -> int:
+        return 100 if not self.old else int(100 * self.replaced(live) / len(self.old))
+
+
+@dataclass
+class _Refresh:
+    refresh_id: str
+    group_name: str
+    preferences: dict[str, Any]
+    desired: dict[str, Any] | None
+    previous: dict[str, str]
+    forward: _Phase
+    start_time: datetime
+    status: str = "Pending"
+    status_reason: str = ""
+    end_time: datetime | None = None
+    percentage: int = 0
+    rollback: _Phase | None = None
+    rollback_reason: str = ""
+    rollback_start: datetime | None = None
+    rollback_percentage: int = 0
+
+    def describe(self, live: dict[str, Any]) -> dict[str, Any]:
+        phase = self.forward
+        left = len([i for i in phase.old if i in live])
+        item: dict[str, Any] = {
+            "InstanceRefreshId": self.refresh_id,
+            "AutoScalingGroupName": self.group_name,
+            "Status": self.status,
+            "StatusReason": self.status_reason,
+            "StartTime": self.start_time,
+            "PercentageComplete": self.percentage,
+            "InstancesToUpdate": left if self.status in REFRESH_ACTIVE and self.rollback is None else 0,
+            "Preferences": self.preferences,
+        }
+        if self.end_time is not None:
+            item["EndTime"] = self.end_time
+        if self.desired:
+            item["DesiredConfiguration"] = self.desired
+        if self.rollback is not None:
+            item["RollbackDetails"] = {
+                "RollbackReason": self.rollback_reason,
+                "RollbackStartTime": self.rollback_start,
+                "PercentageCompleteOnRollback": self.rollback_percentage,
+                "InstancesToUpdateOnRollback": len([i for i in self.rollback.old if i in live]),
+            }
+        return item
+
+
+def _refreshes(group: Any) -> list[_Refresh]:
+    return group.__dict__.setdefault("emulator_refreshes", [])
+
+
+def _active_refresh(group: Any) -> _Refresh | None:
+    return next((r for r in _refreshes(group) if r.status in REFRESH_ACTIVE), None)
+
+
+def _group_template(group: Any) -> dict[str, str]:
+    template = group.ec2_launch_template
+    if template is None:
+        return {}
+    return {"LaunchTemplateId": template.id, "Version": str(group.provided_launch_template_version or "$Default")}
+
+
+def _log_autoscaling(source: str, action: str, group: Any, **details: Any) -> None:
+    _AUTOSCALING_LOG.append(
+        {
+            "time": datetime.now(UTC).isoformat(),
+            "source": source,
+            "action": action,
+            "auto_scaling_group_name": group.name if group is not None else None,
+            "launch_template": _group_template(group) if group is not None else {},
+            **details,
+        }
+    )
+
+
+def _resolve_version(template: Any, version: str) -> str:
+    if version in ("", "$Default"):
+        return str(template.default_version_number)
+    if version == "$Latest":
+        return str(template.latest_version_number)
+    return str(int(version))
+
+
+def _instance_template(state: Any) -> tuple[str, str]:
+    spec = state.launch_template or {}
+    return str(spec.get("LaunchTemplateId", "")), str(spec.get("Version", ""))
+
+
+def _launch_with(group: Any, template_id: str, version: str, count: int) -> list[str]:
+    """Launch ``count`` instances from a launch template version other than the group's, leaving the group's own
+    configuration as it was (Auto Scaling changes it only when the refresh succeeds)."""
+    backend = group.autoscaling_backend
+    saved = (group.ec2_launch_template, group.launch_template_version, group.provided_launch_template_version)
+    first = len(group.instance_states)
+    try:
+        group.ec2_launch_template = backend.ec2_backend.get_launch_template(template_id)
+        group.launch_template_version = version
+        backend.emulator_launch(group, count, group.get_propagated_tags())
+    finally:
+        group.ec2_launch_template, group.launch_template_version, group.provided_launch_template_version = saved
+    backend.update_attached_target_groups(group.name)
+    return [s.instance.id for s in group.instance_states[first:]]
+
+
+def _retire(group: Any, instance_id: str) -> None:
+    """Terminate an instance the refresh replaced: out of the group and its target groups, no replacement."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend = group.autoscaling_backend
+    group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+    backend.ec2_backend.terminate_instances([instance_id])
+    elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
+
+
+def _warmup_s(group: Any, preferences: dict[str, Any]) -> float:
+    warmup = preferences.get("InstanceWarmup")
+    if warmup is None:
+        warmup = getattr(group, "default_instance_warmup", None) or group.health_check_period or 300
+    return _scaled(int(warmup))
+
+
+def _blocked(group: Any, state: Any, preferences: dict[str, Any]) -> str:
+    """Why ``state`` cannot be replaced now ('' when it can)."""
+    if state.protected_from_scale_in and preferences.get("ScaleInProtectedInstances", "Wait") == "Wait":
+        return "Waiting for instances protected from scale in"
+    if state.lifecycle_state.startswith("Standby") and preferences.get("StandbyInstances", "Wait") == "Wait":
+        return "Waiting for instances in Standby"
+    return ""
+
+
+def _step(group: Any, phase: _Phase, preferences: dict[str, Any], now: float) -> bool:
+    """Advance one phase by what MinHealthyPercentage and MaxHealthyPercentage allow; True when it is done."""
+    live = {s.instance.id: s for s in group.instance_states}
+    old_left = [i for i in phase.old if i in live]
+    new_live = [i for i in phase.new if i in live]
+    for instance_id in new_live:
+        if live[instance_id].lifecycle_state == "InService" and instance_id not in phase.ready_at:
+            phase.ready_at[instance_id] = now + _warmup_s(group, preferences)
+    ready = [i for i in new_live if now >= phase.ready_at.get(i, float("inf"))]
+    in_flight = len(new_live) - len(ready)
+    if not old_left and not in_flight:
+        return True
+    if now < phase.paused_until:
+        return False
+    phase.reason = ""
+    desired = int(group.desired_capacity or 0)
+    active = [
+        s for s in group.instance_states if s.lifecycle_state == "InService" or s.lifecycle_state.startswith("Pending")
+    ]
+    healthy = sum(
+        1
+        for s in active
+        if s.lifecycle_state == "InService" and (s.instance.id not in new_live or s.instance.id in ready)
+    )
+    min_healthy = math.ceil(desired * int(preferences.get("MinHealthyPercentage", 90)) / 100)
+    max_total = max(desired, math.floor(desired * int(preferences.get("MaxHealthyPercentage", 100)) / 100))
+    replaced = len(phase.old) - len(old_left)
+    unpaired = len(new_live) - replaced
+    launch = min(len(old_left) - unpaired, max_total - len(active))
+    if launch > 0:
+        phase.new.extend(_launch_with(group, phase.template_id, phase.version, launch))
+        return False
+    replaceable = [i for i in old_left if not _blocked(group, live[i], preferences)]
+    if not replaceable:
+        phase.reason = _blocked(group, live[old_left[0]], preferences) if old_left else ""
+        return False
+    if len(active) > desired:
+        count = min(len(active) - desired, healthy - min_healthy)
+    elif not in_flight:
+        count = max(1, healthy - min_healthy)
+    else:
+        count = 0
+    for instance_id in replaceable[: max(0, count)]:
+        _retire(group, instance_id)
+    if count > 0 and phase.checkpoints:
+        percentage = phase.percentage({s.instance.id: s for s in group.instance_states})
+        passed = [c for c in phase.checkpoints if c <= percentage and c < 100]
+        if passed:
+            phase.checkpoints = [c for c in phase.checkpoints if c > percentage]
+            delay = int(preferences.get("CheckpointDelay", DEFAULT_CHECKPOINT_DELAY_S))
+            phase.paused_until = now + _scaled(delay)
+            phase.reason = f"Waiting at checkpoint {passed[-1]}% for {delay} seconds"
+    return False
+
+
+def _refresh_failure(group: Any, refresh: _Refresh) -> str:
+    """Why the refresh fails now ('' while it may go on): a new instance lost, or an alarm of the specification."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = group.autoscaling_backend
+    live = {s.instance.id for s in group.instance_states}
+    lost = [i for i in refresh.forward.new if i not in live]
+    if lost:
+        return (
+            f"Instance {lost[0]} launched by the instance refresh was terminated before the refresh completed "
+            "(its launch lifecycle action was abandoned or it failed its health check)"
+        )
+    alarms = (refresh.preferences.get("AlarmSpecification") or {}).get("Alarms") or []
+    if alarms:
+        cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
+        for name in alarms:
+            alarm = cloudwatch.alarms.get(name)
+            if alarm is not None and alarm.state_value == "ALARM":
+                return f"CloudWatch alarm {name} of the alarm specification is in ALARM state"
+    return ""
+
+
+def _begin_rollback(group: Any, refresh: _Refresh, reason: str) -> None:
+    live = {s.instance.id for s in group.instance_states}
+    refresh.status = "RollbackInProgress"
+    refresh.rollback_reason = reason
+    refresh.status_reason = reason
+    refresh.rollback_start = datetime.now(UTC)
+    refresh.rollback = _Phase(
+        template_id=refresh.previous["LaunchTemplateId"],
+        version=refresh.previous["Version"],
+        old=[i for i in refresh.forward.new if i in live],
+    )
+    _log_autoscaling(
+        "instance-refresh", "RollbackStarted", group, instance_refresh_id=refresh.refresh_id, reason=reason
+    )
+
+
+def _end(group: Any, refresh: _Refresh, status: str, reason: str = "") -> None:
+    refresh.status = status
+    refresh.status_reason = reason or refresh.status_reason
+    refresh.end_time = datetime.now(UTC)
+    group.set_desired_capacity(group.desired_capacity)
+    _log_autoscaling("instance-refresh", status, group, instance_refresh_id=refresh.refresh_id)
+
+
+def _advance_refresh(group: Any, refresh: _Refresh, now: float) -> None:
+    if refresh.status == "Pending":
+        refresh.status = "InProgress"
+    if refresh.status == "Cancelling":
+        _end(group, refresh, "Cancelled", "Instance refresh cancelled by request")
+        return
+    live = {s.instance.id: s for s in group.instance_states}
+    if refresh.status == "InProgress":
+        failure = _refresh_failure(group, refresh)
+        if failure and refresh.preferences.get("AutoRollback"):
+            _begin_rollback(group, refresh, failure)
+        elif failure:
+            _end(group, refresh, "Failed", failure)
+            return
+        elif _step(group, refresh.forward, refresh.preferences, now):
+            if refresh.desired:
+                spec = refresh.desired["LaunchTemplate"]
+                group._set_launch_configuration(
+                    None, {"LaunchTemplateId": spec["LaunchTemplateId"], "Version": spec["Version"]}, None
+                )
+            refresh.percentage = 100
+            _end(group, refresh, "Successful", "Instance refresh completed")
+            return
+        else:
+            refresh.percentage = refresh.forward.percentage({s.instance.id: s for s in group.instance_states})
+            refresh.status_reason = refresh.forward.reason or "Replacing instances"
+            return
+    if refresh.status == "RollbackInProgress" and refresh.rollback is not None:
+        if _step(group, refresh.rollback, refresh.preferences, now):
+            refresh.rollback_percentage = 100
+            _end(group, refresh, "RollbackSuccessful", f"Rolled back: {refresh.rollback_reason}")
+        else:
+            refresh.rollback_percentage = refresh.rollback.percentage(live)
+
+
+def advance_instance_refreshes(now: float | None = None) -> None:
+    """Move every active instance refresh on by one step of the emulator's clock."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic() if now is None else now
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    refresh = _active_refresh(group)
+                    if refresh is not None:
+                        _advance_refresh(group, refresh, now)
+
+
+def _refresh_error(code: str, message: str) -> Exception:
+    from moto.autoscaling.exceptions import AutoscalingClientError
+
+    error = AutoscalingClientError(message)
+    error.code = code
+    return error
+
+
+def _check_preferences(backend: Any, group: Any, desired: dict[str, Any] | None, preferences: dict[str, Any]) -> None:
+    from moto.autoscaling.exceptions import ValidationError
+
+    low = int(preferences.get("MinHealthyPercentage", 90))
+    if not 0 <= low <= 100:
+        raise ValidationError(f"MinHealthyPercentage must be between 0 and 100, not {low}")
+    if "MaxHealthyPercentage" in preferences:
+        high = int(preferences["MaxHealthyPercentage"])
+        if "MinHealthyPercentage" not in preferences:
+            raise ValidationError("MaxHealthyPercentage needs MinHealthyPercentage: set both")
+        if not 100 <= high <= 200 or high - low > 100:
+            raise ValidationError(
+                f"MaxHealthyPercentage must be between 100 and 200 and at most 100 above MinHealthyPercentage, "
+                f"not {high} with MinHealthyPercentage {low}"
+            )
+    checkpoints = [int(c) for c in preferences.get("CheckpointPercentages") or []]
+    if checkpoints and (checkpoints != sorted(set(checkpoints)) or checkpoints[0] < 1 or checkpoints[-1] > 100):
+        raise ValidationError(f"CheckpointPercentages must be unique, ascending, between 1 and 100: {checkpoints}")
+    if "CheckpointDelay" in preferences and not checkpoints:
+        raise ValidationError("CheckpointDelay needs CheckpointPercentages: set both")
+    for name, choices in REFRESH_CHOICES.items():
+        if name in preferences and preferences[name] not in choices:
+            raise ValidationError(f"{name} must be one of {', '.join(choices)}, not {preferences[name]!r}")
+    if preferences.get("SkipMatching") and not desired:
+        raise ValidationError("SkipMatching needs a DesiredConfiguration to match instances against")
+    if preferences.get("AutoRollback"):
+        if not desired:
+            raise ValidationError(
+                "AutoRollback needs a DesiredConfiguration: without one there is nothing to roll back"
+            )
+        if str(group.provided_launch_template_version or "$Default") in ("$Latest", "$Default"):
+            raise ValidationError(
+                f"AutoRollback is not supported: group {group.name} uses its launch template's "
+                f"{group.provided_launch_template_version or '$Default'} version; set a version number on the group"
+            )
+    alarms = (preferences.get("AlarmSpecification") or {}).get("Alarms") or []
+    if alarms:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        known = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+        missing = [a for a in alarms if a not in known]
+        if missing:
+            raise ValidationError(f"AlarmSpecification names alarms that do not exist: {', '.join(missing)}")
+
+
+def _start_instance_refresh(
+    backend: Any, group_name: str, desired: dict[str, Any] | None, preferences: dict[str, Any]
+) -> str:
+    from moto.autoscaling.exceptions import ValidationError
+
+    group = backend.autoscaling_groups.get(group_name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{group_name}' not found")
+    if _active_refresh(group) is not None:
+        raise _refresh_error(
+            "InstanceRefreshInProgress",
+            "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+        )
+    if group.ec2_launch_template is None:
+        raise ValidationError(
+            f"group {group_name} has no launch template: the emulator refreshes launch templates only"
+        )
+    _check_preferences(backend, group, desired, preferences)
+    previous = _group_template(group)
+    target_id, version = previous["LaunchTemplateId"], previous["Version"]
+    if desired:
+        spec = desired.get("LaunchTemplate") or {}
+        try:
+            template = (
+                backend.ec2_backend.get_launch_template(spec["LaunchTemplateId"])
+                if spec.get("LaunchTemplateId")
+                else backend.ec2_backend.get_launch_template_by_name(spec["LaunchTemplateName"])
+            )
+            version = str(spec.get("Version") or "$Default")
+            template.get_version(_resolve_version(template, version))
+        except Exception as error:
+            raise ValidationError(
+                f"DesiredConfiguration.LaunchTemplate {spec} does not name an existing launch template version"
+            ) from error
+        target_id = template.id
+        desired = {
+            "LaunchTemplate": {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "Version": version}
+        }
+    template = backend.ec2_backend.get_launch_template(target_id)
+    resolved = _resolve_version(template, version)
+    old = []
+    for state in group.instance_states:
+        if state.lifecycle_state.startswith("Terminat"):
+            continue
+        if preferences.get("SkipMatching") and _instance_template(state) == (target_id, resolved):
+            continue
+        if state.protected_from_scale_in and preferences.get("ScaleInProtectedInstances", "Wait") == "Ignore":
+            continue
+        if state.lifecycle_state.startswith("Standby") and preferences.get("StandbyInstances", "Wait") == "Ignore":
+            continue
+        old.append(state.instance.id)
+    checkpoints = [int(c) for c in preferences.get("CheckpointPercentages") or []]
+    refresh = _Refresh(
+        refresh_id=str(uuid.uuid4()),
+        group_name=group_name,
+        preferences=preferences,
+        desired=desired,
+        previous=previous,
+        forward=_Phase(template_id=target_id, version=resolved, old=old, checkpoints=checkpoints),
+        start_time=datetime.now(UTC),
+    )
+    _refreshes(group).insert(0, refresh)
+    return refresh.refresh_id
+
+
+def _patch_autoscaling_instance_refresh() -> None:
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    original_call = AutoScalingResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        with _LOCK:
+            group_name = self._get_param("AutoScalingGroupName")
+            backend = self.autoscaling_backend
+            before = backend.autoscaling_groups.get(group_name) if group_name else None
+            before_template = _group_template(before) if before is not None else {}
+            response = original_call(self)
+            group = backend.autoscaling_groups.get(group_name) if group_name else None
+            if group is not None or before is not None:
+                action = self._get_action()
+                details = (
+                    {"previous_launch_template": before_template}
+                    if group is not None and _group_template(group) != before_template
+                    else {}
+                )
+                _log_autoscaling("api", action, group or before, **details)
+            return response
+
+    def group_of(self: Any) -> Any:
+        group_name = self._get_param("AutoScalingGroupName")
+        group = self.autoscaling_backend.autoscaling_groups.get(group_name)
+        if group is None:
+            raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{group_name}' not found")
+        return group
+
+    def start_instance_refresh(self: Any) -> Any:
+        params = self._get_params()
+        refresh_id = _start_instance_refresh(
+            self.autoscaling_backend,
+            params.get("AutoScalingGroupName"),
+            params.get("DesiredConfiguration"),
+            _typed_preferences(params.get("Preferences") or {}),
+        )
+        return ActionResult({"InstanceRefreshId": refresh_id})
+
+    def describe_instance_refreshes(self: Any) -> Any:
+        group = group_of(self)
+        wanted = self._get_param("InstanceRefreshIds") or []
+        live = {s.instance.id: s for s in group.instance_states}
+        items = [r.describe(live) for r in _refreshes(group) if not wanted or r.refresh_id in wanted]
+        return ActionResult({"InstanceRefreshes": items})
+
+    def cancel_instance_refresh(self: Any) -> Any:
+        group = group_of(self)
+        refresh = _active_refresh(group)
+        if refresh is None or refresh.status not in ("Pending", "InProgress", "RollbackInProgress"):
+            raise _refresh_error(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}",
+            )
+        refresh.status = "Cancelling"
+        return ActionResult({"InstanceRefreshId": refresh.refresh_id})
+
+    def rollback_instance_refresh(self: Any) -> Any:
+        group = group_of(self)
+        refresh = _active_refresh(group)
+        if refresh is None or refresh.status not in ("Pending", "InProgress"):
+            raise _refresh_error(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}",
+            )
+        if not refresh.desired or refresh.previous.get("Version") in ("$Latest", "$Default"):
+            raise _refresh_error(
+                "IrreversibleInstanceRefresh",
+                "The instance refresh cannot be rolled back: it has no desired configuration or the group uses "
+                "its launch template's $Latest or $Default version",
+            )
+        _begin_rollback(group, refresh, "Rollback requested by RollbackInstanceRefresh")
+        return ActionResult({"InstanceRefreshId": refresh.refresh_id})
+
+    AutoScalingResponse.call_action = call_action
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
+
+
+def _typed_preferences(raw: dict[str, Any]) -> dict[str, Any]:
+    """Preferences as AWS returns them: numbers as int, flags as bool (the query protocol sends strings)."""
+    preferences = dict(raw)
+    for name in ("MinHealthyPercentage", "MaxHealthyPercentage", "InstanceWarmup", "CheckpointDelay", "BakeTime"):
+        if name in preferences:
+            preferences[name] = int(preferences[name])
+    for name in ("SkipMatching", "AutoRollback"):
+        if name in preferences and isinstance(preferences[name], str):
+            preferences[name] = preferences[name].lower() == "true"
+    if "CheckpointPercentages" in preferences:
+        preferences["CheckpointPercentages"] = [int(c) for c in preferences["CheckpointPercentages"]]
+    return preferences
+
+
 def _target_lifecycle_states() -> list[dict[str, Any]]:
     from moto.autoscaling.models import autoscaling_backends
 
@@ -887,6 +1443,7 @@ class EmulatorApp:
             with _LOCK:
                 response = self.moto_app(environ, start_response)
                 _COMPLETED_ACTIONS.clear()
+                _AUTOSCALING_LOG.clear()
             return response
         return self.moto_app(environ, start_response)
 
@@ -900,6 +1457,11 @@ class EmulatorApp:
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
             return "200 OK", _waiting_actions()
+        if path == f"{PRIVATE_PREFIX}autoscaling-calls":
+            if method != "GET":
+                return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
+            with _LOCK:
+                return "200 OK", list(_AUTOSCALING_LOG)
         if path == f"{PRIVATE_PREFIX}target-lifecycle-states":
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
@@ -1003,6 +1565,13 @@ def pending_lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
     AWS hands the token out in the hook's notification; the emulator sends none, so this is where a client finds it.
     """
     with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}pending-lifecycle-actions", timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def autoscaling_calls(endpoint: str) -> list[dict[str, Any]]:
+    """The Auto Scaling calls the emulator at ``endpoint`` answered and its instance refreshes' own changes, oldest
+    first, each with the group's launch template after it."""
+    with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}autoscaling-calls", timeout=10) as response:  # noqa: S310
         return json.loads(response.read())
 
 
