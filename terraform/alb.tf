@@ -27,7 +27,7 @@ resource "aws_lb_target_group" "frontend" {
   port                 = var.ollama_frontend_port
   protocol             = "HTTP"
   vpc_id               = aws_vpc.this.id
-  deregistration_delay = 60
+  deregistration_delay = local.drain_seconds # streams in flight finish (var.ollama_max_generation_seconds)
 
   health_check {
     path                = var.ollama_frontend_health_path
@@ -120,7 +120,7 @@ resource "aws_lb_target_group" "backend" {
   port                 = var.ollama_backend_port
   protocol             = "HTTP"
   vpc_id               = aws_vpc.this.id
-  deregistration_delay = 120 # let running generations finish
+  deregistration_delay = local.drain_seconds # generations in flight finish (var.ollama_max_generation_seconds)
 
   health_check {
     path                = var.ollama_backend_health_path

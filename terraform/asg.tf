@@ -1,7 +1,9 @@
 # Two tiers in private subnets: the Open-WebUI frontend and the Ollama backend ("ollama-asg"). Baked AMI from the
-# SSM parameter the bake playbook writes; a new AMI id -> new launch template version -> instance refresh with
-# auto-rollback. Everything here that needs a baked image is keyed on var.ollama_fleet_enabled: a new account's
-# first apply (false) builds the foundation the bake needs, the second (true) the fleet.
+# SSM parameter the bake playbook writes; a new AMI id -> new launch template version. Terraform never moves a group
+# to that version: the release step (playbooks/release.yml) rolls it out with an instance refresh whose desired
+# configuration names it, so AWS keeps the group's previous version recorded and rolls back to it by itself.
+# Everything here that needs a baked image is keyed on var.ollama_fleet_enabled: a new account's first apply (false)
+# builds the foundation the bake needs, the second (true) the fleet. Scaling policies and schedules: scaling.tf.
 
 # One baked image per tier (roles/ami_bake writes /ollama/<env>/<tier>/ami-id).
 data "aws_ssm_parameter" "ami" {
@@ -47,6 +49,8 @@ locals {
         OLLAMA_PLATFORM_ROLE           = "frontend"
         OLLAMA_PLATFORM_ASG_NAME       = local.names.frontend_asg
         OLLAMA_PLATFORM_LIFECYCLE_HOOK = "${local.names.frontend_asg}-launch"
+        OLLAMA_PLATFORM_DRAIN_HOOK     = "${local.names.frontend_asg}-drain"
+        OLLAMA_PLATFORM_DRAIN_SECONDS  = local.drain_seconds
         WEBUI_URL                      = local.service_url
         OLLAMA_BASE_URL                = local.backend_url
         WEBUI_SECRET_KEY_SECRET_ARN    = aws_secretsmanager_secret.this["webui_secret_key"].arn
@@ -73,6 +77,8 @@ locals {
         OLLAMA_PLATFORM_ROLE           = "backend"
         OLLAMA_PLATFORM_ASG_NAME       = local.names.asg
         OLLAMA_PLATFORM_LIFECYCLE_HOOK = "${local.names.asg}-launch"
+        OLLAMA_PLATFORM_DRAIN_HOOK     = "${local.names.asg}-drain"
+        OLLAMA_PLATFORM_DRAIN_SECONDS  = local.drain_seconds
         OLLAMA_DATA_TABLE              = aws_dynamodb_table.data.name
       })
     }
@@ -207,21 +213,19 @@ resource "aws_autoscaling_group" "this" {
     default_result       = "ABANDON"
   }
 
-  instance_refresh {
-    strategy = "Rolling"
-
-    preferences {
-      min_healthy_percentage = 90
-      max_healthy_percentage = 200
-      instance_warmup        = each.key == "backend" ? 300 : 120
-      auto_rollback          = true
-      skip_matching          = true
-
-      alarm_specification {
-        alarms = [aws_cloudwatch_metric_alarm.alb_5xx.alarm_name, aws_cloudwatch_metric_alarm.unhealthy_hosts[each.key].alarm_name]
-      }
-    }
+  # An instance leaving service (scale-in, refresh, schedule) drains first: the instance's drain handler
+  # (roles/instance_bootstrap, ollama-platform-drain) sees Terminated as its target lifecycle state, stops taking new
+  # work, waits for its streams up to local.drain_seconds and completes this hook with CONTINUE.
+  initial_lifecycle_hook {
+    name                 = "${each.value.asg_name}-drain"
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
+    heartbeat_timeout    = local.drain_hook_timeout
+    default_result       = "CONTINUE"
   }
+
+  # No instance_refresh block: Terraform would move the group to the new launch template version before the refresh
+  # starts, so an automatic rollback would "restore" the same bad version (hashicorp/terraform-provider-aws#34189),
+  # and an apply would race the release step's refresh. playbooks/release.yml starts and watches the refresh.
 
   dynamic "tag" {
     for_each = merge(local.tags, { Name = "${each.value.asg_name}-instance", Role = each.key })
@@ -233,132 +237,17 @@ resource "aws_autoscaling_group" "this" {
   }
 
   lifecycle {
-    ignore_changes = [desired_capacity] # owned by scaling policies and schedules after creation
+    ignore_changes = [
+      desired_capacity, # owned by scaling policies and schedules after creation
+      # The launch template version the group runs is the release step's (an instance refresh's desired
+      # configuration); Terraform only sets it when it creates the group.
+      launch_template[0].version,
+      mixed_instances_policy[0].launch_template[0].launch_template_specification[0].version,
+    ]
 
     precondition {
       condition     = !(each.key == "backend" && var.ollama_warm_pool_size > 0 && var.ollama_on_demand_percentage < 100)
       error_message = "var.ollama_warm_pool_size > 0 needs var.ollama_on_demand_percentage = 100: AWS warm pools cannot be used with spot/mixed instances."
     }
   }
-}
-
-# --- Scaling ---
-
-resource "aws_autoscaling_policy" "cpu" {
-  for_each = var.ollama_fleet_enabled ? local.tiers : {}
-
-  name                   = "${each.value.asg_name}-cpu-target"
-  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
-  policy_type            = "TargetTrackingScaling"
-
-  target_tracking_configuration {
-    target_value = var.ollama_cpu_target_percent
-
-    predefined_metric_specification {
-      predefined_metric_type = "ASGAverageCPUUtilization"
-    }
-  }
-}
-
-resource "aws_autoscaling_policy" "requests" {
-  for_each = var.ollama_fleet_enabled ? local.tiers : {}
-
-  name                   = "${each.value.asg_name}-requests-target"
-  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
-  policy_type            = "TargetTrackingScaling"
-
-  target_tracking_configuration {
-    target_value = var.ollama_requests_per_target[each.key]
-
-    predefined_metric_specification {
-      predefined_metric_type = "ALBRequestCountPerTarget"
-      resource_label         = each.key == "backend" ? "${aws_lb.internal.arn_suffix}/${aws_lb_target_group.backend.arn_suffix}" : "${aws_lb.public.arn_suffix}/${aws_lb_target_group.frontend.arn_suffix}"
-    }
-  }
-}
-
-# LLM signal: in-flight inference requests per instance, published by the backend (namespace Ollama).
-resource "aws_autoscaling_policy" "inflight" {
-  count = var.ollama_fleet_enabled ? 1 : 0
-
-  name                   = "${local.names.asg}-inflight-target"
-  autoscaling_group_name = aws_autoscaling_group.this["backend"].name
-  policy_type            = "TargetTrackingScaling"
-
-  target_tracking_configuration {
-    target_value = var.ollama_inflight_target
-
-    customized_metric_specification {
-      metric_name = "InFlightRequests"
-      namespace   = "Ollama"
-      statistic   = "Average"
-      unit        = "Count"
-
-      metric_dimension {
-        name  = "AutoScalingGroupName"
-        value = local.names.asg
-      }
-    }
-  }
-}
-
-# Step policies behind the "ollama-high-cpu" / "ollama-low-cpu" alarms (monitoring.tf).
-resource "aws_autoscaling_policy" "step_out" {
-  count = var.ollama_fleet_enabled ? 1 : 0
-
-  name                      = "${local.names.asg}-cpu-step-out"
-  autoscaling_group_name    = aws_autoscaling_group.this["backend"].name
-  policy_type               = "StepScaling"
-  adjustment_type           = "ChangeInCapacity"
-  estimated_instance_warmup = 180
-
-  step_adjustment {
-    metric_interval_lower_bound = 0
-    metric_interval_upper_bound = 15
-    scaling_adjustment          = 1
-  }
-
-  step_adjustment {
-    metric_interval_lower_bound = 15
-    scaling_adjustment          = 2
-  }
-}
-
-resource "aws_autoscaling_policy" "step_in" {
-  count = var.ollama_fleet_enabled ? 1 : 0
-
-  name                   = "${local.names.asg}-cpu-step-in"
-  autoscaling_group_name = aws_autoscaling_group.this["backend"].name
-  policy_type            = "StepScaling"
-  adjustment_type        = "ChangeInCapacity"
-
-  step_adjustment {
-    metric_interval_upper_bound = 0
-    scaling_adjustment          = -1
-  }
-}
-
-# Night-time scale-to-zero for non-production (var.ollama_scale_to_zero_schedule).
-resource "aws_autoscaling_schedule" "stop" {
-  for_each = var.ollama_scale_to_zero_schedule.enabled && var.ollama_fleet_enabled ? local.tiers : {}
-
-  scheduled_action_name  = "${each.value.asg_name}-night-stop"
-  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
-  recurrence             = var.ollama_scale_to_zero_schedule.stop_cron
-  time_zone              = var.ollama_scale_to_zero_schedule.time_zone
-  min_size               = 0
-  max_size               = 0
-  desired_capacity       = 0
-}
-
-resource "aws_autoscaling_schedule" "start" {
-  for_each = var.ollama_scale_to_zero_schedule.enabled && var.ollama_fleet_enabled ? local.tiers : {}
-
-  scheduled_action_name  = "${each.value.asg_name}-morning-start"
-  autoscaling_group_name = aws_autoscaling_group.this[each.key].name
-  recurrence             = var.ollama_scale_to_zero_schedule.start_cron
-  time_zone              = var.ollama_scale_to_zero_schedule.time_zone
-  min_size               = each.value.capacity.min
-  max_size               = each.value.capacity.max
-  desired_capacity       = each.value.capacity.desired
 }

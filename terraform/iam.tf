@@ -155,10 +155,11 @@ data "aws_iam_policy_document" "instance" {
     }
   }
 
-  # Both tiers' instance bootstrap completes its own group's launch lifecycle hook.
+  # Both tiers' instance bootstrap completes its own group's launch lifecycle hook; the drain handler completes the
+  # terminating hook and protects the instance from scale-in while it generates.
   statement {
     sid       = "CompleteLaunchHook"
-    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceProtection"]
     resources = ["arn:${local.partition}:autoscaling:${var.aws_region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${each.key == "backend" ? local.names.asg : local.names.frontend_asg}"]
   }
 

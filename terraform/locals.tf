@@ -83,3 +83,22 @@ locals {
     var.extra_tags,
   )
 }
+
+# Drain and schedule timings derived from the variables (asg.tf, alb.tf, scaling.tf), evaluated offline by the tests.
+locals {
+  # An instance leaving service keeps its streams for the longest generation plus the time to send the last tokens.
+  drain_seconds = var.ollama_max_generation_seconds + 30
+  # The terminating hook outlives the drain, so the instance completes it (CONTINUE) before the heartbeat runs out.
+  drain_hook_timeout = local.drain_seconds + 90
+
+  # Minutes after midnight; a malformed "HH:MM" is refused by the variable's validation, not here.
+  schedule_start_minute = try(tonumber(split(":", var.ollama_scale_to_zero_schedule.working_day_start)[0]) * 60 + tonumber(split(":", var.ollama_scale_to_zero_schedule.working_day_start)[1]), 0)
+  schedule_end_minute   = try(tonumber(split(":", var.ollama_scale_to_zero_schedule.working_day_end)[0]) * 60 + tonumber(split(":", var.ollama_scale_to_zero_schedule.working_day_end)[1]), 0)
+  schedule_wake_minute = local.schedule_start_minute - ceil(
+    (var.ollama_scale_to_zero_schedule.boot_to_ready_seconds + var.ollama_scale_to_zero_schedule.wake_margin_seconds) / 60
+  )
+  schedule_cron = {
+    wake  = "${local.schedule_wake_minute % 60} ${floor(local.schedule_wake_minute / 60)} * * ${var.ollama_scale_to_zero_schedule.working_days}"
+    sleep = "${local.schedule_end_minute % 60} ${floor(local.schedule_end_minute / 60)} * * ${var.ollama_scale_to_zero_schedule.working_days}"
+  }
+}

@@ -64,7 +64,7 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   count = var.ollama_fleet_enabled ? 1 : 0
 
   alarm_name          = local.names.low_cpu_alarm
-  alarm_description   = "Backend CPU below 20% for 15 minutes: step scale-in of ${local.names.asg} (never below min size)"
+  alarm_description   = "Backend CPU below 20% for 15 minutes: a notice only (GPU hosts generate at low CPU; ${local.names.asg} scales in on in-flight generations)"
   namespace           = "AWS/EC2"
   metric_name         = "CPUUtilization"
   statistic           = "Average"
@@ -73,8 +73,7 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   threshold           = 20
   comparison_operator = "LessThanOrEqualToThreshold"
   dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }
-  # The topic too: a scale-in nobody hears about is invisible (SNS notifies on the transition, not every period).
-  alarm_actions = [aws_autoscaling_policy.step_in[0].arn, aws_sns_topic.alarms.arn]
+  alarm_actions       = local.alarm_actions
 }
 
 # --- Service alarms ---

@@ -14,11 +14,6 @@ moved {
 }
 
 moved {
-  from = aws_autoscaling_policy.step_in
-  to   = aws_autoscaling_policy.step_in[0]
-}
-
-moved {
   from = aws_cloudwatch_metric_alarm.high_cpu
   to   = aws_cloudwatch_metric_alarm.high_cpu[0]
 }

@@ -354,23 +354,81 @@ variable "ollama_inflight_target" {
 }
 
 variable "ollama_scale_to_zero_schedule" {
-  description = "Night-time scale-to-zero for non-production: enabled, cron expressions (UTC unless time_zone) to stop and start."
+  description = <<-EOT
+    Night-time scale-to-zero for non-production, run by Auto Scaling scheduled actions (scaling.tf): the groups go to
+    zero at working_day_end and wake early enough to serve at working_day_start ("HH:MM" on working_days, in
+    time_zone). The wake time is working_day_start minus boot_to_ready_seconds (measure it: the group's activity
+    history, launch to InService, of the slower tier) minus wake_margin_seconds.
+  EOT
   type = object({
-    enabled    = bool
-    stop_cron  = string
-    start_cron = string
-    time_zone  = string
+    enabled               = bool
+    working_days          = string
+    working_day_start     = string
+    working_day_end       = string
+    boot_to_ready_seconds = number
+    wake_margin_seconds   = number
+    time_zone             = string
   })
   default = {
-    enabled    = false
-    stop_cron  = "0 20 * * MON-FRI"
-    start_cron = "0 7 * * MON-FRI"
-    time_zone  = "Etc/UTC"
+    enabled               = false
+    working_days          = "MON-FRI"
+    working_day_start     = "08:00"
+    working_day_end       = "20:00"
+    boot_to_ready_seconds = 600
+    wake_margin_seconds   = 600
+    time_zone             = "Etc/UTC"
   }
 
   validation {
     condition     = !(var.ollama_scale_to_zero_schedule.enabled && var.environment == "production")
     error_message = "var.ollama_scale_to_zero_schedule.enabled must be false in production: scheduled scale-to-zero is for dev and staging only."
+  }
+
+  validation {
+    condition = alltrue([for time in [var.ollama_scale_to_zero_schedule.working_day_start, var.ollama_scale_to_zero_schedule.working_day_end] :
+    can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", time))])
+    error_message = "var.ollama_scale_to_zero_schedule.working_day_start and working_day_end must be \"HH:MM\" (24-hour clock), e.g. \"08:00\"."
+  }
+
+  validation {
+    condition     = can(regex("^(MON|TUE|WED|THU|FRI|SAT|SUN)(-(MON|TUE|WED|THU|FRI|SAT|SUN))?(,(MON|TUE|WED|THU|FRI|SAT|SUN)(-(MON|TUE|WED|THU|FRI|SAT|SUN))?)*$|^\\*$", var.ollama_scale_to_zero_schedule.working_days))
+    error_message = "var.ollama_scale_to_zero_schedule.working_days must be a cron day-of-week field such as \"MON-FRI\", \"MON,WED,FRI\" or \"*\"."
+  }
+
+  validation {
+    condition = (
+      var.ollama_scale_to_zero_schedule.boot_to_ready_seconds >= 60 &&
+      var.ollama_scale_to_zero_schedule.boot_to_ready_seconds <= max(values(var.ollama_lifecycle_heartbeat_timeout)...)
+    )
+    error_message = "var.ollama_scale_to_zero_schedule.boot_to_ready_seconds must be the measured launch-to-InService time: at least 60 s and no longer than the launch hook's heartbeat timeout (var.ollama_lifecycle_heartbeat_timeout), or the boots would be abandoned."
+  }
+
+  validation {
+    condition = (
+      var.ollama_scale_to_zero_schedule.wake_margin_seconds >= 300 &&
+      var.ollama_scale_to_zero_schedule.wake_margin_seconds >= var.ollama_scale_to_zero_schedule.boot_to_ready_seconds / 2
+    )
+    error_message = "var.ollama_scale_to_zero_schedule.wake_margin_seconds is too small: it must be at least 300 s and at least half of boot_to_ready_seconds (boots vary with spot capacity, image pulls and the warm-up generation). Raise it or wake earlier."
+  }
+
+  validation {
+    condition = try(
+      tonumber(split(":", var.ollama_scale_to_zero_schedule.working_day_start)[0]) * 60 + tonumber(split(":", var.ollama_scale_to_zero_schedule.working_day_start)[1]) >=
+      ceil((var.ollama_scale_to_zero_schedule.boot_to_ready_seconds + var.ollama_scale_to_zero_schedule.wake_margin_seconds) / 60),
+      true # a malformed time is reported by the format check above
+    )
+    error_message = "var.ollama_scale_to_zero_schedule: working_day_start minus boot_to_ready_seconds and wake_margin_seconds falls before midnight; start the working day later or shorten the margin."
+  }
+}
+
+variable "ollama_max_generation_seconds" {
+  description = "The longest generation (one streamed answer) the service lets finish: the load balancers' deregistration delay, the instances' drain bound and the terminating lifecycle hooks are derived from it (locals.tf)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.ollama_max_generation_seconds >= 30 && var.ollama_max_generation_seconds <= 3000
+    error_message = "var.ollama_max_generation_seconds must be between 30 and 3000 (the deregistration delay derived from it may not exceed 3600 s)."
   }
 }
 

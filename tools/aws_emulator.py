@@ -41,6 +41,33 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
 - DescribeAutoScalingInstances / DescribeAutoScalingGroups show the launch template version the instance was
   launched from (moto showed the template's current default version); the ``aws:ec2launchtemplate:version`` tag
   matches it.
+- Warm pools (moto kept only PutWarmPool's settings): the pool holds MaxGroupPreparedCapacity (the group's MaxSize
+  when unset or -1) minus the desired capacity, at least its MinSize. An instance launched into it waits on the
+  launch hooks in ``Warmed:Pending:Wait`` (EC2 running, target lifecycle state ``Warmed:<PoolState>``), then rests
+  in ``Warmed:Stopped`` (EC2 stopped), ``Warmed:Running`` or ``Warmed:Hibernated`` (EC2 stopped); ABANDON or an
+  EC2 termination terminates it and the pool refills. Scale-out takes rested instances first: EC2 starts them and
+  they go ``Pending:Wait`` through the launch hooks again (target state ``InService``), or straight ``InService``
+  without hooks. Warm instances are outside the group's capacity and target groups, listed by DescribeWarmPool and
+  DescribeAutoScalingInstances; DeleteWarmPool and DeleteAutoScalingGroup terminate them. PutWarmPool refuses a
+  PoolState other than Stopped/Running/Hibernated and a MaxGroupPreparedCapacity below MinSize (ValidationError).
+  InstanceReusePolicy is stored, not applied (scale-in terminates).
+- Instance refresh (moto has none): StartInstanceRefresh (DesiredConfiguration.LaunchTemplate; Preferences
+  MinHealthyPercentage, MaxHealthyPercentage, InstanceWarmup, CheckpointPercentages/CheckpointDelay, SkipMatching,
+  AutoRollback, ScaleInProtectedInstances, StandbyInstances, AlarmSpecification), DescribeInstanceRefreshes (Status,
+  StatusReason, PercentageComplete, InstancesToUpdate, RollbackDetails), CancelInstanceRefresh and
+  RollbackInstanceRefresh, advanced by the lifecycle timer on the compressed clock. Each step launches from the
+  desired version (through the launch hooks) while the group launches from its own, as many as
+  MaxHealthyPercentage of the desired capacity allows, and terminates replaced instances (out of the target groups,
+  without a replacement) as far as MinHealthyPercentage allows once the new ones are InService for InstanceWarmup
+  (default DefaultInstanceWarmup, else HealthCheckGracePeriod); with no headroom it terminates first, at least one.
+  The group's launch template becomes the desired one only when the refresh succeeds. A new instance terminated
+  before the end (ABANDON, timeout, unhealthy) or an alarm of the AlarmSpecification in ALARM fails the refresh:
+  Failed, or with AutoRollback RollbackInProgress -> RollbackSuccessful, replacing the new instances from the
+  group's version. Errors as AWS names them: InstanceRefreshInProgress, ActiveInstanceRefreshNotFound,
+  IrreversibleInstanceRefresh, ValidationError (bad percentages, CheckpointDelay without percentages, AutoRollback
+  or rollback of a group on $Latest/$Default, unknown alarms or template versions); the messages are the emulator's.
+  Not emulated: Strategy other than Rolling, BakeTime, MaxHealthyPercentage's omitted-vs-100 difference, warm pool
+  instances (not replaced), ProgressDetails.
 - With ``--images-pending``, CreateImage leaves the AMI ``pending`` (RegisterImage and CopyImage are unaffected).
 - API calls of Auto Scaling, EC2 and ELBv2 are serialised with the lifecycle timer (moto has no locking).
 
@@ -51,6 +78,15 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   lifecycle_action_token, result, cause} with cause ``api`` or ``timeout``. ``POST /moto-api/reset`` clears it.
 - ``GET /_emulator/pending-lifecycle-actions``: the actions instances wait on now, with their LifecycleActionToken
   and ``expires_in_s`` (real seconds). AWS hands the token out in the hook's notification, which is not emulated.
+- ``GET /_emulator/autoscaling-calls``: every Auto Scaling API call naming a group, oldest first, and each state
+  change of an instance refresh, as {time, source (``api`` or ``instance-refresh``), action (the API action, or
+  Successful/Failed/Cancelled/RollbackStarted/RollbackSuccessful), auto_scaling_group_name, launch_template (the
+  group's {LaunchTemplateId, Version} after it)}, plus previous_launch_template when a call changed it and
+  instance_refresh_id on refresh entries. ``POST /moto-api/reset`` clears it. Helper ``autoscaling_calls()``.
+- ``GET /_emulator/target-lifecycle-states``: every Auto Scaling instance (warm pools included) as {region,
+  auto_scaling_group_name, instance_id, lifecycle_state, target_lifecycle_state}: the target state is what the
+  instance reads at ``autoscaling/target-lifecycle-state`` (``InService`` while launching into the group,
+  ``Warmed:<PoolState>`` in a warm pool, ``Terminated`` once terminating). Helper ``target_lifecycle_states()``.
 - ``POST /_emulator/images/<ami-id>/state`` with {"state": "available"|"failed"}: 200 {ImageId, State}; 404
   {"error"} for an unknown id; 400 for another state.
 
@@ -67,6 +103,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -79,7 +116,7 @@ import traceback
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +144,8 @@ def apply_patches() -> None:
     _patch_autoscaling_initial_hooks()
     _patch_autoscaling_lifecycle_actions()
     _patch_autoscaling_replace_unhealthy()
+    _patch_autoscaling_warm_pools()
+    _patch_autoscaling_instance_refresh()
     _patch_ec2_images_pending()
 
 
@@ -242,6 +281,15 @@ def _pending_actions(state: Any) -> dict[str, _PendingAction]:
     return state.__dict__.setdefault("emulator_actions", {})
 
 
+def _group_states(group: Any) -> list[Any]:
+    """The group's instances and its warm pool's (warm instances are not part of the group's capacity)."""
+    return [*group.instance_states, *_warm_states(group)]
+
+
+def _warm_states(group: Any) -> list[Any]:
+    return group.__dict__.setdefault("emulator_warm", [])
+
+
 def _patch_serialized_requests() -> None:
     from moto.autoscaling.responses import AutoScalingResponse
     from moto.ec2.responses import EC2Response
@@ -316,11 +364,7 @@ def _patch_autoscaling_launch_hooks() -> None:
     def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
         first_new = len(self.instance_states)
         original_replace(self, count_needed, propagated_tags)
-        hooks = [
-            hook
-            for hook in self.autoscaling_backend.lifecycle_hooks.values()
-            if hook.auto_scaling_group_name == self.name and hook.lifecycle_transition == LAUNCHING
-        ]
+        hooks = _launch_hooks(self)
         template = self.ec2_launch_template
         version = template.get_version(self.launch_template_version) if template is not None else None
         for state in self.instance_states[first_new:]:
@@ -403,6 +447,13 @@ def _terminate_and_replace(backend: Any, instance_id: str) -> None:
     """Terminate a group's instance the way EC2 TerminateInstances does; the group launches its replacement."""
     from moto.elbv2.models import elbv2_backends
 
+    for group in list(backend.autoscaling_groups.values()):
+        refresh = _active_refresh(group)
+        if refresh is not None and instance_id in refresh.forward.new + (
+            refresh.rollback.new if refresh.rollback else []
+        ):
+            _retire(group, instance_id)  # the refresh fails or replaces it itself: no replacement from the group
+            return
     backend.ec2_backend.terminate_instances([instance_id])
     backend.notify_terminate_instances([instance_id])
     elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
@@ -424,7 +475,9 @@ def _finish_action(backend: Any, group: Any, state: Any, action: _PendingAction,
             "cause": cause,
         }
     )
-    if result == "ABANDON" and action.transition == LAUNCHING:
+    if state in _warm_states(group):
+        _finish_warm_action(backend, group, state, result)
+    elif result == "ABANDON" and action.transition == LAUNCHING:
         actions.clear()
         _terminate_and_replace(backend, state.instance.id)
     elif not actions:
@@ -444,7 +497,7 @@ def _find_action(
         raise ValidationError("Either InstanceId or LifecycleActionToken must be specified")
     now = time.monotonic()
     group = backend.autoscaling_groups.get(group_name)
-    for state in group.instance_states if group is not None else []:
+    for state in _group_states(group) if group is not None else []:
         action = _pending_actions(state).get(hook_name)
         if action is None or not action.active(now):
             continue
@@ -516,7 +569,7 @@ def expire_lifecycle_actions(now: float | None = None) -> int:
         for account_backends in list(autoscaling_backends.values()):
             for backend in list(account_backends.values()):
                 for group in list(backend.autoscaling_groups.values()):
-                    for state in list(group.instance_states):
+                    for state in _group_states(group):
                         for action in list(_pending_actions(state).values()):
                             if action.active(now) or action.hook_name not in _pending_actions(state):
                                 continue
@@ -536,7 +589,7 @@ def _waiting_actions() -> list[dict[str, Any]]:
         for account_backends in list(autoscaling_backends.values()):
             for backend in list(account_backends.values()):
                 for group in list(backend.autoscaling_groups.values()):
-                    for state in list(group.instance_states):
+                    for state in _group_states(group):
                         for action in _pending_actions(state).values():
                             waiting.append(
                                 {
@@ -558,6 +611,7 @@ def _run_lifecycle_timer(stop: threading.Event) -> None:
     while not stop.wait(LIFECYCLE_TICK_S):
         try:
             expire_lifecycle_actions()
+            advance_instance_refreshes()
         except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
             traceback.print_exc()
 
@@ -594,6 +648,754 @@ def _patch_autoscaling_replace_unhealthy() -> None:
     AutoScalingBackend.set_instance_health = set_instance_health
     AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
     AutoScalingBackend.terminate_instance = terminate_instance
+
+
+# ------------------------------------------------------------------------------------------------- warm pools
+POOL_STATES = ("Stopped", "Running", "Hibernated")
+
+
+def _launch_hooks(group: Any) -> list[Any]:
+    return [
+        hook
+        for hook in group.autoscaling_backend.lifecycle_hooks.values()
+        if hook.auto_scaling_group_name == group.name and hook.lifecycle_transition == LAUNCHING
+    ]
+
+
+def _pool_state(group: Any) -> str:
+    pool = getattr(group, "warm_pool", None)
+    return pool.pool_state if pool is not None else "Stopped"
+
+
+def warm_pool_size(group: Any) -> int:
+    """How many instances the group's warm pool keeps: MaxGroupPreparedCapacity (the group's MaxSize when unset or
+    -1) minus the desired capacity, and at least the pool's MinSize."""
+    pool = getattr(group, "warm_pool", None)
+    if pool is None:
+        return 0
+    prepared = pool.max_group_prepared_capacity
+    prepared = int(group.max_size) if prepared in (None, "", -1, "-1") else int(prepared)
+    return max(int(pool.min_size or 0), prepared - int(group.desired_capacity or 0))
+
+
+def target_lifecycle_state(group: Any, state: Any) -> str:
+    """What the instance reads at ``autoscaling/target-lifecycle-state``: where its current transition leads."""
+    current = state.lifecycle_state
+    if current.startswith("Warmed:"):
+        return f"Warmed:{_pool_state(group)}"
+    if current.startswith("Terminating") or current == "Terminated":
+        return "Terminated"
+    if current.startswith("Standby") or current.startswith("EnteringStandby"):
+        return "Standby"
+    if current.startswith("Detach"):
+        return "Detached"
+    return "InService"
+
+
+def _enter_pool(group: Any, state: Any) -> None:
+    """The launch into the warm pool completed: the instance rests in the pool's state (EC2 stopped unless the pool
+    keeps instances running)."""
+    pool_state = _pool_state(group)
+    state.lifecycle_state = f"Warmed:{pool_state}"
+    if pool_state != "Running":
+        group.autoscaling_backend.ec2_backend.stop_instances([state.instance.id])
+
+
+def _launch_into_pool(group: Any, count: int, launch: Any) -> None:
+    for _ in range(count):
+        first = len(group.instance_states)
+        launch(group, 1, group.get_propagated_tags())
+        new = group.instance_states[first:]
+        del group.instance_states[first:]
+        for state in new:
+            _warm_states(group).append(state)
+            if _pending_actions(state):
+                state.lifecycle_state = "Warmed:Pending:Wait"
+            else:
+                _enter_pool(group, state)
+
+
+def _terminate_warm(group: Any, states: list[Any]) -> None:
+    warm = _warm_states(group)
+    for state in states:
+        _pending_actions(state).clear()
+        if state in warm:
+            warm.remove(state)
+    if states:
+        group.autoscaling_backend.ec2_backend.terminate_instances([s.instance.id for s in states])
+
+
+def _refill_pool(group: Any, launch: Any) -> None:
+    """Keep the warm pool at its size: launch into it, or terminate the newest warm instances beyond it."""
+    if getattr(group, "warm_pool", None) is None:
+        return
+    warm = _warm_states(group)
+    size = warm_pool_size(group)
+    if len(warm) < size:
+        _launch_into_pool(group, size - len(warm), launch)
+    elif len(warm) > size:
+        _terminate_warm(group, warm[size:])
+
+
+def _leave_pool(group: Any, state: Any) -> None:
+    """Scale-out takes a warmed instance: it starts, and goes through the launch hooks again towards InService."""
+    backend = group.autoscaling_backend
+    _warm_states(group).remove(state)
+    if state.instance.state != "running":
+        backend.ec2_backend.start_instances([state.instance.id])
+    group.instance_states.append(state)
+    hooks = _launch_hooks(group)
+    if hooks:
+        state.lifecycle_state = "Pending:Wait"
+        _pending_actions(state).update({hook.name: _start_action(hook) for hook in hooks})
+    else:
+        state.lifecycle_state = "InService"
+
+
+def _finish_warm_action(backend: Any, group: Any, state: Any, result: str) -> None:
+    """A warm-pool instance's launch hook completed: CONTINUE rests it in the pool, ABANDON terminates it."""
+    if result == "ABANDON":
+        _terminate_warm(group, [state])
+        _refill_pool(group, backend.emulator_launch)
+    elif not _pending_actions(state):
+        _enter_pool(group, state)
+
+
+def _patch_autoscaling_warm_pools() -> None:
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    launch = FakeAutoScalingGroup.replace_autoscaling_group_instances
+    original_set_desired = FakeAutoScalingGroup.set_desired_capacity
+    original_put = AutoScalingBackend.put_warm_pool
+    original_delete_pool = AutoScalingBackend.delete_warm_pool
+    original_delete_group = AutoScalingBackend.delete_auto_scaling_group
+    original_describe_instances = AutoScalingBackend.describe_auto_scaling_instances
+    original_notify = AutoScalingBackend.notify_terminate_instances
+    AutoScalingBackend.emulator_launch = staticmethod(launch)
+
+    def replace_autoscaling_group_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        ready = [s for s in _warm_states(self) if not s.lifecycle_state.startswith("Warmed:Pending")]
+        taken = ready[:count_needed]
+        for state in taken:
+            _leave_pool(self, state)
+        if count_needed > len(taken):
+            launch(self, count_needed - len(taken), propagated_tags)
+        if taken and self.name in self.autoscaling_backend.autoscaling_groups:
+            self.autoscaling_backend.update_attached_target_groups(self.name)
+        _refill_pool(self, launch)
+
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        original_set_desired(self, new_capacity)
+        _refill_pool(self, launch)
+
+    def put_warm_pool(
+        self: Any,
+        group_name: str,
+        max_group_prepared_capacity: int | None,
+        min_size: int | None,
+        pool_state: str | None,
+        instance_reuse_policy: dict[str, bool] | None,
+    ) -> None:
+        if pool_state not in (None, *POOL_STATES):
+            raise ValidationError(f"PoolState must be one of {', '.join(POOL_STATES)}, not {pool_state!r}")
+        group = self.describe_auto_scaling_groups([group_name])[0]
+        prepared = None if max_group_prepared_capacity is None else int(max_group_prepared_capacity)
+        if prepared is not None and prepared != -1 and prepared < int(min_size or 0):
+            raise ValidationError(
+                f"MaxGroupPreparedCapacity ({prepared}) must be at least the warm pool's MinSize ({min_size}), "
+                "or -1 for the group's MaxSize"
+            )
+        original_put(self, group_name, prepared, min_size, pool_state, instance_reuse_policy)
+        _refill_pool(group, launch)
+
+    def delete_warm_pool(self: Any, group_name: str) -> None:
+        group = self.describe_auto_scaling_groups([group_name])[0]
+        _terminate_warm(group, list(_warm_states(group)))
+        original_delete_pool(self, group_name)
+
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        group = self.autoscaling_groups.get(group_name)
+        if group is not None:
+            group.warm_pool = None
+            _terminate_warm(group, list(_warm_states(group)))
+        original_delete_group(self, group_name)
+
+    def describe_auto_scaling_instances(self: Any, instance_ids: list[str]) -> list[Any]:
+        found = original_describe_instances(self, instance_ids)
+        for group in self.autoscaling_groups.values():
+            found.extend(s for s in _warm_states(group) if not instance_ids or s.instance.id in instance_ids)
+        return found
+
+    def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
+        original_notify(self, instance_ids)
+        for group in list(self.autoscaling_groups.values()):
+            gone = [s for s in _warm_states(group) if s.instance.id in instance_ids]
+            if gone:
+                _terminate_warm(group, gone)
+                _refill_pool(group, launch)
+
+    def response_describe_warm_pool(self: Any) -> Any:
+        group_name = self._get_param("AutoScalingGroupName")
+        pool = self.autoscaling_backend.describe_warm_pool(group_name=group_name)
+        group = self.autoscaling_backend.autoscaling_groups[group_name]
+        return ActionResult({"WarmPoolConfiguration": pool, "Instances": list(_warm_states(group))})
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
+    AutoScalingBackend.put_warm_pool = put_warm_pool
+    AutoScalingBackend.delete_warm_pool = delete_warm_pool
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+    AutoScalingBackend.describe_auto_scaling_instances = describe_auto_scaling_instances
+    AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
+    AutoScalingResponse.describe_warm_pool = response_describe_warm_pool
+
+
+# --------------------------------------------------------------------------------------------- instance refresh
+REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+REFRESH_CHOICES = {
+    "ScaleInProtectedInstances": ("Refresh", "Ignore", "Wait"),
+    "StandbyInstances": ("Terminate", "Ignore", "Wait"),
+}
+DEFAULT_CHECKPOINT_DELAY_S = 3600
+_AUTOSCALING_LOG: list[dict[str, Any]] = []
+
+
+@dataclass
+class _Phase:
+    """One pass of replacements: ``old`` instances replaced by instances launched from ``template``/``version``."""
+
+    template_id: str
+    version: str
+    old: list[str]
+    new: list[str] = field(default_factory=list)
+    ready_at: dict[str, float] = field(default_factory=dict)
+    paused_until: float = 0.0
+    checkpoints: list[int] = field(default_factory=list)
+    reason: str = ""
+
+    def replaced(self, live: dict[str, Any]) -> int:
+        return sum(1 for i in self.old if i not in live)
+
+    def percentage(self, live: dict[str, Any]) -> int:
+        return 100 if not self.old else int(100 * self.replaced(live) / len(self.old))
+
+
+@dataclass
+class _Refresh:
+    refresh_id: str
+    group_name: str
+    preferences: dict[str, Any]
+    desired: dict[str, Any] | None
+    previous: dict[str, str]
+    forward: _Phase
+    start_time: datetime
+    status: str = "Pending"
+    status_reason: str = ""
+    end_time: datetime | None = None
+    percentage: int = 0
+    rollback: _Phase | None = None
+    rollback_reason: str = ""
+    rollback_start: datetime | None = None
+    rollback_percentage: int = 0
+
+    def describe(self, live: dict[str, Any]) -> dict[str, Any]:
+        phase = self.forward
+        left = len([i for i in phase.old if i in live])
+        item: dict[str, Any] = {
+            "InstanceRefreshId": self.refresh_id,
+            "AutoScalingGroupName": self.group_name,
+            "Status": self.status,
+            "StatusReason": self.status_reason,
+            "StartTime": self.start_time,
+            "PercentageComplete": self.percentage,
+            "InstancesToUpdate": left if self.status in REFRESH_ACTIVE and self.rollback is None else 0,
+            "Preferences": self.preferences,
+        }
+        if self.end_time is not None:
+            item["EndTime"] = self.end_time
+        if self.desired:
+            item["DesiredConfiguration"] = self.desired
+        if self.rollback is not None:
+            item["RollbackDetails"] = {
+                "RollbackReason": self.rollback_reason,
+                "RollbackStartTime": self.rollback_start,
+                "PercentageCompleteOnRollback": self.rollback_percentage,
+                "InstancesToUpdateOnRollback": len([i for i in self.rollback.old if i in live]),
+            }
+        return item
+
+
+def _refreshes(group: Any) -> list[_Refresh]:
+    return group.__dict__.setdefault("emulator_refreshes", [])
+
+
+def _active_refresh(group: Any) -> _Refresh | None:
+    return next((r for r in _refreshes(group) if r.status in REFRESH_ACTIVE), None)
+
+
+def _group_template(group: Any) -> dict[str, str]:
+    template = group.ec2_launch_template
+    if template is None:
+        return {}
+    return {"LaunchTemplateId": template.id, "Version": str(group.provided_launch_template_version or "$Default")}
+
+
+def _log_autoscaling(source: str, action: str, group: Any, **details: Any) -> None:
+    _AUTOSCALING_LOG.append(
+        {
+            "time": datetime.now(UTC).isoformat(),
+            "source": source,
+            "action": action,
+            "auto_scaling_group_name": group.name if group is not None else None,
+            "launch_template": _group_template(group) if group is not None else {},
+            **details,
+        }
+    )
+
+
+def _resolve_version(template: Any, version: str) -> str:
+    if version in ("", "$Default"):
+        return str(template.default_version_number)
+    if version == "$Latest":
+        return str(template.latest_version_number)
+    return str(int(version))
+
+
+def _instance_template(state: Any) -> tuple[str, str]:
+    spec = state.launch_template or {}
+    return str(spec.get("LaunchTemplateId", "")), str(spec.get("Version", ""))
+
+
+def _launch_with(group: Any, template_id: str, version: str, count: int) -> list[str]:
+    """Launch ``count`` instances from a launch template version other than the group's, leaving the group's own
+    configuration as it was (Auto Scaling changes it only when the refresh succeeds)."""
+    backend = group.autoscaling_backend
+    saved = (group.ec2_launch_template, group.launch_template_version, group.provided_launch_template_version)
+    first = len(group.instance_states)
+    try:
+        group.ec2_launch_template = backend.ec2_backend.get_launch_template(template_id)
+        group.launch_template_version = version
+        backend.emulator_launch(group, count, group.get_propagated_tags())
+    finally:
+        group.ec2_launch_template, group.launch_template_version, group.provided_launch_template_version = saved
+    backend.update_attached_target_groups(group.name)
+    return [s.instance.id for s in group.instance_states[first:]]
+
+
+def _retire(group: Any, instance_id: str) -> None:
+    """Terminate an instance the refresh replaced: out of the group and its target groups, no replacement."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend = group.autoscaling_backend
+    group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+    backend.ec2_backend.terminate_instances([instance_id])
+    elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
+
+
+def _warmup_s(group: Any, preferences: dict[str, Any]) -> float:
+    warmup = preferences.get("InstanceWarmup")
+    if warmup is None:
+        warmup = getattr(group, "default_instance_warmup", None) or group.health_check_period or 300
+    return _scaled(int(warmup))
+
+
+def _blocked(group: Any, state: Any, preferences: dict[str, Any]) -> str:
+    """Why ``state`` cannot be replaced now ('' when it can)."""
+    if state.protected_from_scale_in and preferences.get("ScaleInProtectedInstances", "Wait") == "Wait":
+        return "Waiting for instances protected from scale in"
+    if state.lifecycle_state.startswith("Standby") and preferences.get("StandbyInstances", "Wait") == "Wait":
+        return "Waiting for instances in Standby"
+    return ""
+
+
+def _step(group: Any, phase: _Phase, preferences: dict[str, Any], now: float) -> bool:
+    """Advance one phase by what MinHealthyPercentage and MaxHealthyPercentage allow; True when it is done."""
+    live = {s.instance.id: s for s in group.instance_states}
+    old_left = [i for i in phase.old if i in live]
+    new_live = [i for i in phase.new if i in live]
+    for instance_id in new_live:
+        if live[instance_id].lifecycle_state == "InService" and instance_id not in phase.ready_at:
+            phase.ready_at[instance_id] = now + _warmup_s(group, preferences)
+    ready = [i for i in new_live if now >= phase.ready_at.get(i, float("inf"))]
+    in_flight = len(new_live) - len(ready)
+    if not old_left and not in_flight:
+        return True
+    if now < phase.paused_until:
+        return False
+    phase.reason = ""
+    desired = int(group.desired_capacity or 0)
+    active = [
+        s for s in group.instance_states if s.lifecycle_state == "InService" or s.lifecycle_state.startswith("Pending")
+    ]
+    healthy = sum(
+        1
+        for s in active
+        if s.lifecycle_state == "InService" and (s.instance.id not in new_live or s.instance.id in ready)
+    )
+    min_healthy = math.ceil(desired * int(preferences.get("MinHealthyPercentage", 90)) / 100)
+    max_total = max(desired, math.floor(desired * int(preferences.get("MaxHealthyPercentage", 100)) / 100))
+    replaced = len(phase.old) - len(old_left)
+    unpaired = len(new_live) - replaced
+    launch = min(len(old_left) - unpaired, max_total - len(active))
+    if launch > 0:
+        phase.new.extend(_launch_with(group, phase.template_id, phase.version, launch))
+        return False
+    replaceable = [i for i in old_left if not _blocked(group, live[i], preferences)]
+    if not replaceable:
+        phase.reason = _blocked(group, live[old_left[0]], preferences) if old_left else ""
+        return False
+    if len(active) > desired:
+        count = min(len(active) - desired, healthy - min_healthy)
+    elif not in_flight:
+        count = max(1, healthy - min_healthy)
+    else:
+        count = 0
+    for instance_id in replaceable[: max(0, count)]:
+        _retire(group, instance_id)
+    if count > 0 and phase.checkpoints:
+        percentage = phase.percentage({s.instance.id: s for s in group.instance_states})
+        passed = [c for c in phase.checkpoints if c <= percentage and c < 100]
+        if passed:
+            phase.checkpoints = [c for c in phase.checkpoints if c > percentage]
+            delay = int(preferences.get("CheckpointDelay", DEFAULT_CHECKPOINT_DELAY_S))
+            phase.paused_until = now + _scaled(delay)
+            phase.reason = f"Waiting at checkpoint {passed[-1]}% for {delay} seconds"
+    return False
+
+
+def _refresh_failure(group: Any, refresh: _Refresh) -> str:
+    """Why the refresh fails now ('' while it may go on): a new instance lost, or an alarm of the specification."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = group.autoscaling_backend
+    live = {s.instance.id for s in group.instance_states}
+    lost = [i for i in refresh.forward.new if i not in live]
+    if lost:
+        return (
+            f"Instance {lost[0]} launched by the instance refresh was terminated before the refresh completed "
+            "(its launch lifecycle action was abandoned or it failed its health check)"
+        )
+    alarms = (refresh.preferences.get("AlarmSpecification") or {}).get("Alarms") or []
+    if alarms:
+        cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
+        for name in alarms:
+            alarm = cloudwatch.alarms.get(name)
+            if alarm is not None and alarm.state_value == "ALARM":
+                return f"CloudWatch alarm {name} of the alarm specification is in ALARM state"
+    return ""
+
+
+def _begin_rollback(group: Any, refresh: _Refresh, reason: str) -> None:
+    live = {s.instance.id for s in group.instance_states}
+    refresh.status = "RollbackInProgress"
+    refresh.rollback_reason = reason
+    refresh.status_reason = reason
+    refresh.rollback_start = datetime.now(UTC)
+    refresh.rollback = _Phase(
+        template_id=refresh.previous["LaunchTemplateId"],
+        version=refresh.previous["Version"],
+        old=[i for i in refresh.forward.new if i in live],
+    )
+    _log_autoscaling(
+        "instance-refresh", "RollbackStarted", group, instance_refresh_id=refresh.refresh_id, reason=reason
+    )
+
+
+def _end(group: Any, refresh: _Refresh, status: str, reason: str = "") -> None:
+    refresh.status = status
+    refresh.status_reason = reason or refresh.status_reason
+    refresh.end_time = datetime.now(UTC)
+    group.set_desired_capacity(group.desired_capacity)
+    _log_autoscaling("instance-refresh", status, group, instance_refresh_id=refresh.refresh_id)
+
+
+def _advance_refresh(group: Any, refresh: _Refresh, now: float) -> None:
+    if refresh.status == "Pending":
+        refresh.status = "InProgress"
+    if refresh.status == "Cancelling":
+        _end(group, refresh, "Cancelled", "Instance refresh cancelled by request")
+        return
+    live = {s.instance.id: s for s in group.instance_states}
+    if refresh.status == "InProgress":
+        failure = _refresh_failure(group, refresh)
+        if failure and refresh.preferences.get("AutoRollback"):
+            _begin_rollback(group, refresh, failure)
+        elif failure:
+            _end(group, refresh, "Failed", failure)
+            return
+        elif _step(group, refresh.forward, refresh.preferences, now):
+            if refresh.desired:
+                spec = refresh.desired["LaunchTemplate"]
+                group._set_launch_configuration(
+                    None, {"LaunchTemplateId": spec["LaunchTemplateId"], "Version": spec["Version"]}, None
+                )
+            refresh.percentage = 100
+            _end(group, refresh, "Successful", "Instance refresh completed")
+            return
+        else:
+            refresh.percentage = refresh.forward.percentage({s.instance.id: s for s in group.instance_states})
+            refresh.status_reason = refresh.forward.reason or "Replacing instances"
+            return
+    if refresh.status == "RollbackInProgress" and refresh.rollback is not None:
+        if _step(group, refresh.rollback, refresh.preferences, now):
+            refresh.rollback_percentage = 100
+            _end(group, refresh, "RollbackSuccessful", f"Rolled back: {refresh.rollback_reason}")
+        else:
+            refresh.rollback_percentage = refresh.rollback.percentage(live)
+
+
+def advance_instance_refreshes(now: float | None = None) -> None:
+    """Move every active instance refresh on by one step of the emulator's clock."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic() if now is None else now
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    refresh = _active_refresh(group)
+                    if refresh is not None:
+                        _advance_refresh(group, refresh, now)
+
+
+def _refresh_error(code: str, message: str) -> Exception:
+    from moto.autoscaling.exceptions import AutoscalingClientError
+
+    error = AutoscalingClientError(message)
+    error.code = code
+    return error
+
+
+def _check_preferences(backend: Any, group: Any, desired: dict[str, Any] | None, preferences: dict[str, Any]) -> None:
+    from moto.autoscaling.exceptions import ValidationError
+
+    low = int(preferences.get("MinHealthyPercentage", 90))
+    if not 0 <= low <= 100:
+        raise ValidationError(f"MinHealthyPercentage must be between 0 and 100, not {low}")
+    if "MaxHealthyPercentage" in preferences:
+        high = int(preferences["MaxHealthyPercentage"])
+        if "MinHealthyPercentage" not in preferences:
+            raise ValidationError("MaxHealthyPercentage needs MinHealthyPercentage: set both")
+        if not 100 <= high <= 200 or high - low > 100:
+            raise ValidationError(
+                f"MaxHealthyPercentage must be between 100 and 200 and at most 100 above MinHealthyPercentage, "
+                f"not {high} with MinHealthyPercentage {low}"
+            )
+    checkpoints = [int(c) for c in preferences.get("CheckpointPercentages") or []]
+    if checkpoints and (checkpoints != sorted(set(checkpoints)) or checkpoints[0] < 1 or checkpoints[-1] > 100):
+        raise ValidationError(f"CheckpointPercentages must be unique, ascending, between 1 and 100: {checkpoints}")
+    if "CheckpointDelay" in preferences and not checkpoints:
+        raise ValidationError("CheckpointDelay needs CheckpointPercentages: set both")
+    for name, choices in REFRESH_CHOICES.items():
+        if name in preferences and preferences[name] not in choices:
+            raise ValidationError(f"{name} must be one of {', '.join(choices)}, not {preferences[name]!r}")
+    if preferences.get("SkipMatching") and not desired:
+        raise ValidationError("SkipMatching needs a DesiredConfiguration to match instances against")
+    if preferences.get("AutoRollback"):
+        if not desired:
+            raise ValidationError(
+                "AutoRollback needs a DesiredConfiguration: without one there is nothing to roll back"
+            )
+        if str(group.provided_launch_template_version or "$Default") in ("$Latest", "$Default"):
+            raise ValidationError(
+                f"AutoRollback is not supported: group {group.name} uses its launch template's "
+                f"{group.provided_launch_template_version or '$Default'} version; set a version number on the group"
+            )
+    alarms = (preferences.get("AlarmSpecification") or {}).get("Alarms") or []
+    if alarms:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        known = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+        missing = [a for a in alarms if a not in known]
+        if missing:
+            raise ValidationError(f"AlarmSpecification names alarms that do not exist: {', '.join(missing)}")
+
+
+def _start_instance_refresh(
+    backend: Any, group_name: str, desired: dict[str, Any] | None, preferences: dict[str, Any]
+) -> str:
+    from moto.autoscaling.exceptions import ValidationError
+
+    group = backend.autoscaling_groups.get(group_name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{group_name}' not found")
+    if _active_refresh(group) is not None:
+        raise _refresh_error(
+            "InstanceRefreshInProgress",
+            "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+        )
+    if group.ec2_launch_template is None:
+        raise ValidationError(
+            f"group {group_name} has no launch template: the emulator refreshes launch templates only"
+        )
+    _check_preferences(backend, group, desired, preferences)
+    previous = _group_template(group)
+    target_id, version = previous["LaunchTemplateId"], previous["Version"]
+    if desired:
+        spec = desired.get("LaunchTemplate") or {}
+        try:
+            template = (
+                backend.ec2_backend.get_launch_template(spec["LaunchTemplateId"])
+                if spec.get("LaunchTemplateId")
+                else backend.ec2_backend.get_launch_template_by_name(spec["LaunchTemplateName"])
+            )
+            version = str(spec.get("Version") or "$Default")
+            template.get_version(_resolve_version(template, version))
+        except Exception as error:
+            raise ValidationError(
+                f"DesiredConfiguration.LaunchTemplate {spec} does not name an existing launch template version"
+            ) from error
+        target_id = template.id
+        desired = {
+            "LaunchTemplate": {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "Version": version}
+        }
+    template = backend.ec2_backend.get_launch_template(target_id)
+    resolved = _resolve_version(template, version)
+    old = []
+    for state in group.instance_states:
+        if state.lifecycle_state.startswith("Terminat"):
+            continue
+        if preferences.get("SkipMatching") and _instance_template(state) == (target_id, resolved):
+            continue
+        if state.protected_from_scale_in and preferences.get("ScaleInProtectedInstances", "Wait") == "Ignore":
+            continue
+        if state.lifecycle_state.startswith("Standby") and preferences.get("StandbyInstances", "Wait") == "Ignore":
+            continue
+        old.append(state.instance.id)
+    checkpoints = [int(c) for c in preferences.get("CheckpointPercentages") or []]
+    refresh = _Refresh(
+        refresh_id=str(uuid.uuid4()),
+        group_name=group_name,
+        preferences=preferences,
+        desired=desired,
+        previous=previous,
+        forward=_Phase(template_id=target_id, version=resolved, old=old, checkpoints=checkpoints),
+        start_time=datetime.now(UTC),
+    )
+    _refreshes(group).insert(0, refresh)
+    return refresh.refresh_id
+
+
+def _patch_autoscaling_instance_refresh() -> None:
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    original_call = AutoScalingResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        with _LOCK:
+            group_name = self._get_param("AutoScalingGroupName")
+            backend = self.autoscaling_backend
+            before = backend.autoscaling_groups.get(group_name) if group_name else None
+            before_template = _group_template(before) if before is not None else {}
+            response = original_call(self)
+            group = backend.autoscaling_groups.get(group_name) if group_name else None
+            if group is not None or before is not None:
+                action = self._get_action()
+                details = (
+                    {"previous_launch_template": before_template}
+                    if group is not None and _group_template(group) != before_template
+                    else {}
+                )
+                _log_autoscaling("api", action, group or before, **details)
+            return response
+
+    def group_of(self: Any) -> Any:
+        group_name = self._get_param("AutoScalingGroupName")
+        group = self.autoscaling_backend.autoscaling_groups.get(group_name)
+        if group is None:
+            raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{group_name}' not found")
+        return group
+
+    def start_instance_refresh(self: Any) -> Any:
+        params = self._get_params()
+        refresh_id = _start_instance_refresh(
+            self.autoscaling_backend,
+            params.get("AutoScalingGroupName"),
+            params.get("DesiredConfiguration"),
+            _typed_preferences(params.get("Preferences") or {}),
+        )
+        return ActionResult({"InstanceRefreshId": refresh_id})
+
+    def describe_instance_refreshes(self: Any) -> Any:
+        group = group_of(self)
+        wanted = self._get_param("InstanceRefreshIds") or []
+        live = {s.instance.id: s for s in group.instance_states}
+        items = [r.describe(live) for r in _refreshes(group) if not wanted or r.refresh_id in wanted]
+        return ActionResult({"InstanceRefreshes": items})
+
+    def cancel_instance_refresh(self: Any) -> Any:
+        group = group_of(self)
+        refresh = _active_refresh(group)
+        if refresh is None or refresh.status not in ("Pending", "InProgress", "RollbackInProgress"):
+            raise _refresh_error(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}",
+            )
+        refresh.status = "Cancelling"
+        return ActionResult({"InstanceRefreshId": refresh.refresh_id})
+
+    def rollback_instance_refresh(self: Any) -> Any:
+        group = group_of(self)
+        refresh = _active_refresh(group)
+        if refresh is None or refresh.status not in ("Pending", "InProgress"):
+            raise _refresh_error(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}",
+            )
+        if not refresh.desired or refresh.previous.get("Version") in ("$Latest", "$Default"):
+            raise _refresh_error(
+                "IrreversibleInstanceRefresh",
+                "The instance refresh cannot be rolled back: it has no desired configuration or the group uses "
+                "its launch template's $Latest or $Default version",
+            )
+        _begin_rollback(group, refresh, "Rollback requested by RollbackInstanceRefresh")
+        return ActionResult({"InstanceRefreshId": refresh.refresh_id})
+
+    AutoScalingResponse.call_action = call_action
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
+
+
+def _typed_preferences(raw: dict[str, Any]) -> dict[str, Any]:
+    """Preferences as AWS returns them: numbers as int, flags as bool (the query protocol sends strings)."""
+    preferences = dict(raw)
+    for name in ("MinHealthyPercentage", "MaxHealthyPercentage", "InstanceWarmup", "CheckpointDelay", "BakeTime"):
+        if name in preferences:
+            preferences[name] = int(preferences[name])
+    for name in ("SkipMatching", "AutoRollback"):
+        if name in preferences and isinstance(preferences[name], str):
+            preferences[name] = preferences[name].lower() == "true"
+    if "CheckpointPercentages" in preferences:
+        preferences["CheckpointPercentages"] = [int(c) for c in preferences["CheckpointPercentages"]]
+    return preferences
+
+
+def _target_lifecycle_states() -> list[dict[str, Any]]:
+    from moto.autoscaling.models import autoscaling_backends
+
+    found = []
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    for state in _group_states(group):
+                        found.append(
+                            {
+                                "region": backend.region_name,
+                                "auto_scaling_group_name": group.name,
+                                "instance_id": state.instance.id,
+                                "lifecycle_state": state.lifecycle_state,
+                                "target_lifecycle_state": target_lifecycle_state(group, state),
+                            }
+                        )
+    return found
 
 
 def _patch_ec2_images_pending() -> None:
@@ -641,6 +1443,7 @@ class EmulatorApp:
             with _LOCK:
                 response = self.moto_app(environ, start_response)
                 _COMPLETED_ACTIONS.clear()
+                _AUTOSCALING_LOG.clear()
             return response
         return self.moto_app(environ, start_response)
 
@@ -654,6 +1457,15 @@ class EmulatorApp:
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
             return "200 OK", _waiting_actions()
+        if path == f"{PRIVATE_PREFIX}autoscaling-calls":
+            if method != "GET":
+                return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
+            with _LOCK:
+                return "200 OK", list(_AUTOSCALING_LOG)
+        if path == f"{PRIVATE_PREFIX}target-lifecycle-states":
+            if method != "GET":
+                return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
+            return "200 OK", _target_lifecycle_states()
         if path == f"{PRIVATE_PREFIX}ssm/public-parameters":
             return self._public_parameter(method, environ)
         match = re.fullmatch(rf"{PRIVATE_PREFIX}images/([^/]+)/state", path)
@@ -754,6 +1566,20 @@ def pending_lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
     """
     with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}pending-lifecycle-actions", timeout=10) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+def autoscaling_calls(endpoint: str) -> list[dict[str, Any]]:
+    """The Auto Scaling calls the emulator at ``endpoint`` answered and its instance refreshes' own changes, oldest
+    first, each with the group's launch template after it."""
+    with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}autoscaling-calls", timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def target_lifecycle_states(endpoint: str) -> dict[str, str]:
+    """Instance id -> the target lifecycle state each Auto Scaling instance (warm pool included) of the emulator at
+    ``endpoint`` reads at ``autoscaling/target-lifecycle-state``."""
+    with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}target-lifecycle-states", timeout=10) as response:  # noqa: S310
+        return {item["instance_id"]: item["target_lifecycle_state"] for item in json.loads(response.read())}
 
 
 def set_image_state(endpoint: str, image_id: str, state: str) -> None:

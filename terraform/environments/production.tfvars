@@ -21,10 +21,13 @@ ollama_warm_pool_size          = 2
 ollama_backend_volume_gb       = 200
 
 ollama_scale_to_zero_schedule = {
-  enabled    = false
-  stop_cron  = "0 20 * * MON-FRI"
-  start_cron = "0 7 * * MON-FRI"
-  time_zone  = "Etc/UTC"
+  enabled               = false
+  working_days          = "MON-FRI"
+  working_day_start     = "08:00"
+  working_day_end       = "19:00"
+  boot_to_ready_seconds = 600 # measured: launch to InService of the backend (the slower tier)
+  wake_margin_seconds   = 600
+  time_zone             = "Etc/UTC"
 }
 
 rds_instance_class        = "db.m7g.large"

@@ -157,7 +157,7 @@ def test_the_walk_finds_the_whole_fleet():
     expected = {
         *SEEDS,
         "aws_autoscaling_policy.cpu", "aws_autoscaling_policy.requests", "aws_autoscaling_policy.inflight",
-        "aws_autoscaling_policy.step_out", "aws_autoscaling_policy.step_in",
+        "aws_autoscaling_policy.step_out",
         "aws_autoscaling_schedule.stop", "aws_autoscaling_schedule.start",
         "aws_cloudwatch_metric_alarm.high_cpu", "aws_cloudwatch_metric_alarm.low_cpu",
         "aws_cloudwatch_metric_alarm.frontend_cpu",
@@ -216,10 +216,10 @@ PLANTED = [
         id="local",
     ),
     pytest.param(
-        "asg.tf",
-        'resource "aws_autoscaling_policy" "step_in" {\n  count = var.ollama_fleet_enabled ? 1 : 0\n',
-        'resource "aws_autoscaling_policy" "step_in" {\n',
-        "asg.tf: aws_autoscaling_policy.step_in needs a baked image but is not keyed on",
+        "scaling.tf",
+        'resource "aws_autoscaling_policy" "step_out" {\n  count = var.ollama_fleet_enabled ? 1 : 0\n',
+        'resource "aws_autoscaling_policy" "step_out" {\n',
+        "scaling.tf: aws_autoscaling_policy.step_out needs a baked image but is not keyed on",
         id="switch-removed",
     ),
     pytest.param(
@@ -260,13 +260,16 @@ def test_planted_unguarded_reference_is_caught(tmp_path: Path, filename: str, ol
 
 # --- addresses of a deployed stack ---
 
-# The fleet's addresses in every stack applied before the switch existed (state of those stacks).
+# The fleet's addresses in every stack applied before the switch existed (state of those stacks), less the two
+# removed on purpose: the backend's CPU target tracking and its low-CPU step scale-in (scaling.tf: CPU only guards
+# the backend, it never scales it in).
 DEPLOYED_ADDRESSES = (
     *(f'{r}["{tier}"]' for r in (
-        "aws_launch_template.this", "aws_autoscaling_group.this", "aws_autoscaling_policy.cpu",
+        "aws_launch_template.this", "aws_autoscaling_group.this",
         "aws_autoscaling_policy.requests", "aws_autoscaling_schedule.stop", "aws_autoscaling_schedule.start",
     ) for tier in ("backend", "frontend")),
-    "aws_autoscaling_policy.inflight", "aws_autoscaling_policy.step_out", "aws_autoscaling_policy.step_in",
+    'aws_autoscaling_policy.cpu["frontend"]',
+    "aws_autoscaling_policy.inflight", "aws_autoscaling_policy.step_out",
     "aws_cloudwatch_metric_alarm.high_cpu", "aws_cloudwatch_metric_alarm.low_cpu",
     "aws_cloudwatch_metric_alarm.frontend_cpu",
 )  # fmt: skip
@@ -324,7 +327,7 @@ def test_a_missing_moved_block_is_caught(tmp_path: Path):
 
 
 def test_a_rekeyed_tier_resource_is_caught(tmp_path: Path):
-    old = 'resource "aws_autoscaling_policy" "cpu" {\n  for_each = var.ollama_fleet_enabled ? local.tiers : {}\n'
-    new = 'resource "aws_autoscaling_policy" "cpu" {\n  count = var.ollama_fleet_enabled ? 2 : 0\n'
-    findings = moved_findings(_planted_copy(tmp_path, "asg.tf", old, new))
-    assert len(findings) == 2 and all(f.startswith("aws_autoscaling_policy.cpu[") for f in findings), findings
+    old = 'resource "aws_autoscaling_policy" "requests" {\n  for_each = var.ollama_fleet_enabled ? local.tiers : {}\n'
+    new = 'resource "aws_autoscaling_policy" "requests" {\n  count = var.ollama_fleet_enabled ? 2 : 0\n'
+    findings = moved_findings(_planted_copy(tmp_path, "scaling.tf", old, new))
+    assert len(findings) == 2 and all(f.startswith("aws_autoscaling_policy.requests[") for f in findings), findings

@@ -68,15 +68,20 @@ def test_the_fleet_layer_refuses_to_run_without_images(aws):
 
 
 def test_groups_launch_into_their_lifecycle_hook_behind_target_groups(deployed):
-    """As terraform/asg.tf: ELB health checks, a launch hook that abandons by default, and instances that wait in
-    Pending:Wait (not registered with the target group) until they complete it."""
+    """As terraform/asg.tf: ELB health checks, a launch hook that abandons by default, a terminating drain hook, a
+    pinned launch template version, and instances that wait in Pending:Wait (not registered with the target group)
+    until they complete the launch hook."""
     _, _, outputs = deployed
     asg, elb = boto3.client("autoscaling"), boto3.client("elbv2")
     for name, desired in ((outputs["ollama_backend_asg_name"], 1), (outputs["ollama_frontend_asg_name"], 2)):
         group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
         assert group["HealthCheckType"] == "ELB" and group["DesiredCapacity"] == desired
         hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
-        assert [(h["LifecycleHookName"], h["DefaultResult"]) for h in hooks] == [(f"{name}-launch", "ABANDON")]
+        assert sorted((h["LifecycleHookName"], h["LifecycleTransition"], h["DefaultResult"]) for h in hooks) == [
+            (f"{name}-drain", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE"),
+            (f"{name}-launch", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
+        ]
+        assert group["LaunchTemplate"]["Version"] == "1", "the group is pinned to a version, as terraform/asg.tf"
         assert {i["LifecycleState"] for i in group["Instances"]} == {"Pending:Wait"}
         health = elb.describe_target_health(TargetGroupArn=group["TargetGroupARNs"][0])["TargetHealthDescriptions"]
         assert health == []

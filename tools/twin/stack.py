@@ -226,7 +226,13 @@ class Stack:
         ec2, asg = self.c("ec2"), self.c("autoscaling")
         name = self.name("asg") if spec.tier == "backend" else self.name(f"{spec.tier}-asg")
         hook = f"{name}-launch"
-        env = {**instance_env, "OLLAMA_PLATFORM_ASG_NAME": name, "OLLAMA_PLATFORM_LIFECYCLE_HOOK": hook}
+        env = {
+            **instance_env,
+            "OLLAMA_PLATFORM_ASG_NAME": name,
+            "OLLAMA_PLATFORM_LIFECYCLE_HOOK": hook,
+            "OLLAMA_PLATFORM_DRAIN_HOOK": f"{name}-drain",
+            "OLLAMA_PLATFORM_DRAIN_SECONDS": str(spec.deregistration_delay),
+        }
         lt_name = self.name(f"{spec.tier}-lt")
         data = {
             "ImageId": image_id,
@@ -257,12 +263,15 @@ class Stack:
         lb = self.load_balancer(spec, subnets, tg_arn)
         groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
         if not groups:
+            # As terraform/asg.tf: the group is created on a version number and never moved by the stack; a new
+            # version reaches the group through the release step's instance refresh (playbooks/release.yml).
+            first = ec2.describe_launch_templates(LaunchTemplateNames=[lt_name])["LaunchTemplates"][0]
             asg.create_auto_scaling_group(
                 AutoScalingGroupName=name,
                 MinSize=0,
                 MaxSize=max_size,
                 DesiredCapacity=0,
-                LaunchTemplate={"LaunchTemplateName": lt_name, "Version": "$Default"},
+                LaunchTemplate={"LaunchTemplateName": lt_name, "Version": str(first["DefaultVersionNumber"])},
                 VPCZoneIdentifier=",".join(subnets),
                 TargetGroupARNs=[tg_arn],
                 HealthCheckType="ELB",
@@ -280,6 +289,17 @@ class Stack:
                 DefaultResult="ABANDON",
             )
             self.changes.append(f"create lifecycle hook {hook}")
+        if not any(h["LifecycleHookName"] == f"{name}-drain" for h in hooks):
+            # The terminating hook ollama-platform-drain completes once the instance's streams ended
+            # (terraform/asg.tf: heartbeat = drain bound + 90 s, CONTINUE by default).
+            asg.put_lifecycle_hook(
+                AutoScalingGroupName=name,
+                LifecycleHookName=f"{name}-drain",
+                LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                HeartbeatTimeout=spec.deregistration_delay + 90,
+                DefaultResult="CONTINUE",
+            )
+            self.changes.append(f"create lifecycle hook {name}-drain")
         group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
         if group["DesiredCapacity"] != desired or group["MinSize"] != desired:
             asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=desired, DesiredCapacity=desired)

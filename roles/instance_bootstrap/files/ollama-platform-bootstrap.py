@@ -98,6 +98,8 @@ OPTIONAL_KEYS = (
     "OIDC_CLIENT_ID",
     "OIDC_CLIENT_SECRET_ARN",
     "OIDC_PROVIDER_NAME",
+    "OLLAMA_PLATFORM_DRAIN_HOOK",
+    "OLLAMA_PLATFORM_DRAIN_SECONDS",
 )
 READY_URLS = {"backend": "http://127.0.0.1:8000/ready", "frontend": "http://127.0.0.1:8080/health"}
 NO_ACTIVE_ACTION = "No active Lifecycle Action"

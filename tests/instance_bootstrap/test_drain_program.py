@@ -1,0 +1,279 @@
+"""ollama-platform-drain: scale-in protection while streaming and the drain on a terminating lifecycle hook.
+
+The metadata service is a real IMDSv2 double on loopback (token required); Auto Scaling is a recording fake that
+answers like AWS (a completion with nothing waiting is a ValidationError); the clock is simulated.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from bootstrap_helpers import ROLE, backend_record, load
+from botocore.exceptions import ClientError
+
+drain = load(ROLE / "files" / "ollama-platform-drain.py", "ollama_platform_drain")
+
+TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+
+
+def tcp_line(local_port: int, state: str) -> str:
+    return f"   0: 0A00000A:{local_port:04X} 0A000014:D431 {state} 00000000:00000000 00:00000000 00000000 0 0 1\n"
+
+
+class FakeIMDS(BaseHTTPRequestHandler):
+    """IMDSv2: PUT a token, then GET with it; 401 without."""
+
+    state: ClassVar[dict[str, str]] = {}
+    TOKEN = "imds-token"
+
+    def do_PUT(self) -> None:
+        self._answer(200, self.TOKEN)
+
+    def do_GET(self) -> None:
+        if self.headers.get("X-aws-ec2-metadata-token") != self.TOKEN:
+            self._answer(401, "")
+            return
+        values = {
+            "/latest/meta-data/instance-id": "i-0123456789abcdef0",
+            "/latest/meta-data/autoscaling/target-lifecycle-state": self.state.get("target", ""),
+        }
+        value = values.get(self.path)
+        self._answer(200, value) if value else self._answer(404, "")
+
+    def _answer(self, status: int, body: str) -> None:
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def imds():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeIMDS)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    FakeIMDS.state.clear()
+    yield FakeIMDS.state, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class FakeAutoScaling:
+    def __init__(self, waiting: set[str]) -> None:
+        self.waiting = set(waiting)
+        self.calls: list[tuple[str, dict]] = []
+
+    def complete_lifecycle_action(self, **kwargs: Any) -> dict:
+        self.calls.append(("complete_lifecycle_action", kwargs))
+        if kwargs["LifecycleHookName"] not in self.waiting:
+            error = {"Code": "ValidationError", "Message": "No active Lifecycle Action found with instance ID"}
+            raise ClientError({"Error": error}, "CompleteLifecycleAction")
+        self.waiting.discard(kwargs["LifecycleHookName"])
+        return {}
+
+    def set_instance_protection(self, **kwargs: Any) -> dict:
+        self.calls.append(("set_instance_protection", kwargs))
+        return {}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def settings(**overrides: str):
+    return drain.settings_from_record(backend_record(OLLAMA_PLATFORM_DRAIN_SECONDS="120", **overrides))
+
+
+def make_drainer(imds_base: str, client: FakeAutoScaling, streams: list[int], clock: Clock, tmp_path: Path, **kw):
+    """streams: the in-flight count at each reading (the last repeats)."""
+    readings = iter(streams)
+    last = [streams[-1]]
+
+    def in_flight() -> int:
+        last[0] = next(readings, last[0])
+        return last[0]
+
+    metadata = drain.Metadata(imds_base)
+    marker = tmp_path / "ready"
+    marker.write_text("ready\n")
+    stopped: list[str] = []
+    drainer = drain.Drainer(
+        settings=kw.pop("settings", settings()),
+        instance_id=metadata.instance_id(),
+        target_state=metadata.target_state,
+        in_flight=in_flight,
+        client=client,
+        stop=stopped.append,
+        ready_marker=marker,
+        interval=5.0,
+        clock=clock,
+        sleep=clock.sleep,
+        **kw,
+    )
+    return drainer, stopped, marker
+
+
+# -- record, metadata, connections -------------------------------------------------------------------------------
+
+
+def test_settings_derive_the_hooks_from_the_group():
+    derived = drain.settings_from_record(backend_record())
+    assert (derived.drain_hook, derived.launch_hook) == ("ollama-dev-asg-drain", "ollama-dev-asg-launch")
+    assert derived.drain_seconds == drain.DEFAULT_DRAIN_SECONDS
+
+
+def test_settings_refuse_a_bad_drain_bound_with_the_key_named():
+    with pytest.raises(drain.DrainError, match="OLLAMA_PLATFORM_DRAIN_SECONDS='soon' is not a number"):
+        drain.settings_from_record(backend_record(OLLAMA_PLATFORM_DRAIN_SECONDS="soon"))
+
+
+def test_settings_name_missing_record_keys():
+    record = backend_record()
+    del record["OLLAMA_PLATFORM_ASG_NAME"]
+    with pytest.raises(drain.DrainError, match="lacks OLLAMA_PLATFORM_ASG_NAME"):
+        drain.settings_from_record(record)
+
+
+def test_metadata_reads_the_target_state_with_a_token(imds):
+    state, base = imds
+    state["target"] = "Terminated"
+    assert drain.Metadata(base).target_state() == "Terminated"
+    state["target"] = ""
+    assert drain.Metadata(base).target_state() == ""  # 404: not in a group
+
+
+def test_metadata_unreachable_reads_as_unknown_not_as_a_crash():
+    assert drain.Metadata("http://127.0.0.1:9").target_state() == ""
+
+
+def test_established_connections_count_the_tier_port_only():
+    table = TCP_HEADER + tcp_line(8000, "01") + tcp_line(8000, "01") + tcp_line(8000, "0A") + tcp_line(11434, "01")
+    assert drain.established_connections(8000, [table]) == 2  # LISTEN (0A) and other ports are not streams
+    assert drain.established_connections(8080, [table]) == 0
+
+
+# -- decisions --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "served", "hook"),
+    [
+        ("InService", True, None),
+        ("Terminated", False, "drain"),
+        ("Terminated", True, "drain"),
+        ("Warmed:Stopped", True, "launch"),  # back to the warm pool after serving
+        ("Warmed:Stopped", False, None),  # a new warm instance: the bootstrap's launch hook, not a drain
+        ("", True, None),
+    ],
+)
+def test_leaving(state, served, hook):
+    assert drain.leaving(state, served) == hook
+
+
+def test_protection_turns_on_at_the_first_stream_and_off_after_idle_rounds():
+    protection = drain.Protection(idle_rounds=2)
+    assert [protection.decide(n) for n in [0, 2, 1, 0, 3, 0, 0, 0]] == [None, True, None, None, None, None, False, None]
+
+
+# -- the loop ---------------------------------------------------------------------------------------------------
+
+
+def test_protected_while_streaming_then_released(imds, tmp_path):
+    state, base = imds
+    state["target"] = "InService"
+    client = FakeAutoScaling(waiting=set())
+    drainer, _, _ = make_drainer(base, client, [0, 3, 2, 0, 0], Clock(), tmp_path, protection=drain.Protection(2))
+    assert drainer.run(rounds=5) is None
+    protection = [c[1]["ProtectedFromScaleIn"] for c in client.calls if c[0] == "set_instance_protection"]
+    assert protection == [True, False]
+    assert client.calls[0][1]["AutoScalingGroupName"] == "ollama-dev-asg"
+    assert client.calls[0][1]["InstanceIds"] == ["i-0123456789abcdef0"]
+
+
+def test_terminating_waits_for_the_streams_then_continues(imds, tmp_path):
+    state, base = imds
+    state["target"] = "Terminated"
+    client = FakeAutoScaling(waiting={"ollama-dev-asg-drain"})
+    clock = Clock()
+    drainer, stopped, marker = make_drainer(base, client, [2, 2, 1, 0], clock, tmp_path)
+    assert drainer.run() == "ollama-dev-asg-drain"
+    assert not marker.exists(), "the backend must stop answering /ready before it waits"
+    assert stopped == ["backend"]
+    assert 0 < clock.now < 120, "it leaves as soon as the streams ended, not at the bound"
+    completions = [c[1] for c in client.calls if c[0] == "complete_lifecycle_action"]
+    assert completions == [
+        {
+            "LifecycleHookName": "ollama-dev-asg-drain",
+            "AutoScalingGroupName": "ollama-dev-asg",
+            "LifecycleActionResult": "CONTINUE",
+            "InstanceId": "i-0123456789abcdef0",
+        }
+    ]
+    assert client.waiting == set()
+
+
+def test_a_stream_that_never_ends_is_cut_at_the_bound(imds, tmp_path):
+    state, base = imds
+    state["target"] = "Terminated"
+    client = FakeAutoScaling(waiting={"ollama-dev-asg-drain"})
+    clock = Clock()
+    drainer, stopped, _ = make_drainer(base, client, [1], clock, tmp_path)
+    assert drainer.run() == "ollama-dev-asg-drain"
+    assert clock.now == pytest.approx(120), "the wait is bounded by OLLAMA_PLATFORM_DRAIN_SECONDS"
+    assert stopped == ["backend"] and client.waiting == set()
+
+
+def test_services_stop_before_the_hook_completes(imds, tmp_path):
+    state, base = imds
+    state["target"] = "Terminated"
+    order: list[str] = []
+
+    class Ordered(FakeAutoScaling):
+        def complete_lifecycle_action(self, **kwargs: Any) -> dict:
+            order.append("complete")
+            return super().complete_lifecycle_action(**kwargs)
+
+    drainer, _, _ = make_drainer(base, Ordered({"ollama-dev-asg-drain"}), [0], Clock(), tmp_path)
+    drainer.stop = lambda tier: order.append(f"stop {tier}")
+    drainer.run()
+    assert order == ["stop backend", "complete"]
+
+
+def test_return_to_the_warm_pool_completes_the_launch_hook(imds, tmp_path):
+    state, base = imds
+    client = FakeAutoScaling(waiting={"ollama-dev-asg-launch"})
+    drainer, stopped, _ = make_drainer(base, client, [0], Clock(), tmp_path)
+    state["target"] = "InService"
+    assert drainer.step() is None
+    state["target"] = "Warmed:Stopped"
+    assert drainer.step() == "ollama-dev-asg-launch"
+    assert stopped == ["backend"] and client.waiting == set()
+
+
+def test_nothing_waiting_is_not_a_failure(imds, tmp_path):
+    """A hook already completed (a restart of the unit mid-drain) is fine: AWS answers ValidationError."""
+    state, base = imds
+    state["target"] = "Terminated"
+    drainer, _, _ = make_drainer(base, FakeAutoScaling(waiting=set()), [0], Clock(), tmp_path)
+    assert drainer.run() == "ollama-dev-asg-drain"
+
+
+def test_the_unit_is_pulled_in_by_the_bootstrap_and_runs_the_installed_program():
+    unit = (ROLE / "templates" / "ollama-platform-drain.service.j2").read_text()
+    assert "WantedBy=ollama-platform-bootstrap.service" in unit
+    assert "After=ollama-platform-bootstrap.service" in unit
+    assert "{{ instance_bootstrap__drain_program }}" in unit and "Restart=on-failure" in unit
+    tasks = (ROLE / "tasks" / "service.yml").read_text()
+    assert "src: ollama-platform-drain.py" in tasks and "instance_bootstrap__drain_unit" in tasks
