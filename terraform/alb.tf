@@ -13,12 +13,12 @@ resource "aws_lb" "public" {
   idle_timeout               = 300 # streamed generations stay open for minutes
 
   access_logs {
-    bucket  = aws_s3_bucket.logs.id
-    prefix  = "alb/public"
+    bucket  = module.logs_bucket.id
+    prefix  = local.alb_log_prefixes.public
     enabled = true
   }
 
-  depends_on = [aws_s3_bucket_policy.logs]
+  depends_on = [module.logs_bucket]
 }
 
 resource "aws_lb_target_group" "frontend" {
@@ -124,12 +124,12 @@ resource "aws_lb" "internal" {
   idle_timeout               = 300
 
   access_logs {
-    bucket  = aws_s3_bucket.logs.id
-    prefix  = "alb/internal"
+    bucket  = module.logs_bucket.id
+    prefix  = local.alb_log_prefixes.internal
     enabled = true
   }
 
-  depends_on = [aws_s3_bucket_policy.logs]
+  depends_on = [module.logs_bucket]
 }
 
 resource "aws_lb_target_group" "backend" {

@@ -67,7 +67,7 @@ resource "aws_cloudfront_distribution" "this" {
 
   origin {
     origin_id                = local.assets_origin_id
-    domain_name              = aws_s3_bucket.assets.bucket_regional_domain_name
+    domain_name              = module.assets_bucket.bucket_regional_domain_name
     origin_access_control_id = aws_cloudfront_origin_access_control.assets.id
   }
 
@@ -123,7 +123,7 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   logging_config {
-    bucket          = aws_s3_bucket.logs.bucket_domain_name
+    bucket          = module.logs_bucket.bucket_domain_name
     prefix          = "cloudfront/"
     include_cookies = false
   }
@@ -141,5 +141,5 @@ resource "aws_cloudfront_distribution" "this" {
     minimum_protocol_version       = local.has_domain ? "TLSv1.2_2021" : "TLSv1"
   }
 
-  depends_on = [aws_s3_bucket_ownership_controls.logs]
+  depends_on = [module.logs_bucket]
 }

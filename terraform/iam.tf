@@ -1,12 +1,33 @@
 # Roles "ollama-<purpose>-role". Instances: SSM Session Manager (AWS managed policy) plus exactly the secrets,
 # parameters, buckets, log groups and metric namespaces their tier uses.
 
-data "aws_iam_policy_document" "ec2_assume" {
+# Trust policies: which service assumes each role. VPC flow logs sends its account, so the trust is limited to it.
+locals {
+  role_trust = {
+    ec2            = { service = "ec2.amazonaws.com", same_account = false }
+    flow_logs      = { service = "vpc-flow-logs.amazonaws.com", same_account = true }
+    backup         = { service = "backup.amazonaws.com", same_account = false }
+    replication    = { service = "s3.amazonaws.com", same_account = false }
+    rds_monitoring = { service = "monitoring.rds.amazonaws.com", same_account = false }
+  }
+}
+
+data "aws_iam_policy_document" "assume" {
+  for_each = local.role_trust
+
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
+      identifiers = [each.value.service]
+    }
+    dynamic "condition" {
+      for_each = each.value.same_account ? [local.account_id] : []
+      content {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [condition.value]
+      }
     }
   }
 }
@@ -16,7 +37,7 @@ resource "aws_iam_role" "instance" {
 
   name                 = each.key == "frontend" ? local.names.frontend_role : local.names.backend_role
   description          = "${each.key} instances of ${local.name_prefix}"
-  assume_role_policy   = data.aws_iam_policy_document.ec2_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.assume["ec2"].json
   max_session_duration = 3600
 }
 
@@ -108,7 +129,7 @@ data "aws_iam_policy_document" "instance" {
   statement {
     sid       = "WriteBackups"
     actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.backups.arn}/${var.environment}/${each.key}/*"]
+    resources = ["${module.backups_bucket.arn}/${var.environment}/${each.key}/*"]
   }
 
   dynamic "statement" {
@@ -116,7 +137,7 @@ data "aws_iam_policy_document" "instance" {
     content {
       sid       = "OpenWebUIUploads"
       actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-      resources = ["${aws_s3_bucket.assets.arn}/uploads/*"]
+      resources = ["${module.assets_bucket.arn}/uploads/*"]
     }
   }
 
@@ -125,7 +146,7 @@ data "aws_iam_policy_document" "instance" {
     content {
       sid       = "ListOpenWebUIUploads"
       actions   = ["s3:ListBucket"]
-      resources = [aws_s3_bucket.assets.arn]
+      resources = [module.assets_bucket.arn]
       condition {
         test     = "StringLike"
         variable = "s3:prefix"
@@ -161,25 +182,10 @@ resource "aws_iam_role_policy" "instance" {
 
 # --- VPC flow logs ---
 
-data "aws_iam_policy_document" "flow_logs_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "flow_logs" {
   name               = local.names.flow_logs_role
   description        = "VPC flow logs delivery for ${local.name_prefix}"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["flow_logs"].json
 }
 
 data "aws_iam_policy_document" "flow_logs" {
@@ -197,20 +203,10 @@ resource "aws_iam_role_policy" "flow_logs" {
 
 # --- AWS Backup ---
 
-data "aws_iam_policy_document" "backup_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["backup.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "backup" {
   name               = local.names.backup_role
   description        = "AWS Backup for ${local.name_prefix}"
-  assume_role_policy = data.aws_iam_policy_document.backup_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["backup"].json
 }
 
 resource "aws_iam_role_policy_attachment" "backup" {
@@ -222,36 +218,26 @@ resource "aws_iam_role_policy_attachment" "backup" {
 
 # --- S3 replication of the backups bucket ---
 
-data "aws_iam_policy_document" "replication_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["s3.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "replication" {
   name               = local.names.replication_role
   description        = "Replicates the backups bucket of ${local.name_prefix} to ${var.dr_region}"
-  assume_role_policy = data.aws_iam_policy_document.replication_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["replication"].json
 }
 
 data "aws_iam_policy_document" "replication" {
   statement {
     actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-    resources = [aws_s3_bucket.backups.arn]
+    resources = [module.backups_bucket.arn]
   }
 
   statement {
     actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
-    resources = ["${aws_s3_bucket.backups.arn}/*"]
+    resources = ["${module.backups_bucket.arn}/*"]
   }
 
   statement {
     actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
-    resources = ["${aws_s3_bucket.backups_dr.arn}/*"]
+    resources = ["${module.backups_dr_bucket.arn}/*"]
   }
 
   statement {
@@ -273,20 +259,10 @@ resource "aws_iam_role_policy" "replication" {
 
 # --- RDS enhanced monitoring ---
 
-data "aws_iam_policy_document" "rds_monitoring_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["monitoring.rds.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "rds_monitoring" {
   name               = local.names.rds_monitoring
   description        = "RDS enhanced monitoring for ${local.names.rds}"
-  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["rds_monitoring"].json
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {

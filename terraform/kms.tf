@@ -1,11 +1,77 @@
 # Customer-managed keys (rotation on): "data" for S3, DynamoDB, RDS, ElastiCache, Secrets Manager, SNS, EBS and
-# AWS Backup; "logs" for CloudWatch Logs; "dr" in the disaster-recovery region.
+# AWS Backup; "logs" for CloudWatch Logs; "dr" in the disaster-recovery region; "edge" in us-east-1 (waf.tf).
+#
+# Every key policy is the account-administration statement plus that key's service statements, written once as data
+# below. The Auto Scaling service-linked role is matched by a condition on aws:PrincipalArn, not named as a
+# principal: KMS rejects a policy whose principal does not exist yet, and a fresh account has no such role until the
+# first Auto Scaling group creates it.
 
-# Every key policy starts from this one: the account administers the key, IAM policies decide who may use it.
-data "aws_iam_policy_document" "kms_admin" {
-  #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; the only principal is the owning account root, which delegates use to IAM policies
+locals {
+  autoscaling_service_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+  same_account                 = { test = "StringEquals", variable = "aws:SourceAccount", values = [local.account_id] }
+
+  # key => statements: sid, actions, principal type and identifiers, conditions.
+  kms_key_statements = {
+    data = [
+      {
+        # Encrypted volumes of the instances the groups launch; grants only for AWS resources.
+        sid        = "AutoScalingEncryptedVolumes", type = "AWS", identifiers = ["*"]
+        actions    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+        conditions = [{ test = "StringEquals", variable = "aws:PrincipalArn", values = [local.autoscaling_service_role_arn] }]
+      },
+      {
+        sid = "AutoScalingGrants", type = "AWS", identifiers = ["*"], actions = ["kms:CreateGrant"]
+        conditions = [
+          { test = "StringEquals", variable = "aws:PrincipalArn", values = [local.autoscaling_service_role_arn] },
+          { test = "Bool", variable = "kms:GrantIsForAWSResource", values = ["true"] },
+        ]
+      },
+      {
+        sid         = "AlarmAndEventPublishers", type = "Service", actions = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "backup.amazonaws.com"]
+        conditions  = [local.same_account]
+      },
+      {
+        sid     = "CloudFrontReadsAssets", type = "Service", identifiers = ["cloudfront.amazonaws.com"]
+        actions = ["kms:Decrypt"], conditions = [local.same_account]
+      },
+    ]
+    logs = [local.logs_key_statement[var.aws_region]]
+    dr = [
+      {
+        sid        = "BackupCopies", type = "Service", identifiers = ["backup.amazonaws.com"]
+        actions    = ["kms:Decrypt", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"]
+        conditions = [local.same_account]
+      },
+    ]
+    edge = [
+      local.logs_key_statement["us-east-1"],
+      {
+        sid     = "BillingAlarmsPublish", type = "Service", identifiers = ["cloudwatch.amazonaws.com"]
+        actions = ["kms:Decrypt", "kms:GenerateDataKey*"], conditions = [local.same_account]
+      },
+    ]
+  }
+
+  # CloudWatch Logs of one region encrypts this account's log groups there.
+  logs_key_statement = { for region in distinct([var.aws_region, "us-east-1"]) : region => {
+    sid     = "CloudWatchLogs", type = "Service", identifiers = ["logs.${region}.amazonaws.com"]
+    actions = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    conditions = [{
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${region}:${local.account_id}:log-group:*"]
+    }]
+  } }
+}
+
+data "aws_iam_policy_document" "kms" {
+  #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; principals are the owning account root, services limited to this account, and the Auto Scaling role matched by its exact ARN
   #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
   #checkov:skip=CKV_AWS_109:key policy - key administration is granted to the owning account root only, so IAM policies decide who manages the key
+  for_each = local.kms_key_statements
+
+  # The account administers the key; IAM policies decide who else may use it.
   statement {
     sid       = "AccountAdministration"
     actions   = ["kms:*"]
@@ -15,65 +81,25 @@ data "aws_iam_policy_document" "kms_admin" {
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
   }
-}
 
-data "aws_iam_policy_document" "kms_data" {
-  #checkov:skip=CKV_AWS_111:key policy - the Auto Scaling service-linked role must encrypt volumes of the instances it launches; Resource "*" in a key policy is this key only
-  #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
-  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
-
-  statement {
-    sid       = "AutoScalingEncryptedVolumes"
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"]
-    }
-  }
-
-  statement {
-    sid       = "AutoScalingGrants"
-    actions   = ["kms:CreateGrant"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
-  }
-
-  statement {
-    sid       = "AlarmAndEventPublishers"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "backup.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  statement {
-    sid       = "CloudFrontReadsAssets"
-    actions   = ["kms:Decrypt"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudfront.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
+  dynamic "statement" {
+    for_each = each.value
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = ["*"]
+      principals {
+        type        = statement.value.type
+        identifiers = statement.value.identifiers
+      }
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 }
@@ -82,7 +108,7 @@ resource "aws_kms_key" "data" {
   description             = "${local.name_prefix}: S3, DynamoDB, RDS, ElastiCache, Secrets Manager, SNS, EBS, Backup"
   enable_key_rotation     = true
   deletion_window_in_days = local.is_production ? 30 : 7
-  policy                  = data.aws_iam_policy_document.kms_data.json
+  policy                  = data.aws_iam_policy_document.kms["data"].json
 }
 
 resource "aws_kms_alias" "data" {
@@ -90,54 +116,16 @@ resource "aws_kms_alias" "data" {
   target_key_id = aws_kms_key.data.key_id
 }
 
-data "aws_iam_policy_document" "kms_logs" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
-
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${var.aws_region}.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:*"]
-    }
-  }
-}
-
 resource "aws_kms_key" "logs" {
   description             = "${local.name_prefix}: CloudWatch Logs"
   enable_key_rotation     = true
   deletion_window_in_days = local.is_production ? 30 : 7
-  policy                  = data.aws_iam_policy_document.kms_logs.json
+  policy                  = data.aws_iam_policy_document.kms["logs"].json
 }
 
 resource "aws_kms_alias" "logs" {
   name          = local.names.kms_logs_alias
   target_key_id = aws_kms_key.logs.key_id
-}
-
-data "aws_iam_policy_document" "kms_dr" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
-
-  statement {
-    sid       = "BackupCopies"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["backup.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
 }
 
 resource "aws_kms_key" "dr" {
@@ -146,7 +134,7 @@ resource "aws_kms_key" "dr" {
   description             = "${local.name_prefix}: disaster-recovery copies (DynamoDB replica, backups bucket, backup vault)"
   enable_key_rotation     = true
   deletion_window_in_days = local.is_production ? 30 : 7
-  policy                  = data.aws_iam_policy_document.kms_dr.json
+  policy                  = data.aws_iam_policy_document.kms["dr"].json
 }
 
 resource "aws_kms_alias" "dr" {

@@ -1,5 +1,7 @@
-# Addresses that changed when the fleet became switchable (var.ollama_fleet_enabled): singletons gained count.
-# Tier-keyed resources kept their keys and need no entry.
+# State migrations: each block carries an address of an earlier layout to where the resource lives now, so an
+# existing stack keeps it (tests/terraform/test_terraform_addresses.py). Never delete one while a stack may hold the old address.
+
+# Singletons that gained count when the fleet became switchable (var.ollama_fleet_enabled).
 
 moved {
   from = aws_autoscaling_policy.inflight
@@ -29,4 +31,156 @@ moved {
 moved {
   from = aws_cloudwatch_metric_alarm.frontend_cpu
   to   = aws_cloudwatch_metric_alarm.frontend_cpu[0]
+}
+
+# Buckets moved into modules/s3_bucket (one module call per bucket, s3.tf).
+
+moved {
+  from = aws_s3_bucket.assets
+  to   = module.assets_bucket.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.assets
+  to   = module.assets_bucket.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.assets
+  to   = module.assets_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.assets
+  to   = module.assets_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.assets
+  to   = module.assets_bucket.aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.assets
+  to   = module.assets_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.assets
+  to   = module.assets_bucket.aws_s3_bucket_policy.this
+}
+
+moved {
+  from = aws_s3_bucket_logging.assets
+  to   = module.assets_bucket.aws_s3_bucket_logging.this[0]
+}
+
+moved {
+  from = aws_s3_bucket.logs
+  to   = module.logs_bucket.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.logs
+  to   = module.logs_bucket.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.logs
+  to   = module.logs_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.logs
+  to   = module.logs_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.logs
+  to   = module.logs_bucket.aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.logs
+  to   = module.logs_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.logs
+  to   = module.logs_bucket.aws_s3_bucket_policy.this
+}
+
+moved {
+  from = aws_s3_bucket.backups
+  to   = module.backups_bucket.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.backups
+  to   = module.backups_bucket.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.backups
+  to   = module.backups_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.backups
+  to   = module.backups_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.backups
+  to   = module.backups_bucket.aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.backups
+  to   = module.backups_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.backups
+  to   = module.backups_bucket.aws_s3_bucket_policy.this
+}
+
+moved {
+  from = aws_s3_bucket_logging.backups
+  to   = module.backups_bucket.aws_s3_bucket_logging.this[0]
+}
+
+moved {
+  from = aws_s3_bucket.backups_dr
+  to   = module.backups_dr_bucket.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.backups_dr
+  to   = module.backups_dr_bucket.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.backups_dr
+  to   = module.backups_dr_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.backups_dr
+  to   = module.backups_dr_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.backups_dr
+  to   = module.backups_dr_bucket.aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.backups_dr
+  to   = module.backups_dr_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.backups_dr
+  to   = module.backups_dr_bucket.aws_s3_bucket_policy.this
 }

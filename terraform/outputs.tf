@@ -82,22 +82,22 @@ output "ollama_data_table_name" {
 
 output "ollama_assets_bucket_name" {
   description = "Assets bucket (CloudFront origin under assets/, Open-WebUI uploads under uploads/)."
-  value       = aws_s3_bucket.assets.id
+  value       = module.assets_bucket.id
 }
 
 output "ollama_logs_bucket_name" {
   description = "Access-log bucket (ALB and CloudFront)."
-  value       = aws_s3_bucket.logs.id
+  value       = module.logs_bucket.id
 }
 
 output "ollama_backups_bucket_name" {
   description = "Backups bucket, replicated to the DR region."
-  value       = aws_s3_bucket.backups.id
+  value       = module.backups_bucket.id
 }
 
 output "ollama_backups_dr_bucket_name" {
   description = "Replica of the backups bucket in the DR region."
-  value       = aws_s3_bucket.backups_dr.id
+  value       = module.backups_dr_bucket.id
 }
 
 output "ollama_sns_topic_arn" {

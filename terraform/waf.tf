@@ -137,40 +137,6 @@ resource "aws_wafv2_web_acl" "this" {
   }
 }
 
-data "aws_iam_policy_document" "kms_edge" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_admin.json]
-
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.us-east-1.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:us-east-1:${local.account_id}:log-group:*"]
-    }
-  }
-
-  statement {
-    sid       = "BillingAlarmsPublish"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 # us-east-1 key: WAF logs (they must live in the Web ACL's region) and the billing alarm topic.
 resource "aws_kms_key" "edge" {
   provider = aws.us_east_1
@@ -178,7 +144,7 @@ resource "aws_kms_key" "edge" {
   description             = "${local.name_prefix}: us-east-1 WAF logs and billing alarm topic"
   enable_key_rotation     = true
   deletion_window_in_days = local.is_production ? 30 : 7
-  policy                  = data.aws_iam_policy_document.kms_edge.json
+  policy                  = data.aws_iam_policy_document.kms["edge"].json
 }
 
 resource "aws_cloudwatch_log_group" "waf" {

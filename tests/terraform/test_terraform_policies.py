@@ -200,67 +200,7 @@ def test_no_hard_coded_resource_names(hcl):
                 assert NAME_SOURCE.search(value), f"{filename}: {rtype}.{name}.{argument} = {value!r} is hard-coded"
 
 
-# --- buckets ---
-
-
-def _referring(hcl, rtype: str, bucket: str) -> list[dict]:
-    ref = f"aws_s3_bucket.{bucket}."
-    return [body for _, _, _, body in _resources(hcl, rtype) if ref in str(body.get("bucket", ""))]
-
-
-def _buckets(hcl) -> list[str]:
-    return [name for _, _, name, _ in _resources(hcl, "aws_s3_bucket")]
-
-
-def test_four_buckets(hcl):
-    assert sorted(_buckets(hcl)) == ["assets", "backups", "backups_dr", "logs"]
-
-
-@pytest.mark.parametrize("bucket", ["assets", "logs", "backups", "backups_dr"])
-def test_every_bucket_is_encrypted_versioned_blocked_and_tls_only(hcl, bucket):
-    (versioning,) = _referring(hcl, "aws_s3_bucket_versioning", bucket)
-    assert _one(versioning["versioning_configuration"])["status"] == "Enabled"
-
-    (sse,) = _referring(hcl, "aws_s3_bucket_server_side_encryption_configuration", bucket)
-    default = _one(_one(sse["rule"])["apply_server_side_encryption_by_default"])
-    if bucket == "logs":  # ALB access logs can only be delivered to SSE-S3 buckets
-        assert default["sse_algorithm"] == "AES256"
-    else:
-        assert default["sse_algorithm"] == "aws:kms" and "aws_kms_key." in default["kms_master_key_id"]
-
-    (pab,) = _referring(hcl, "aws_s3_bucket_public_access_block", bucket)
-    for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
-        assert pab[flag] is True, f"{bucket}: {flag}"
-
-    (policy,) = _referring(hcl, "aws_s3_bucket_policy", bucket)
-    policy_doc = policy["policy"]
-    tls_only = f'data.aws_iam_policy_document.tls_only["{bucket}"]'
-    if tls_only not in policy_doc:
-        (document,) = [b for _, t, n, b in blocks(hcl, "data") if f"data.aws_iam_policy_document.{n}." in policy_doc]
-        assert any(tls_only in source for source in document["source_policy_documents"]), bucket
-
-    (lifecycle,) = _referring(hcl, "aws_s3_bucket_lifecycle_configuration", bucket)
-    rule = _one(lifecycle["rule"])
-    assert _one(rule["transition"])["storage_class"] == "INTELLIGENT_TIERING"
-    assert "noncurrent_days" in _one(rule["noncurrent_version_expiration"])
-
-
-def test_tls_only_policy_denies_insecure_transport(hcl):
-    (document,) = [b for _, _, n, b in blocks(hcl, "data") if n == "tls_only"]
-    statement = _one(document["statement"])
-    assert statement["effect"] == "Deny" and statement["actions"] == ["s3:*"]
-    condition = _one(statement["condition"])
-    assert (condition["variable"], condition["values"]) == ("aws:SecureTransport", ["false"])
-    for bucket in _buckets(hcl):
-        assert f"aws_s3_bucket.{bucket}.arn" in str(document["for_each"]), f"{bucket} lacks the TLS-only statement"
-
-
-def test_backups_replicate_to_the_dr_region(hcl):
-    (replication,) = _referring(hcl, "aws_s3_bucket_replication_configuration", "backups")
-    destination = _one(_one(replication["rule"])["destination"])
-    assert "aws_s3_bucket.backups_dr.arn" in destination["bucket"]
-    (dr_bucket,) = [b for _, _, n, b in _resources(hcl, "aws_s3_bucket") if n == "backups_dr"]
-    assert dr_bucket["provider"] == "${aws.dr}"
+# --- buckets: test_terraform_buckets.py ---
 
 
 # --- variables and outputs ---
@@ -389,6 +329,16 @@ def test_instances_reach_every_api_they_call_through_endpoints(hcl):
 def test_no_ssh_ingress():
     text = (TERRAFORM_DIR / "security_groups.tf").read_text()
     assert not re.search(r"port\s*=\s*22\b", text), "no SSH ingress: instances are reached through SSM"
+
+
+def test_instance_security_groups_are_attached(hcl):
+    """Each tier's launch template carries that tier's security group (checkov's CKV2_AWS_5 cannot follow it)."""
+    ((_, _, _, template),) = _resources(hcl, "aws_launch_template")
+    assert template["vpc_security_group_ids"] == ["${each.value.sg}"]
+    assert "local.tiers" in template["for_each"]
+    (tiers,) = [g["tiers"] for g in hcl["asg.tf"]["locals"] if "tiers" in g]
+    for tier in ("frontend", "backend"):
+        assert tiers[tier]["sg"] == f"${{aws_security_group.{tier}.id}}", tiers[tier]["sg"]
 
 
 def test_instances_require_imdsv2_and_encrypted_gp3(hcl):

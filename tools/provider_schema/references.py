@@ -1,7 +1,9 @@
 """Offline reference check: what `terraform validate` would say about references, without the provider.
 
 Every ``var.X``, ``local.X``, ``local.MAP.KEY`` (for locals that are map literals), resource, data source,
-ephemeral resource and provider alias referenced anywhere in a module must be declared in it.
+ephemeral resource, provider alias and ``module.NAME.OUTPUT`` referenced anywhere in a module must be declared in it.
+Each call of a local module passes only the module's variables and every variable it requires, and the called
+module is checked the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ _DATA = re.compile(r"(?<![\w.])data\.([a-z][\w]*)\.([A-Za-z_][\w-]*)(\.|\[)?")
 _EPHEMERAL = re.compile(r"(?<![\w.])ephemeral\.([a-z][\w]*)\.([A-Za-z_][\w-]*)")
 _RESOURCE = re.compile(r"(?<![\w.])((?:aws|terraform)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)(\.|\[)?")
 _PROVIDER = re.compile(r"^\$\{(aws)\.(\w+)\}$")
+_MODULE = re.compile(r"(?<![\w.])module\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?(?:\.([A-Za-z_][\w-]*))?")
+# Arguments of a module block that Terraform itself handles.
+MODULE_META_ARGUMENTS = {"source", "version", "providers", "count", "for_each", "depends_on"}
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -48,6 +53,9 @@ class Module:
     def __init__(self, root: Path) -> None:
         self.files = {p.name: parse_file(p) for p in sorted(root.glob("*.tf"))}
         self.variables: set[str] = set()
+        self.required: set[str] = set()  # variables without a default
+        self.outputs: set[str] = set()
+        self.modules: dict[str, dict[str, Any]] = {}
         self.locals: dict[str, Any] = {}
         self.resources: set[tuple[str, str]] = set()
         self.repeated: set[tuple[str, str]] = set()  # resources and data sources with count or for_each
@@ -56,7 +64,15 @@ class Module:
         self.aliases: set[str] = set()
         for doc in self.files.values():
             for group in doc.get("variable", []):
-                self.variables.update(k for k in group if k != _MARK)
+                for name, body in group.items():
+                    if name != _MARK:
+                        self.variables.add(name)
+                        if "default" not in body:
+                            self.required.add(name)
+            for group in doc.get("output", []):
+                self.outputs.update(k for k in group if k != _MARK)
+            for group in doc.get("module", []):
+                self.modules.update({k: v for k, v in group.items() if k != _MARK})
             for group in doc.get("locals", []):
                 self.locals.update({k: v for k, v in group.items() if k != _MARK})
             for kind, target in (("resource", self.resources), ("data", self.data), ("ephemeral", self.ephemeral)):
@@ -76,12 +92,38 @@ class Module:
                         self.aliases.add(f"{name}.{body['alias']}")
 
 
-def check_references(root: Path) -> list[str]:
-    """Findings for undeclared references in the module at root."""
-    module = Module(root)
+def _check_module_calls(root: Path, module: Module) -> tuple[list[str], dict[str, Module]]:
+    """Findings for the module blocks of module (arguments against the called module's variables), recursively."""
     findings: list[str] = []
+    called: dict[str, Module] = {}
+    for name, body in sorted(module.modules.items()):
+        source = str(body.get("source", ""))
+        where = f"module.{name}"
+        if not source.startswith(("./", "../")):
+            findings.append(f"{where}: source {source!r} is not a local module: the offline check cannot read it")
+            continue
+        folder = (root / source).resolve()
+        if not any(folder.glob("*.tf")):
+            findings.append(f"{where}: source {source!r} has no .tf files")
+            continue
+        target = Module(folder)
+        called[name] = target
+        for argument in body:
+            if argument != _MARK and argument not in MODULE_META_ARGUMENTS and argument not in target.variables:
+                findings.append(f"{where}: unknown argument '{argument}': {source} declares no such variable")
+        for variable in sorted(target.required - set(body)):
+            findings.append(f"{where}: missing required argument '{variable}'")
+        findings += [f"{source}/{f}" for f in check_references(folder)]
+    return findings, called
+
+
+def check_references(root: Path) -> list[str]:
+    """Findings for undeclared references in the module at root and for its calls of local modules."""
+    module = Module(root)
+    findings, called = _check_module_calls(root, module)
     for filename, doc in module.files.items():
-        for text in _strings(doc):
+        # moved {} and removed {} name state addresses, not references (tests/terraform checks them).
+        for text in _strings({k: v for k, v in doc.items() if k not in ("moved", "removed")}):
             expr = _strip_literals(text)
             if not expr:
                 continue
@@ -115,6 +157,11 @@ def check_references(root: Path) -> list[str]:
                     findings.append(f"{where}: {'.'.join(address)} has count/for_each: index it ([0], [key] or [*])")
                 elif match.group(3) == "[" and address not in module.repeated:
                     findings.append(f"{where}: {'.'.join(address)} has no count/for_each: do not index it")
+            for name, output in _MODULE.findall(expr):
+                if name not in module.modules:
+                    findings.append(f"{where}: undeclared module module.{name}")
+                elif output and name in called and output not in called[name].outputs:
+                    findings.append(f"{where}: module.{name} has no output '{output}'")
             provider = _PROVIDER.match(text)
             if provider and f"{provider.group(1)}.{provider.group(2)}" not in module.aliases:
                 findings.append(f"{where}: undeclared provider alias {provider.group(1)}.{provider.group(2)}")

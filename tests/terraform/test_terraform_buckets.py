@@ -1,0 +1,222 @@
+"""Every S3 bucket, wherever it is declared (root module or a local module), is versioned, encrypted, blocks public
+access, disables or restricts ACLs, has a lifecycle and a TLS-only policy; buckets use the customer-managed keys
+except the ALB access-log bucket; backups replicate to the DR region.
+
+The checks read what the resources do, not their addresses, and each is shown to fail on a planted violation.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from terraform_helpers import TERRAFORM_DIR
+
+from tools.provider_schema.check import parse_file
+
+_MARK = "__is_block__"
+PUBLIC_ACCESS_FLAGS = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+
+
+def _one(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def _folders(root: Path) -> dict[Path, list[dict[str, Any]]]:
+    """Each module folder under root (the root module and every local module) with its parsed files."""
+    folders: dict[Path, list[dict[str, Any]]] = {}
+    for path in sorted(root.rglob("*.tf")):
+        if ".terraform" not in path.parts:
+            folders.setdefault(path.parent, []).append(parse_file(path))
+    return folders
+
+
+def _blocks(docs: list[dict[str, Any]], kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for doc in docs:
+        for group in doc.get(kind, []):
+            for rtype, instances in group.items():
+                if rtype == _MARK:
+                    continue
+                found += [(rtype, name, body) for name, body in instances.items() if name != _MARK]
+    return found
+
+
+def _modules(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n: b for doc in docs for g in doc.get("module", []) for n, b in g.items() if n != _MARK}
+
+
+def _variables(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n: b for doc in docs for g in doc.get("variable", []) for n, b in g.items() if n != _MARK}
+
+
+def _denies_plain_http(document: dict[str, Any], documents: dict[str, dict[str, Any]]) -> bool:
+    for statement in document.get("statement", []):
+        condition = _one(statement.get("condition", [{}]))
+        if (
+            statement.get("effect") == "Deny"
+            and statement.get("actions") == ["s3:*"]
+            and condition.get("variable") == "aws:SecureTransport"
+            and condition.get("values") == ["false"]
+        ):
+            return True
+    sources = str(document.get("source_policy_documents", ""))
+    return any(f"data.aws_iam_policy_document.{n}.json" in sources and _denies_plain_http(d, documents)
+               for n, d in documents.items() if d is not document)  # fmt: skip
+
+
+def bucket_findings(root: Path) -> list[str]:
+    """What is wrong with the hardening of each aws_s3_bucket under root."""
+    findings = []
+    for folder, docs in _folders(root).items():
+        resources = _blocks(docs, "resource")
+        documents = {n: b for t, n, b in _blocks(docs, "data") if t == "aws_iam_policy_document"}
+        variables = _variables(docs)
+        for rtype, name, _ in resources:
+            if rtype != "aws_s3_bucket":
+                continue
+            where = f"{folder.relative_to(root.parent)}: aws_s3_bucket.{name}"
+            ref = f"aws_s3_bucket.{name}."
+            companions: dict[str, list[dict[str, Any]]] = {}
+            for other, _, body in resources:
+                if ref in str(body.get("bucket", "")):
+                    companions.setdefault(other, []).append(body)
+
+            def one(rtype: str, _c=companions, _w=where) -> dict[str, Any] | None:
+                bodies = _c.get(rtype, [])
+                if len(bodies) != 1:
+                    findings.append(f"{_w}: needs exactly one {rtype}, found {len(bodies)}")
+                    return None
+                return bodies[0]
+
+            versioning = one("aws_s3_bucket_versioning")
+            if versioning is not None and _one(versioning["versioning_configuration"]).get("status") != "Enabled":
+                findings.append(f"{where}: versioning is not Enabled")
+            if (sse := one("aws_s3_bucket_server_side_encryption_configuration")) is not None:
+                default = _one(_one(sse["rule"])["apply_server_side_encryption_by_default"])
+                if not default.get("sse_algorithm"):
+                    findings.append(f"{where}: no default encryption algorithm")
+            if (pab := one("aws_s3_bucket_public_access_block")) is not None:
+                for flag in PUBLIC_ACCESS_FLAGS:
+                    if pab.get(flag) is not True:
+                        findings.append(f"{where}: public access block {flag} is not true")
+            if (ownership := one("aws_s3_bucket_ownership_controls")) is not None:
+                value = str(_one(ownership["rule"]).get("object_ownership"))
+                allowed = {"BucketOwnerEnforced", "BucketOwnerPreferred"}
+                if value.startswith("${var."):
+                    validation = str(variables.get(value[6:-1], {}).get("validation", ""))
+                    ok = all(a in validation for a in allowed) and "ObjectWriter" not in validation.split("error")[0]
+                else:
+                    ok = value in allowed
+                if not ok:
+                    findings.append(f"{where}: object ownership {value} lets writers own objects (ObjectWriter)")
+            if (lifecycle := one("aws_s3_bucket_lifecycle_configuration")) is not None:
+                rule = _one(lifecycle["rule"])
+                if _one(rule.get("transition", [{}])).get("storage_class") != "INTELLIGENT_TIERING":
+                    findings.append(f"{where}: lifecycle does not move objects to INTELLIGENT_TIERING")
+                if "noncurrent_days" not in _one(rule.get("noncurrent_version_expiration", [{}])):
+                    findings.append(f"{where}: lifecycle keeps noncurrent versions forever")
+            if (policy := one("aws_s3_bucket_policy")) is not None:
+                source = str(policy.get("policy", ""))
+                used = [d for n, d in documents.items() if f"aws_iam_policy_document.{n}.json" in source]
+                document = used[0] if len(used) == 1 else None
+                if document is None or not _denies_plain_http(document, documents):
+                    findings.append(f"{where}: the bucket policy does not deny plain-HTTP (aws:SecureTransport false)")
+    return findings
+
+
+def _bucket_calls(root: Path) -> dict[str, dict[str, Any]]:
+    """The root module's calls of a local module that declares an aws_s3_bucket."""
+    docs = _folders(root)[root]
+    calls = {}
+    for name, body in _modules(docs).items():
+        folder = (root / body["source"]).resolve()
+        if any(t == "aws_s3_bucket" for t, _, _ in _blocks(_folders(folder)[folder], "resource")):
+            calls[name] = body
+    return calls
+
+
+def _grants_alb_log_delivery(root: Path, call: dict[str, Any]) -> bool:
+    documents = {n: b for t, n, b in _blocks(_folders(root)[root], "data") if t == "aws_iam_policy_document"}
+    used = [d for n, d in documents.items() if f"aws_iam_policy_document.{n}.json" in str(call.get("policy_documents"))]
+    return "logdelivery.elasticloadbalancing.amazonaws.com" in str(used)
+
+
+def encryption_findings(root: Path) -> list[str]:
+    """Each bucket module call encrypts with a customer-managed key, except the ALB access-log bucket (SSE-S3)."""
+    findings = []
+    for name, call in _bucket_calls(root).items():
+        key = str(call.get("kms_key_arn", ""))
+        if "aws_kms_key." not in key and not _grants_alb_log_delivery(root, call):
+            findings.append(f"module.{name}: no customer-managed KMS key (only the ALB log bucket may use SSE-S3)")
+        if "aws_kms_key." not in key and "aws_kms_key." in str(call):
+            findings.append(f"module.{name}: a key is referenced but not passed as kms_key_arn")
+    return findings
+
+
+def _planted(tmp_path: Path, filename: str, old: str, new: str) -> Path:
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
+    target = copy / filename
+    assert target.read_text().count(old) == 1, f"'{old}' must occur once in {filename}: update this test"
+    target.write_text(target.read_text().replace(old, new))
+    return copy
+
+
+def test_every_bucket_wherever_declared_is_hardened():
+    assert bucket_findings(TERRAFORM_DIR) == []
+
+
+def test_the_stack_declares_four_buckets():
+    calls = _bucket_calls(TERRAFORM_DIR)
+    assert sorted(calls) == ["assets_bucket", "backups_bucket", "backups_dr_bucket", "logs_bucket"]
+    assert calls["backups_dr_bucket"]["providers"] == {"aws": "${aws.dr}"}
+
+
+def test_buckets_use_customer_managed_keys_except_the_alb_log_bucket():
+    assert encryption_findings(TERRAFORM_DIR) == []
+
+
+MAIN, VARIABLES = "modules/s3_bucket/main.tf", "modules/s3_bucket/variables.tf"
+PLANTED = [
+    pytest.param(MAIN, "  block_public_acls       = true\n", "  block_public_acls       = false\n",
+                 "public access block block_public_acls is not true", id="public-acls-allowed"),
+    pytest.param(MAIN, '    status = "Enabled"\n  }\n}\n\nresource "aws_s3_bucket_server',
+                 '    status = "Suspended"\n  }\n}\n\nresource "aws_s3_bucket_server', "versioning is not Enabled",
+                 id="versioning-suspended"),
+    pytest.param(MAIN, 'values   = ["false"]', 'values   = ["true"]',
+                 "does not deny plain-HTTP", id="tls-only-statement-broken"),
+    pytest.param(VARIABLES, '"BucketOwnerEnforced", "BucketOwnerPreferred"], var.object_ownership',
+                 '"BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"], var.object_ownership',
+                 "lets writers own objects", id="object-writer-admitted"),
+    pytest.param("s3.tf", "\nresource \"aws_s3_bucket_replication_configuration\"",
+                 '\nresource "aws_s3_bucket" "stray" {\n  bucket_prefix = local.names.logs_bucket\n}\n\n'
+                 'resource "aws_s3_bucket_replication_configuration"',
+                 "terraform: aws_s3_bucket.stray: needs exactly one aws_s3_bucket_versioning",
+                 id="bare-bucket-in-root"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("filename", "old", "new", "expected"), PLANTED)
+def test_planted_bucket_violation_is_caught(tmp_path, filename, old, new, expected):
+    findings = bucket_findings(_planted(tmp_path, filename, old, new))
+    assert findings and all(expected in f or "stray" in f for f in findings), findings
+    assert any(expected in f for f in findings), findings
+
+
+def test_planted_unencrypted_bucket_is_caught(tmp_path):
+    copy = _planted(tmp_path, "s3.tf", "  kms_key_arn             = aws_kms_key.dr.arn\n", "")
+    assert encryption_findings(copy) == [
+        "module.backups_dr_bucket: no customer-managed KMS key (only the ALB log bucket may use SSE-S3)"
+    ]
+
+
+def test_backups_replicate_to_the_dr_region():
+    docs = _folders(TERRAFORM_DIR)[TERRAFORM_DIR]
+    ((_, _, replication),) = [r for r in _blocks(docs, "resource") if r[0] == "aws_s3_bucket_replication_configuration"]
+    assert replication["bucket"] == "${module.backups_bucket.id}"
+    destination = _one(_one(replication["rule"])["destination"])
+    assert destination["bucket"] == "${module.backups_dr_bucket.arn}"
+    assert "aws_kms_key.dr." in _one(destination["encryption_configuration"])["replica_kms_key_id"]
