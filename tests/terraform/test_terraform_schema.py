@@ -146,7 +146,7 @@ PLANTED_REFERENCES = [
                  id="resource"),
     pytest.param("data.tf", "data.aws_partition.current.partition", "data.aws_partition.this.partition",
                  "undeclared data source data.aws_partition.this", id="data-source"),
-    pytest.param("backup.tf", "provider = aws.dr\n", "provider = aws.drr\n", "undeclared provider alias aws.drr",
+    pytest.param("backup.tf", "  provider = aws.dr\n\n  name", "  provider = aws.drr\n\n  name", "undeclared provider alias aws.drr",
                  id="provider-alias"),
     pytest.param("alb.tf", "aws_acm_certificate_validation.regional[0].certificate_arn\n\n",
                  "aws_acm_certificate_validation.regional.certificate_arn\n\n",
