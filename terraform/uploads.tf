@@ -148,6 +148,7 @@ resource "aws_ssm_parameter" "dr_uploads_bucket" {
   count    = var.dr_mode == "" ? 1 : 0
   provider = aws.dr
 
+  #checkov:skip=CKV2_AWS_34:a bucket name, not a secret (dr.yml reads it with no key access in the DR region)
   name        = local.dr_parameter_names.uploads_bucket
   description = "Replica of the uploads bucket of ${local.name_prefix} (read by playbooks/dr.yml)"
   type        = "String"

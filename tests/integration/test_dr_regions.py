@@ -21,7 +21,9 @@ pytestmark = pytest.mark.emulator
 
 PRIMARY = "us-east-1"
 DR = "us-west-2"
-NO_RETRY = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+NO_RETRY = botocore.config.Config(
+    retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,9 @@ def front(front_session: regions.RegionFront, monkeypatch: pytest.MonkeyPatch) -
 
 
 def client(service: str, region: str, url: str | None = None):
-    return boto3.client(service, region_name=region, endpoint_url=url or os.environ["AWS_ENDPOINT_URL"], config=NO_RETRY)
+    return boto3.client(
+        service, region_name=region, endpoint_url=url or os.environ["AWS_ENDPOINT_URL"], config=NO_RETRY
+    )
 
 
 def test_front_dispatches_on_the_signing_region_and_logs_each_request(front: regions.RegionFront) -> None:
@@ -110,7 +114,7 @@ RECORDS = 40
 UPLOADS = 3
 
 
-def run_dr(front: regions.RegionFront, tmp_path: Path, extra: dict, check: bool = False):
+def run_dr(front: regions.RegionFront, tmp_path: Path, extra: dict, check: bool = False, **env_extra: str):
     import json
     import subprocess
     from urllib.parse import urlparse
@@ -121,6 +125,7 @@ def run_dr(front: regions.RegionFront, tmp_path: Path, extra: dict, check: bool 
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "0",
         "OLLAMA_TWIN_AWS_PORT": str(urlparse(front.url).port),
+        **env_extra,
     }
     settings = {
         "dr_region": DR,
@@ -169,7 +174,9 @@ def region_state(url: str, region: str) -> dict:
         state[f"table {table}"] = sorted(str(sorted(i.items())) for i in items)
     s3 = stack.c("s3")
     for bucket in s3.list_buckets().get("Buckets", []):
-        state[f"bucket {bucket['Name']}"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []))
+        state[f"bucket {bucket['Name']}"] = sorted(
+            o["Key"] for o in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", [])
+        )
     sm = stack.c("secretsmanager")
     for secret in sm.list_secrets()["SecretList"]:
         state[f"secret {secret['Name']}"] = sm.get_secret_value(SecretId=secret["Name"])["SecretString"]
@@ -212,8 +219,8 @@ def test_the_no_primary_check_fails_on_a_planted_primary_request(front, tmp_path
     build_primary(front)
     front.take_down(PRIMARY)
     front.clear_log()
-    extra = {"dr_mode": "failover", "dr_confirm": "local/us-west-2/failover", "dr_twin_touch_primary": True}
-    proc = run_dr(front, tmp_path, extra)
+    extra = {"dr_mode": "failover", "dr_confirm": "local/us-west-2/failover"}
+    proc = run_dr(front, tmp_path, extra, DR_TWIN_TOUCH_PRIMARY="1")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert [(e.service, e.action, e.status) for e in front.log(PRIMARY)][:1] == [("ssm", "DescribeParameters", 503)]
 
@@ -246,7 +253,12 @@ def test_check_mode_lists_each_step_and_changes_nothing(front, tmp_path: Path) -
     before = region_state(front.backends[DR], DR)
     proc = run_dr(front, tmp_path, {"dr_mode": "drill"}, check=True)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    for step in ("1. check the inputs", "3. check in us-west-2", "4. copy the table replica", "7. remove the drill stack"):
+    for step in (
+        "1. check the inputs",
+        "3. check in us-west-2",
+        "4. copy the table replica",
+        "7. remove the drill stack",
+    ):
         assert step in proc.stdout, proc.stdout[-3000:]
     assert region_state(front.backends[DR], DR) == before
 

@@ -66,6 +66,9 @@ def replicate(source: Stack, target: Stack) -> dict[str, int]:
     if replica not in {b["Name"] for b in dst_s3.list_buckets().get("Buckets", [])}:
         dst_s3.create_bucket(Bucket=replica, CreateBucketConfiguration={"LocationConstraint": target.region})
         dst_s3.put_bucket_versioning(Bucket=replica, VersioningConfiguration={"Status": "Enabled"})
+    target.c("ssm").put_parameter(
+        Name=f"/ollama/{source.environment}/dr/uploads-bucket", Value=replica, Type="String", Overwrite=True
+    )
     for page in src_s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
             body = src_s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
@@ -136,13 +139,18 @@ def leftovers(stack: Stack) -> list[str]:
     found += [f"vpc {v['VpcId']}" for v in ec2.describe_vpcs(Filters=env_filter)["Vpcs"]]
     found += [f"subnet {s['SubnetId']}" for s in ec2.describe_subnets(Filters=env_filter)["Subnets"]]
     for reservation in ec2.describe_instances(Filters=env_filter)["Reservations"]:
-        found += [
-            f"instance {i['InstanceId']}" for i in reservation["Instances"] if i["State"]["Name"] != "terminated"
-        ]
+        found += [f"instance {i['InstanceId']}" for i in reservation["Instances"] if i["State"]["Name"] != "terminated"]
     found += [f"image {i['ImageId']}" for i in ec2.describe_images(Owners=["self"], Filters=env_filter)["Images"]]
-    found += [f"snapshot {s['SnapshotId']}" for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=env_filter)["Snapshots"]]
+    found += [
+        f"snapshot {s['SnapshotId']}"
+        for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=env_filter)["Snapshots"]
+    ]
     found += [f"table {t}" for t in stack.c("dynamodb").list_tables()["TableNames"] if t.startswith(prefix + "-")]
-    found += [f"bucket {b['Name']}" for b in stack.c("s3").list_buckets().get("Buckets", []) if b["Name"].startswith(prefix + "-")]
+    found += [
+        f"bucket {b['Name']}"
+        for b in stack.c("s3").list_buckets().get("Buckets", [])
+        if b["Name"].startswith(prefix + "-")
+    ]
     for page in stack.c("secretsmanager").get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
         found += [f"secret {s['Name']}" for s in page["SecretList"] if s["Name"].startswith(prefix + "/")]
     for page in stack.c("ssm").get_paginator("describe_parameters").paginate():

@@ -178,7 +178,7 @@ def _handler(front: RegionFront) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _body(self) -> bytes:
@@ -231,9 +231,7 @@ def _handler(front: RegionFront) -> type[http.server.BaseHTTPRequestHandler]:
             if url is None or region in front.down:
                 why = "is down" if url is not None else "is not served by this twin"
                 message = f"region {region} {why} (twin region front)"
-                payload = (
-                    "<Error><Code>ServiceUnavailable</Code><Message>" + message + "</Message></Error>"
-                ).encode()
+                payload = ("<Error><Code>ServiceUnavailable</Code><Message>" + message + "</Message></Error>").encode()
                 front.record(Logged(region, service, action, self.command, self.path, 503))
                 self._reply(503, payload, "application/xml", {"Connection": "close"})
                 self.close_connection = True
@@ -317,10 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"region-front: {error}", file=sys.stderr)
         return 1
     print(front.url, flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         front.server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

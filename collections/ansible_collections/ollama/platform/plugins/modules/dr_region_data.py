@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: Contributors to the Ollama Platform project
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
@@ -118,7 +119,8 @@ target_bucket_objects:
   sample: 3
 """
 
-import time
+import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 try:  # noqa: SIM105  (the amazon.aws pattern: AnsibleAWSModule reports a missing botocore)
     from botocore.exceptions import BotoCoreError, ClientError
@@ -138,25 +140,25 @@ ARGUMENT_SPEC = {
 }
 
 
-def _code(exc):
+def _code(exc: Exception) -> str:
     return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
 
 
-def count_items(ddb, table):
+def count_items(ddb: Any, table: str) -> int:
     total = 0
     for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT"):
         total += page["Count"]
     return total
 
 
-def count_objects(s3, bucket):
+def count_objects(s3: Any, bucket: str) -> int:
     total = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         total += page.get("KeyCount", len(page.get("Contents", [])))
     return total
 
 
-def table_exists(ddb, table):
+def table_exists(ddb: Any, table: str) -> bool:
     try:
         ddb.describe_table(TableName=table)
         return True
@@ -166,7 +168,7 @@ def table_exists(ddb, table):
         raise
 
 
-def bucket_exists(s3, bucket):
+def bucket_exists(s3: Any, bucket: str) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)
         return True
@@ -176,10 +178,8 @@ def bucket_exists(s3, bucket):
         raise
 
 
-def copy_table(ddb, table, target, wait_seconds):
-    ddb.restore_table_to_point_in_time(
-        SourceTableName=table, TargetTableName=target, UseLatestRestorableTime=True
-    )
+def copy_table(ddb: Any, table: str, target: str, wait_seconds: int) -> None:
+    ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=target, UseLatestRestorableTime=True)
     deadline = time.monotonic() + wait_seconds
     while ddb.describe_table(TableName=target)["Table"]["TableStatus"] != "ACTIVE":
         if time.monotonic() > deadline:
@@ -187,20 +187,22 @@ def copy_table(ddb, table, target, wait_seconds):
         time.sleep(10)
 
 
-def copy_bucket(s3, bucket, target, region):
+def copy_bucket(s3: Any, bucket: str, target: str, region: str) -> None:
     if not bucket_exists(s3, target):
         args = {"Bucket": target}
         if region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": region}
         s3.create_bucket(**args)
-        block = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True)
+        block = dict.fromkeys(
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+        )
         s3.put_public_access_block(Bucket=target, PublicAccessBlockConfiguration=block)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
             s3.copy_object(Bucket=target, Key=obj["Key"], CopySource={"Bucket": bucket, "Key": obj["Key"]})
 
 
-def remove_bucket(s3, bucket):
+def remove_bucket(s3: Any, bucket: str) -> None:
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         doomed = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
@@ -211,7 +213,7 @@ def remove_bucket(s3, bucket):
     s3.delete_bucket(Bucket=bucket)
 
 
-def main():
+def main() -> None:
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
     region = module.region
