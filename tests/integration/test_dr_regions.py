@@ -155,7 +155,11 @@ def build_primary(front: regions.RegionFront) -> None:
     for n in range(UPLOADS):
         s3.put_object(Bucket=uploads, Key=f"uploads/doc-{n}.txt", Body=f"document {n}".encode())
     for tier, parameter in outputs["ollama_ami_parameter_names"].items():
-        image = ec2.register_image(Name=f"ollama-local-ami-{tier}-20261201T000000Z", RootDeviceName="/dev/xvda")
+        image = ec2.register_image(
+            Name=f"ollama-local-ami-{tier}-20261201T000000Z",
+            RootDeviceName="/dev/xvda",
+            TagSpecifications=[{"ResourceType": "image", "Tags": primary.tag_list(Tier=tier, Role="ollama-ami")}],
+        )
         ssm.put_parameter(Name=parameter, Value=image["ImageId"], Type="String", Overwrite=True)
     counts = twin_dr.replicate(primary, twin_stack.Stack(front.url, DR))
     assert counts == {"items": RECORDS, "objects": UPLOADS, "secrets": 3, "images": 2}, counts
@@ -292,3 +296,41 @@ def test_missing_replicas_are_listed_with_their_fix(front, tmp_path: Path) -> No
     assert "table ollama-local-data-table has no replica in us-west-2" in text
     assert "secret ollama-local/webui-secret-key is not replicated to us-west-2" in text
     assert front.log(PRIMARY) == []
+
+
+# ---------------------------------------------------------------------------------------------------- teardown
+OUTSIDE_TERRAFORM = ("image ", "snapshot ", "parameter ", "log group ", "secret ")
+
+
+def outside_terraform(url: str, region: str) -> list[str]:
+    """What teardown.yml removes beyond Terraform destroy, found in one region's emulator."""
+    from tools.twin import dr as twin_dr
+    from tools.twin import stack as twin_stack
+
+    return [r for r in twin_dr.leftovers(twin_stack.Stack(url, region)) if r.startswith(OUTSIDE_TERRAFORM)]
+
+
+def test_teardown_leaves_no_image_parameter_log_group_or_secret_in_either_region(front, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    from urllib.parse import urlparse
+
+    build_primary(front)
+    boto3.client("logs", region_name=DR).create_log_group(logGroupName="/ollama/local/bootstrap")  # an instance's
+    before = {region: outside_terraform(front.backends[region], region) for region in (PRIMARY, DR)}
+    assert all(before.values()), before  # the check below can fail: both regions hold leftovers now
+
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "OLLAMA_TWIN_AWS_PORT": str(urlparse(front.url).port),
+    }
+    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / "teardown.yml")]
+    cmd += ["-i", str(GROUPS_ONLY), "-e", json.dumps({"platform_teardown_confirm": "local", "dr_region": DR})]
+    # The twin's own removal (tools/twin.sh down: containers and the emulator) is not for a test to run.
+    cmd += ["--skip-tags", "twin_down"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    for region in (PRIMARY, DR):
+        assert outside_terraform(front.backends[region], region) == [], region
