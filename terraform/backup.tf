@@ -84,3 +84,8 @@ resource "aws_db_instance_automated_backups_replication" "webui" {
   kms_key_id             = aws_kms_key.dr.arn
   retention_period       = var.rds_backup_retention_days
 }
+
+moved {
+  from = aws_backup_vault.dr
+  to   = aws_backup_vault.dr[0]
+}

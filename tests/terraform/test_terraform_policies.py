@@ -123,9 +123,8 @@ def test_every_taggable_resource_is_tagged(hcl):
 
 def test_name_prefix_rule_is_in_locals(hcl):
     locals_ = {k: v for group in hcl["locals.tf"]["locals"] for k, v in group.items()}
-    assert locals_["name_prefix"] == (
-        '${var.environment == "production" ? "ollama" : "ollama-${var.environment}"}${var.dr_mode == "drill" ? "-drill" : ""}'
-    )
+    rule = '${var.environment == "production" ? "ollama" : "ollama-${var.environment}"}'
+    assert locals_["name_prefix"] == rule + '${var.dr_mode == "drill" ? "-drill" : ""}'
     assert locals_["global_name_prefix"] == "${local.name_prefix}-${var.aws_region}"
 
 
@@ -189,7 +188,9 @@ NAME_ARGUMENTS = (
     "name", "name_prefix", "bucket_prefix", "bucket", "identifier", "alarm_name", "replication_group_id",
     "dashboard_name", "scheduled_action_name", "table_name",
 )  # fmt: skip
-NAME_SOURCE = re.compile(r"local\.(names|name_prefix|global_name_prefix|log_groups|dr_parameter_names)|each\.(value|key)")
+NAME_SOURCE = re.compile(
+    r"local\.(names|name_prefix|global_name_prefix|log_groups|dr_parameter_names)|each\.(value|key)"
+)
 
 
 def test_no_hard_coded_resource_names(hcl):
