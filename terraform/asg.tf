@@ -60,7 +60,7 @@ locals {
         DATABASE_SECRET_ARN            = aws_db_instance.webui.master_user_secret[0].secret_arn
         DATABASE_NAME                  = aws_db_instance.webui.db_name
         DATABASE_PORT                  = aws_db_instance.webui.port
-        S3_BUCKET_NAME                 = module.assets_bucket.id
+        S3_BUCKET_NAME                 = local.uploads_bucket
         S3_KEY_PREFIX                  = "uploads"
       })
     }

@@ -8,6 +8,7 @@ resource "aws_backup_vault" "this" {
 }
 
 resource "aws_backup_vault" "dr" {
+  count    = var.dr_mode == "" ? 1 : 0
   provider = aws.dr
 
   name          = "${local.names.backup_vault}-dr"
@@ -29,11 +30,15 @@ resource "aws_backup_plan" "this" {
       delete_after = var.backup_retention_days
     }
 
-    copy_action {
-      destination_vault_arn = aws_backup_vault.dr.arn
+    # Copies to the DR region (not from a DR stack: its DR region is the lost primary).
+    dynamic "copy_action" {
+      for_each = aws_backup_vault.dr
+      content {
+        destination_vault_arn = copy_action.value.arn
 
-      lifecycle {
-        delete_after = var.backup_retention_days
+        lifecycle {
+          delete_after = var.backup_retention_days
+        }
       }
     }
   }
@@ -67,4 +72,20 @@ resource "aws_backup_selection" "ebs" {
       value = "true"
     }
   }
+}
+
+# RDS automated backups (snapshots + transaction logs) copied continuously to the DR region: a failover restores the
+# database to any second of the retention window there (RPO: minutes), with nothing read from the primary region.
+resource "aws_db_instance_automated_backups_replication" "webui" {
+  count    = var.dr_mode == "" ? 1 : 0
+  provider = aws.dr
+
+  source_db_instance_arn = aws_db_instance.webui.arn
+  kms_key_id             = aws_kms_key.dr.arn
+  retention_period       = var.rds_backup_retention_days
+}
+
+moved {
+  from = aws_backup_vault.dr
+  to   = aws_backup_vault.dr[0]
 }

@@ -18,7 +18,7 @@ data "aws_cloudfront_response_headers_policy" "security_headers" {
 }
 
 resource "aws_cloudfront_origin_access_control" "assets" {
-  name                              = "${local.name_prefix}-assets-oac"
+  name                              = "${local.global_name_prefix}-assets-oac"
   description                       = "CloudFront reads the assets bucket"
   origin_access_control_origin_type = "s3"
   signing_behavior                  = "always"

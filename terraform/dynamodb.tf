@@ -6,8 +6,8 @@ resource "aws_dynamodb_table" "data" {
   hash_key                    = "pk"
   range_key                   = "sk"
   deletion_protection_enabled = var.deletion_protection
-  stream_enabled              = local.is_production
-  stream_view_type            = local.is_production ? "NEW_AND_OLD_IMAGES" : null
+  stream_enabled              = true # global tables replicate through the stream
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
 
   attribute {
     name = "pk"
@@ -28,9 +28,10 @@ resource "aws_dynamodb_table" "data" {
     kms_key_arn = aws_kms_key.data.arn
   }
 
-  # Global table replica in the DR region (production).
+  # Global-table replica in the DR region, every environment: the data a failover runs on (RPO: seconds). A failover
+  # stack adopts the replica (the import below); a drill stack restores a copy of it (playbooks/dr.yml).
   dynamic "replica" {
-    for_each = local.is_production ? [var.dr_region] : []
+    for_each = var.dr_mode == "" ? [var.dr_region] : []
     content {
       region_name            = replica.value
       kms_key_arn            = aws_kms_key.dr.arn
@@ -45,4 +46,12 @@ resource "aws_dynamodb_table" "data" {
   }
 
   tags = { Name = local.names.data_table }
+}
+
+# A DR stack takes over the table playbooks/dr.yml prepared instead of creating it: the global-table replica of the
+# lost primary (failover), or the drill's point-in-time copy of that replica (drill).
+import {
+  for_each = var.dr_mode != "" ? toset([local.names.data_table]) : toset([])
+  to       = aws_dynamodb_table.data
+  id       = each.value
 }

@@ -4,8 +4,12 @@
 locals {
   # The naming rule (shared with filter_plugins/naming.py): "ollama-<purpose>" in production,
   # "ollama-<environment>-<purpose>" elsewhere, so environments can share an account.
-  name_prefix   = var.environment == "production" ? "ollama" : "ollama-${var.environment}"
-  is_production = var.environment == "production"
+  # A DR drill's stack (var.dr_mode = "drill") has names of its own: it stands beside the primary's replicas.
+  name_prefix = "${var.environment == "production" ? "ollama" : "ollama-${var.environment}"}${var.dr_mode == "drill" ? "-drill" : ""}"
+  # Account-wide (IAM) and us-east-1-only (CloudFront, WAF, budget, billing alarm) names carry the stack's region:
+  # a stack rebuilt in the DR region creates its own beside the primary's instead of colliding with them.
+  global_name_prefix = "${local.name_prefix}-${var.aws_region}"
+  is_production      = var.environment == "production"
 
   names = {
     vpc               = "${local.name_prefix}-vpc"
@@ -31,19 +35,19 @@ locals {
     logs_bucket       = "${local.name_prefix}-logs-"
     backups_bucket    = "${local.name_prefix}-backups-"
     backups_dr_bucket = "${local.name_prefix}-backups-dr-"
-    backend_role      = "${local.name_prefix}-backend-role"
-    frontend_role     = "${local.name_prefix}-frontend-role"
-    flow_logs_role    = "${local.name_prefix}-flow-logs-role"
-    backup_role       = "${local.name_prefix}-backup-role"
-    replication_role  = "${local.name_prefix}-replication-role"
-    rds_monitoring    = "${local.name_prefix}-rds-monitoring-role"
+    backend_role      = "${local.global_name_prefix}-backend-role"
+    frontend_role     = "${local.global_name_prefix}-frontend-role"
+    flow_logs_role    = "${local.global_name_prefix}-flow-logs-role"
+    backup_role       = "${local.global_name_prefix}-backup-role"
+    replication_role  = "${local.global_name_prefix}-replication-role"
+    rds_monitoring    = "${local.global_name_prefix}-rds-monitoring-role"
     rds               = "${local.name_prefix}-webui-db"
     redis             = "${local.name_prefix}-webui-redis"
-    waf               = "${local.name_prefix}-waf"
+    waf               = "${local.global_name_prefix}-waf"
     cloudfront        = "${local.name_prefix}-cdn"
     sns_topic         = "${local.name_prefix}-alarms"
     dashboard         = "${local.name_prefix}-dashboard"
-    budget            = "${local.name_prefix}-monthly-budget"
+    budget            = "${local.global_name_prefix}-monthly-budget"
     backup_vault      = "${local.name_prefix}-backup-vault"
     backup_plan       = "${local.name_prefix}-backup-plan"
     webui_secret      = "${local.name_prefix}/webui-secret-key"
@@ -63,8 +67,11 @@ locals {
     nginx      = "${local.log_group_prefix}/nginx"
     system     = "${local.log_group_prefix}/system"
     flow_logs  = "${local.log_group_prefix}/vpc-flow-logs"
-    waf        = "aws-waf-logs-${local.name_prefix}"
+    waf        = "aws-waf-logs-${local.global_name_prefix}"
   }
+
+  # SSM parameters in the DR region that tell playbooks/dr.yml where the replicas are (read there, never in the primary).
+  dr_parameter_names = { uploads_bucket = "/ollama/${var.environment}/dr/uploads-bucket" }
 
   # SSM parameters the AMI bake writes (roles/ami_bake, one image per tier) and the launch templates read.
   ami_parameter_names = { for tier in ["backend", "frontend"] : tier => "/ollama/${var.environment}/${tier}/ami-id" }

@@ -283,7 +283,7 @@ resource "aws_sns_topic_subscription" "billing_https" {
 resource "aws_cloudwatch_metric_alarm" "billing" {
   provider = aws.us_east_1
 
-  alarm_name          = "${local.name_prefix}-estimated-charges"
+  alarm_name          = "${local.global_name_prefix}-estimated-charges"
   alarm_description   = "Estimated monthly AWS charges above ${var.billing_alarm_threshold_usd} USD"
   namespace           = "AWS/Billing"
   metric_name         = "EstimatedCharges"

@@ -24,10 +24,21 @@ resource "aws_secretsmanager_secret" "this" {
   for_each = local.generated_secrets
 
   #checkov:skip=CKV2_AWS_57:rotation is an operator action (bump the version, roll the fleet): a Lambda rotator cannot restart Open-WebUI, Redis AUTH and the proxy together
-  name                    = each.value.name
-  description             = each.value.description
-  kms_key_id              = aws_kms_key.data.arn
-  recovery_window_in_days = local.is_production ? 30 : 7
+  name        = each.value.name
+  description = each.value.description
+  kms_key_id  = aws_kms_key.data.arn
+  # 0 outside production and in a drill stack: the stack can be recreated (and a drill repeated) at once.
+  recovery_window_in_days = local.is_production && var.dr_mode != "drill" ? 30 : 0
+
+  # Readable in the DR region while the primary is down (Secrets Manager replica, the DR region's key). A stack
+  # rebuilt there (failover) reads these replicas; it replicates nowhere until a new DR region is set up.
+  dynamic "replica" {
+    for_each = var.dr_mode == "" ? [var.dr_region] : []
+    content {
+      region     = replica.value
+      kms_key_id = aws_kms_key.dr.arn
+    }
+  }
 }
 
 resource "aws_secretsmanager_secret_version" "this" {

@@ -36,6 +36,28 @@ variable "dr_region" {
   }
 }
 
+variable "dr_mode" {
+  description = "Empty for the primary stack; playbooks/dr.yml sets \"drill\" (a stack of its own names beside the primary, removed after) or \"failover\" (the stack that replaces a lost primary on its replicas)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "drill", "failover"], var.dr_mode)
+    error_message = "var.dr_mode must be empty, \"drill\" or \"failover\" (set by playbooks/dr.yml -e dr_mode=...)."
+  }
+}
+
+variable "dr_uploads_bucket" {
+  description = "The uploads bucket a DR stack runs on (set by playbooks/dr.yml: the replica in a failover, the drill's copy in a drill)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = (var.dr_mode == "") == (var.dr_uploads_bucket == "")
+    error_message = "var.dr_uploads_bucket is set by playbooks/dr.yml together with var.dr_mode, and only then."
+  }
+}
+
 variable "allowed_account_ids" {
   description = "AWS account IDs this environment may be applied to; the provider refuses any other account."
   type        = list(string)

@@ -1,4 +1,4 @@
-"""AMI bake, AMI retention and DR prerequisite checks, run for real against the AWS emulator.
+"""AMI bake and AMI retention, run for real against the AWS emulator (DR: tests/integration/test_dr_regions.py).
 
 The playbooks run as ``ansible-playbook ... -i inventories/local`` with the emulator of the ``aws`` fixture as
 the twin's endpoint. The builders are emulated EC2 instances, so the bake's configuration is switched off
@@ -28,8 +28,6 @@ DR = "us-west-2"
 TABLE = "ollama-local-data-table"
 TIERS = ("backend", "frontend")
 PARAMETERS = {tier: f"/ollama/local/{tier}/ami-id" for tier in TIERS}
-# dr.yml still reads the single pre-tier parameter (its own tests below).
-DR_PARAMETER = "/ollama/local/ami-id"
 BASE_NAME = "debian-12-amd64-20261101-1900"
 RECAP_RE = re.compile(r"^localhost\s*: ok=\d+\s+changed=(\d+)", re.MULTILINE)
 
@@ -386,83 +384,3 @@ def test_prune_lists_in_check_mode_then_keeps_newest_and_protected(aws: str) -> 
     remaining_snapshots = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
     assert not remaining_snapshots & {snapshot_of[i] for i in expected_gone}, "snapshots of pruned AMIs remain"
     assert {snapshot_of[i] for i in set(images) - expected_gone} <= remaining_snapshots
-
-
-def test_dr_prerequisites_fail_with_the_fix_when_the_dr_region_is_empty(aws: str) -> None:
-    create_table()  # the primary has everything; the DR region has nothing
-    proc = run("dr.yml", aws, {"dr_region": DR, "dr_check_only": True})
-    assert proc.returncode != 0
-    text = re.sub(r"\s+", " ", output(proc))
-    assert "DR prerequisites missing in us-west-2" in text, text
-    assert (
-        "no baked AMI recorded in us-west-2 (SSM /ollama/local/ami-id): copy one with ansible-playbook "
-        "playbooks/bake_ami.yml -i inventories/local -e dr_region=us-west-2" in text
-    )
-    assert "no replicated backups bucket ollama-local-backups-dr-* in us-west-2" in text
-    assert "no DynamoDB table ollama-local-data-table in us-west-2" in text
-    assert "-e dr_restore_table=true" in text
-
-
-STUB = """---
-- name: Stand-in for site.yml - records what the DR rebuild passed
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Record the inputs
-      ansible.builtin.copy:
-        dest: "{out}"
-        mode: "0600"
-        content: >-
-          {{{{ {{'region': platform_aws_region, 'state_key': platform_state_key,
-                 'bootstrap': platform_state_bootstrap, 'sources': ansible_inventory_sources,
-                 'var_file': platform_terraform_var_file,
-                 'inventory': lookup('ansible.builtin.file', ansible_inventory_sources[0] ~ '/local.aws_ec2.yml')
-                              | from_yaml}}
-             | to_json }}}}
-"""
-
-
-def test_dr_drill_rebuilds_in_the_dr_region_and_records_the_rto(aws: str, tmp_path: Path) -> None:
-    ami = seeded_image(DR, "ollama-local-ami-20261101T000000Z")
-    put_parameter(DR_PARAMETER, ami, DR)
-    s3 = boto3.client("s3", region_name=DR)
-    s3.create_bucket(Bucket="ollama-local-backups-dr-0001", CreateBucketConfiguration={"LocationConstraint": DR})
-    s3.put_bucket_versioning(Bucket="ollama-local-backups-dr-0001", VersioningConfiguration={"Status": "Enabled"})
-    create_table(DR)
-    out = tmp_path / "rebuild.json"
-    stub = tmp_path / "stub.yml"
-    stub.write_text(STUB.format(out=out))
-    drill = {
-        "dr_region": DR,
-        "dr_drill": True,
-        "dr_recreate_playbook": str(stub),
-        "dr_work_dir": str(tmp_path / "dr"),
-        # The twin has no Terraform variables; production's shows the region swap.
-        "platform_terraform_var_file": str(ROOT / "terraform" / "environments" / "production.tfvars"),
-    }
-
-    proc = run("dr.yml", aws, drill)
-    assert proc.returncode != 0 and "-e dr_confirm=local/us-west-2" in output(proc)
-    assert not out.exists()
-
-    proc = run("dr.yml", aws, {**drill, "dr_confirm": "local/us-west-2"})
-    assert proc.returncode == 0, output(proc)
-    rebuild = json.loads(out.read_text())
-    assert rebuild["region"] == DR and rebuild["state_key"] == "ollama/dr/terraform.tfstate" and rebuild["bootstrap"]
-    assert rebuild["sources"] == [str(tmp_path / "dr" / "inventories" / "local")]
-    assert rebuild["inventory"]["regions"] == [DR]
-    assert rebuild["inventory"]["filters"]["tag:Environment"] == "local"
-    assert rebuild["var_file"] == "", "the twin's fleet provisioner takes no Terraform variables"
-    tfvars = (tmp_path / "dr" / "local-us-west-2.tfvars").read_text()
-    assert re.search(r'(?m)^aws_region\s*= "us-west-2"$', tfvars)
-    assert re.search(r'(?m)^dr_region\s*= "us-east-1"$', tfvars)
-    assert 'environment         = "production"' in tfvars
-
-    table = boto3.resource("dynamodb", region_name=DR).Table(TABLE)
-    drills = table.query(KeyConditionExpression=boto3.dynamodb.conditions.Key("pk").eq("DRDRILL#local"))["Items"]
-    assert len(drills) == 1, drills
-    record = drills[0]
-    assert record["result"] == "success" and record["dr_region"] == DR and record["source_region"] == PRIMARY
-    assert record["ami_id"] == ami and record["backups_bucket"] == "ollama-local-backups-dr-0001"
-    assert record["table_source"] == "replica"
-    assert 0 < float(record["rto_seconds"]) < 120

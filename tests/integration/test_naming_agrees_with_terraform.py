@@ -49,9 +49,11 @@ def terraform_eval(tmp_path_factory):
     tags = _attribute(text, "tags").replace("var.extra_tags", "{}")
     (folder / "main.tf").write_text(
         'variable "environment" {\n  type = string\n}\n'
+        + 'variable "dr_mode" {\n  default = ""\n}\nvariable "aws_region" {\n  default = "us-east-1"\n}\n'
         + TAG_VARIABLES
         + "locals {\n"
         + f"  name_prefix = {_attribute(text, 'name_prefix')}\n"
+        + f"  global_name_prefix = {_attribute(text, 'global_name_prefix')}\n"
         + f"  names = {_attribute(text, 'names')}\n"
         + f"  tags = {tags}\n"
         + "}\n"

@@ -25,3 +25,21 @@ def test_teardown_of_production_needs_the_extra_flag(aws, tmp_path):
     extra = {"platform_teardown_confirm": "production", "platform_confirm": "production"}
     proc, _ = run_playbook(TEARDOWN, tmp_path, extra, inventory=inv)
     assert_refused(proc, "teardown of PRODUCTION also needs -e platform_teardown_production=true")
+
+
+def test_teardown_of_production_refuses_while_deletion_protection_is_on(aws, tmp_path):
+    boto3.client("dynamodb").create_table(
+        TableName="ollama-data-table",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        DeletionProtectionEnabled=True,
+    )
+    inv = make_inventory(tmp_path, "production", aws)
+    extra = {
+        "platform_teardown_confirm": "production",
+        "platform_teardown_production": True,
+        "platform_confirm": "production",
+    }
+    proc, _ = run_playbook(TEARDOWN, tmp_path, extra, inventory=inv)
+    assert_refused(proc, "deletion protection is on for ollama-data-table: lift it on purpose first")

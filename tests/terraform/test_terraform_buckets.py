@@ -176,10 +176,18 @@ def test_every_bucket_wherever_declared_is_hardened():
     assert bucket_findings(TERRAFORM_DIR) == []
 
 
-def test_the_stack_declares_four_buckets():
+def test_the_stack_declares_six_buckets():
     calls = _bucket_calls(TERRAFORM_DIR)
-    assert sorted(calls) == ["assets_bucket", "backups_bucket", "backups_dr_bucket", "logs_bucket"]
+    assert sorted(calls) == [
+        "assets_bucket",
+        "backups_bucket",
+        "backups_dr_bucket",
+        "logs_bucket",
+        "uploads_bucket",
+        "uploads_dr_bucket",
+    ]
     assert calls["backups_dr_bucket"]["providers"] == {"aws": "${aws.dr}"}
+    assert calls["uploads_dr_bucket"]["providers"] == {"aws": "${aws.dr}"}
 
 
 def test_buckets_use_customer_managed_keys_except_the_alb_log_bucket():
@@ -239,7 +247,9 @@ def test_planted_unencrypted_bucket_is_caught(tmp_path):
 
 def test_backups_replicate_to_the_dr_region():
     docs = _folders(TERRAFORM_DIR)[TERRAFORM_DIR]
-    ((_, _, replication),) = [r for r in _blocks(docs, "resource") if r[0] == "aws_s3_bucket_replication_configuration"]
+    ((_, _, replication),) = [
+        r for r in _blocks(docs, "resource") if r[0] == "aws_s3_bucket_replication_configuration" and r[1] == "backups"
+    ]
     assert replication["bucket"] == "${module.backups_bucket.id}"
     destination = _one(_one(replication["rule"])["destination"])
     assert destination["bucket"] == "${module.backups_dr_bucket.arn}"

@@ -124,7 +124,9 @@ def test_every_taggable_resource_is_tagged(hcl):
 
 def test_name_prefix_rule_is_in_locals(hcl):
     locals_ = {k: v for group in hcl["locals.tf"]["locals"] for k, v in group.items()}
-    assert locals_["name_prefix"] == '${var.environment == "production" ? "ollama" : "ollama-${var.environment}"}'
+    rule = '${var.environment == "production" ? "ollama" : "ollama-${var.environment}"}'
+    assert locals_["name_prefix"] == rule + '${var.dr_mode == "drill" ? "-drill" : ""}'
+    assert locals_["global_name_prefix"] == "${local.name_prefix}-${var.aws_region}"
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -153,7 +155,9 @@ def test_production_names_are_exactly_the_required_ones(evaluated_names):
     for purpose in ("assets", "logs", "backups"):
         assert names[f"{purpose}_bucket"] == f"ollama-{purpose}-"  # bucket_prefix: AWS appends a unique suffix
     roles = {k: v for k, v in names.items() if k.endswith(("_role", "rds_monitoring"))}
-    assert roles and all(re.fullmatch(r"ollama-[a-z-]+-role", v) for v in roles.values()), roles
+    # Account-wide names carry the region (a stack rebuilt in the DR region creates its own).
+    region = read_tfvars("production")["aws_region"]
+    assert roles and all(re.fullmatch(rf"ollama-{region}-[a-z-]+-role", v) for v in roles.values()), roles
 
 
 LIMITS = {"alb": 32, "internal_alb": 32, "frontend_tg": 32, "backend_tg": 32, "redis": 40, "rds": 63}
@@ -185,7 +189,9 @@ NAME_ARGUMENTS = (
     "name", "name_prefix", "bucket_prefix", "bucket", "identifier", "alarm_name", "replication_group_id",
     "dashboard_name", "scheduled_action_name", "table_name",
 )  # fmt: skip
-NAME_SOURCE = re.compile(r"local\.(names|name_prefix|log_groups)|each\.(value|key)")
+NAME_SOURCE = re.compile(
+    r"local\.(names|name_prefix|global_name_prefix|log_groups|dr_parameter_names)|each\.(value|key)"
+)
 
 
 def test_no_hard_coded_resource_names(hcl):

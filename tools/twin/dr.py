@@ -1,0 +1,220 @@
+"""The twin's side of disaster recovery: what AWS replicates (emulated), and the stack rebuilt in the DR region.
+
+With one emulator per region (tools/twin/regions.py) nothing crosses regions by itself, so ``replicate`` does, once,
+what AWS does continuously for the platform: the table's global-table replica (items), S3 replication of the uploads
+bucket (objects), Secrets Manager replica regions (values), and the bake's image copy (images and parameters). It is
+the emulation the drills stand on and says so; on AWS, Terraform sets these up and AWS runs them.
+
+``rebuild`` is the twin's stand-in for ``terraform apply`` of a DR stack (as tools/twin/stack.py is for the primary):
+it creates the regional resources with the twin's Stack (KMS key, topic, network, log groups) and adopts the
+replicas, making no request to any other region and none to a global service (no IAM: the DR stack's instance
+roles are pre-created region-aware by the primary's Terraform). ``remove`` deletes what ``rebuild`` created, and
+``leftovers`` lists every resource of an environment in a region (a teardown's proof).
+
+Wiring into provision.yml (twin branch, when ``dr_mode`` is set): ``python -m tools.twin.dr rebuild --endpoint URL
+--region R --table T --bucket B``; the fleet layer then runs as today with ``--region R``. stack.py's ``base_image``
+should pass ``region=self.region`` to ``aws_emulator.set_public_parameter`` so a region-aware front routes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from tools.twin.stack import LOG_SOURCES, Stack
+
+ACCOUNT = "123456789012"  # the emulator's account
+
+
+def uploads_bucket(environment_prefix: str, region: str, replica: bool = False) -> str:
+    """The uploads bucket of a region (terraform/uploads.tf): ``<prefix>-uploads[-dr]-<account>-<region>``."""
+    return f"{environment_prefix}-uploads{'-dr' if replica else ''}-{ACCOUNT}-{region}"
+
+
+def secret_names(prefix: str) -> list[str]:
+    return [f"{prefix}/webui-secret-key", f"{prefix}/ollama-api-token", f"{prefix}/redis-auth-token"]
+
+
+def replicate(source: Stack, target: Stack) -> dict[str, int]:
+    """Emulate AWS's replication of the platform's data from ``source``'s region to ``target``'s; returns counts."""
+    counts = {"items": 0, "objects": 0, "secrets": 0, "images": 0}
+    table = source.name("data-table")
+    src_ddb, dst_ddb = source.c("dynamodb"), target.c("dynamodb")
+    try:
+        dst_ddb.describe_table(TableName=table)
+    except dst_ddb.exceptions.ResourceNotFoundException:
+        described = src_ddb.describe_table(TableName=table)["Table"]
+        dst_ddb.create_table(
+            TableName=table,
+            AttributeDefinitions=described["AttributeDefinitions"],
+            KeySchema=described["KeySchema"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dst_ddb.update_continuous_backups(
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+    for page in src_ddb.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            dst_ddb.put_item(TableName=table, Item=item)
+            counts["items"] += 1
+
+    src_s3, dst_s3 = source.c("s3"), target.c("s3")
+    bucket, replica = uploads_bucket(source.prefix, source.region), uploads_bucket(source.prefix, target.region, True)
+    if replica not in {b["Name"] for b in dst_s3.list_buckets().get("Buckets", [])}:
+        dst_s3.create_bucket(Bucket=replica, CreateBucketConfiguration={"LocationConstraint": target.region})
+        dst_s3.put_bucket_versioning(Bucket=replica, VersioningConfiguration={"Status": "Enabled"})
+    target.c("ssm").put_parameter(
+        Name=f"/ollama/{source.environment}/dr/uploads-bucket", Value=replica, Type="String", Overwrite=True
+    )
+    for page in src_s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            body = src_s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            dst_s3.put_object(Bucket=replica, Key=obj["Key"], Body=body)
+            counts["objects"] += 1
+
+    src_sm, dst_sm = source.c("secretsmanager"), target.c("secretsmanager")
+    for name in secret_names(source.prefix):
+        value = src_sm.get_secret_value(SecretId=name)["SecretString"]
+        try:
+            dst_sm.put_secret_value(SecretId=name, SecretString=value)
+        except dst_sm.exceptions.ResourceNotFoundException:
+            dst_sm.create_secret(Name=name, SecretString=value, Tags=source.tag_list())
+        counts["secrets"] += 1
+
+    src_ec2, dst_ec2 = source.c("ec2"), target.c("ec2")
+    for tier in ("backend", "frontend"):
+        parameter = f"/ollama/{source.environment}/{tier}/ami-id"
+        image_id = source.parameter(parameter)
+        if not image_id:
+            continue
+        image = src_ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        copy = dst_ec2.register_image(
+            Name=image["Name"],
+            RootDeviceName="/dev/xvda",
+            TagSpecifications=[
+                {"ResourceType": "image", "Tags": source.tag_list(Tier=tier, Role="ollama-ami", SourceAmi=image_id)}
+            ],
+        )["ImageId"]
+        target.c("ssm").put_parameter(Name=parameter, Value=copy, Type="String", Overwrite=True)
+        counts["images"] += 1
+    return counts
+
+
+def rebuild(stack: Stack, cidr: str, table: str, bucket: str) -> dict[str, Any]:
+    """The DR stack's regional resources, on the data the region holds; returns Terraform-shaped outputs."""
+    key = stack.kms_key()
+    topic = stack.sns_topic(key)
+    vpc, subnets = stack.network(cidr)
+    for source in LOG_SOURCES:
+        stack.log_group(f"/ollama/{stack.environment}/{source}", key)
+    stack.c("dynamodb").describe_table(TableName=table)  # adopted, never created: the replica or the drill's copy
+    stack.c("s3").head_bucket(Bucket=bucket)
+    secrets = {n: stack.c("secretsmanager").describe_secret(SecretId=n)["ARN"] for n in secret_names(stack.prefix)}
+    images = {tier: stack.parameter(f"/ollama/{stack.environment}/{tier}/ami-id") for tier in ("backend", "frontend")}
+    missing = [tier for tier, image in images.items() if not image]
+    if missing:
+        raise RuntimeError(f"no {', '.join(missing)} image in {stack.region}: copy one with bake_ami.yml -e dr_region")
+    return {
+        "ollama_environment": stack.environment,
+        "ollama_region": stack.region,
+        "ollama_vpc_id": vpc,
+        "ollama_private_subnet_ids": subnets,
+        "ollama_data_table_name": table,
+        "ollama_uploads_bucket_name": bucket,
+        "ollama_sns_topic_arn": topic,
+        "ollama_kms_key_arn": key,
+        "ollama_secret_arns": secrets,
+        "ollama_ami_ids": images,
+    }
+
+
+def leftovers(stack: Stack) -> list[str]:
+    """Every resource of the stack's environment in its region (name prefix or Environment tag)."""
+    env, prefix, found = stack.environment, stack.prefix, []
+    ec2 = stack.c("ec2")
+    env_filter = [{"Name": "tag:Environment", "Values": [env]}]
+    found += [f"vpc {v['VpcId']}" for v in ec2.describe_vpcs(Filters=env_filter)["Vpcs"]]
+    found += [f"subnet {s['SubnetId']}" for s in ec2.describe_subnets(Filters=env_filter)["Subnets"]]
+    for reservation in ec2.describe_instances(Filters=env_filter)["Reservations"]:
+        found += [f"instance {i['InstanceId']}" for i in reservation["Instances"] if i["State"]["Name"] != "terminated"]
+    found += [f"image {i['ImageId']}" for i in ec2.describe_images(Owners=["self"], Filters=env_filter)["Images"]]
+    found += [
+        f"snapshot {s['SnapshotId']}"
+        for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=env_filter)["Snapshots"]
+    ]
+    found += [f"table {t}" for t in stack.c("dynamodb").list_tables()["TableNames"] if t.startswith(prefix + "-")]
+    found += [
+        f"bucket {b['Name']}"
+        for b in stack.c("s3").list_buckets().get("Buckets", [])
+        if b["Name"].startswith(prefix + "-")
+    ]
+    for page in stack.c("secretsmanager").get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
+        found += [f"secret {s['Name']}" for s in page["SecretList"] if s["Name"].startswith(prefix + "/")]
+    for page in stack.c("ssm").get_paginator("describe_parameters").paginate():
+        found += [f"parameter {p['Name']}" for p in page["Parameters"] if p["Name"].startswith(f"/ollama/{env}/")]
+    groups = stack.c("logs").describe_log_groups(logGroupNamePrefix=f"/ollama/{env}/")["logGroups"]
+    found += [f"log group {g['logGroupName']}" for g in groups]
+    aliases = stack.c("kms").list_aliases()["Aliases"]
+    found += [f"kms alias {a['AliasName']}" for a in aliases if a["AliasName"] == f"alias/{prefix}"]
+    topics = stack.c("sns").list_topics()["Topics"]
+    found += [f"topic {t['TopicArn']}" for t in topics if t["TopicArn"].endswith(f":{stack.name('alarms')}")]
+    return found
+
+
+def remove(stack: Stack) -> list[str]:
+    """Delete what ``rebuild`` created in the stack's region (not the data it adopted); returns what went."""
+    gone: list[str] = []
+    ec2, logs, kms, sns = stack.c("ec2"), stack.c("logs"), stack.c("kms"), stack.c("sns")
+    env_filter = [{"Name": "tag:Environment", "Values": [stack.environment]}]
+    for subnet in ec2.describe_subnets(Filters=env_filter)["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+        gone.append(f"subnet {subnet['SubnetId']}")
+    for vpc in ec2.describe_vpcs(Filters=env_filter)["Vpcs"]:
+        ec2.delete_vpc(VpcId=vpc["VpcId"])
+        gone.append(f"vpc {vpc['VpcId']}")
+    for group in logs.describe_log_groups(logGroupNamePrefix=f"/ollama/{stack.environment}/")["logGroups"]:
+        logs.delete_log_group(logGroupName=group["logGroupName"])
+        gone.append(f"log group {group['logGroupName']}")
+    for topic in sns.list_topics()["Topics"]:
+        if topic["TopicArn"].endswith(f":{stack.name('alarms')}"):
+            sns.delete_topic(TopicArn=topic["TopicArn"])
+            gone.append(f"topic {topic['TopicArn']}")
+    alias = f"alias/{stack.prefix}"
+    for entry in kms.list_aliases()["Aliases"]:
+        if entry["AliasName"] == alias:
+            kms.delete_alias(AliasName=alias)
+            kms.schedule_key_deletion(KeyId=entry["TargetKeyId"], PendingWindowInDays=7)
+            gone.append(f"kms key {entry['TargetKeyId']}")
+    return gone
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["rebuild", "remove"])
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--environment", default="local")
+    parser.add_argument("--subnet", default="10.214.0.0/16", help="the DR stack's network (not the primary's)")
+    parser.add_argument("--table", default="")
+    parser.add_argument("--bucket", default="")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    stack = Stack(args.endpoint, args.region, args.environment)
+    try:
+        if args.command == "rebuild":
+            result: Any = {"outputs": rebuild(stack, args.subnet, args.table, args.bucket), "changes": stack.changes}
+        else:
+            result = {"removed": remove(stack)}
+    except Exception as exc:  # noqa: BLE001 - any AWS or input error is reported as JSON for the playbook
+        print(json.dumps({"failed": True, "msg": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
