@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 DOCS = ROOT / "docs"
 CRITERIA_FILE = Path(__file__).with_name("acceptance_criteria.tsv")
 REQUIREMENTS_DOC = DOCS / "REQUIREMENTS.md"

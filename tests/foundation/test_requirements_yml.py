@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 REQUIRED = yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]
 
 

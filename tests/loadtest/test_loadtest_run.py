@@ -10,7 +10,6 @@ import csv
 import json
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
 from loadtest_cli import run_cli
@@ -18,7 +17,6 @@ from loadtest_fakes import auth_proxy, serve
 
 from tests.ollama_double.server import running_double
 
-ROOT = Path(__file__).resolve().parents[2]
 TTFT_S = 0.25
 TPS = 20.0
 MODEL = "llama3.2:1b"
