@@ -58,7 +58,7 @@ def path_candidates(code: str, top_level: set[str]) -> list[str]:
     """Tokens of a code snippet that name something inside the repository (first component is a top-level entry)."""
     found = []
     for raw in re.split(r"[\s,;()\[\]{}|&]+|=", code):
-        token = raw.strip("'\"`").rstrip(":.").removeprefix("./")
+        token = raw.strip("'\"`").removesuffix("'s").rstrip(":.").removeprefix("./")
         token = re.sub(r":\d+$", "", token.split("::", 1)[0])
         if "/" not in token or "://" in raw or token.startswith(("/", "~", "$")):
             continue
