@@ -42,6 +42,7 @@ stage_lint() {
   echo "-- ruff"; ruff check . && ruff format --check . || rc=1
   echo "-- shellcheck"; shell_files | xargs -r shellcheck -x || rc=1
   echo "-- terraform fmt"; terraform fmt -check -recursive terraform || rc=1
+  echo "-- duplicate code"; python -m tools.duplicate_code || rc=1
   return $rc
 }
 

@@ -31,3 +31,8 @@ def summary_of(report: Path) -> dict:
 
 def samples_of(report: Path) -> list[dict]:
     return [json.loads(line) for line in (report / "samples.jsonl").read_text().splitlines()]
+
+
+def cli_args(**options: object) -> list[str]:
+    """``report_dir=p, num_predict=12`` -> ``["--report-dir", "p", "--num-predict", "12"]`` for ``run_cli``."""
+    return [word for name, value in options.items() for word in (f"--{name.replace('_', '-')}", str(value))]
