@@ -31,7 +31,7 @@ down: ## Remove the local twin (containers and emulator)
 test: testbed ## Run the whole test suite: lint, pytest, collection sanity, molecule, local twin
 	@tools/run_tests.sh all
 
-lint: setup ## yamllint, ansible-lint, ruff, shellcheck, terraform fmt
+lint: setup ## yamllint, ansible-lint, ruff, shellcheck, terraform fmt, duplicate code (pylint)
 	@tools/run_tests.sh lint
 
 pytest: setup ## Unit, integration, Terraform and load-test suites

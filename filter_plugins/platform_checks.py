@@ -1,13 +1,10 @@
-"""Input checks and small metric helpers for the Ollama platform playbooks."""
+"""Input checks for the Ollama platform playbooks."""
 
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Iterable
 from typing import Any
-
-from ansible.errors import AnsibleFilterError
 
 
 def platform_unknown_vars(names: Iterable[str], known: Iterable[str], prefix: str = "platform_") -> list[str]:
@@ -26,19 +23,8 @@ def platform_unknown_vars(names: Iterable[str], known: Iterable[str], prefix: st
     return messages
 
 
-def percentile(values: Iterable[Any], pct: float) -> float:
-    """Return the ``pct`` percentile (nearest-rank) of numeric ``values``."""
-    data = sorted(float(v) for v in values)
-    if not data:
-        raise AnsibleFilterError("percentile of an empty list: run at least one measurement first")
-    if not 0 < float(pct) <= 100:
-        raise AnsibleFilterError(f"percentile {pct!r} out of range: use a number in (0, 100]")
-    rank = max(1, math.ceil(float(pct) / 100 * len(data)))
-    return data[rank - 1]
-
-
 class FilterModule:
-    """Ollama platform input-check and metric filters."""
+    """Ollama platform input-check filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"platform_unknown_vars": platform_unknown_vars, "percentile": percentile}
+        return {"platform_unknown_vars": platform_unknown_vars}

@@ -42,6 +42,7 @@ stage_lint() {
   echo "-- ruff"; ruff check . && ruff format --check . || rc=1
   echo "-- shellcheck"; shell_files | xargs -r shellcheck -x || rc=1
   echo "-- terraform fmt"; terraform fmt -check -recursive terraform || rc=1
+  echo "-- duplicate code"; python -m tools.duplicate_code || rc=1
   return $rc
 }
 
@@ -75,17 +76,17 @@ stage_sanity() {
 }
 
 stage_molecule() {
-  local scenario name started passed=0 failed=0 failed_names=()
-  local scenarios=(tests/testbed)
-  for scenario in roles/*/molecule/default; do
-    [ -f "$scenario/molecule.yml" ] && scenarios+=("${scenario%/molecule/default}")
-  done
+  local scenario name listing started passed=0 failed=0 failed_names=()
+  local scenarios=()
+  # The expected scenarios are listed once (tools/molecule_scenarios.py); a missing or unlisted one fails the stage.
+  listing="$(python -m tools.molecule_scenarios)" || return 1
+  mapfile -t scenarios <<<"$listing"
   mkdir -p "$REPORTS/molecule"
   for scenario in "${scenarios[@]}"; do
-    name="$(basename "$scenario")"
+    name="${scenario%%/molecule/*}"; name="$(basename "$name")"
     echo "-- molecule test: $scenario"
     started=$(date +%s)
-    if (cd "$scenario" && molecule test) >"$REPORTS/molecule/$name.log" 2>&1; then
+    if (cd "${scenario%%/molecule/*}" && molecule test -s "$(basename "$scenario")") >"$REPORTS/molecule/$name.log" 2>&1; then
       passed=$((passed + 1)); echo "   passed ($(($(date +%s) - started)) s)"
     else
       failed=$((failed + 1)); failed_names+=("$name")

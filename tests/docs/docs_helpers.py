@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 DOCS = ROOT / "docs"
 CRITERIA_FILE = Path(__file__).with_name("acceptance_criteria.tsv")
 REQUIREMENTS_DOC = DOCS / "REQUIREMENTS.md"
@@ -57,7 +58,7 @@ def path_candidates(code: str, top_level: set[str]) -> list[str]:
     """Tokens of a code snippet that name something inside the repository (first component is a top-level entry)."""
     found = []
     for raw in re.split(r"[\s,;()\[\]{}|&]+|=", code):
-        token = raw.strip("'\"`").rstrip(":.").removeprefix("./")
+        token = raw.strip("'\"`").removesuffix("'s").rstrip(":.").removeprefix("./")
         token = re.sub(r":\d+$", "", token.split("::", 1)[0])
         if "/" not in token or "://" in raw or token.startswith(("/", "~", "$")):
             continue

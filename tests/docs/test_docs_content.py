@@ -12,15 +12,16 @@ from docs_helpers import (
     ROOT,
     code_texts,
     doc_files,
-    inline_spans,
     make_invocations,
     make_targets,
     path_candidates,
     path_exists,
     rel,
 )
+from repo_paths import commented_files, comments, markdown_files, repository_files, stale_paths
 
 DOCS = doc_files()
+MARKDOWN = markdown_files()
 OLD_NAMES_RE = re.compile(r"crud[\s_-]*app|education[\s_-]*portal", re.IGNORECASE)
 # An AWS resource name: words joined by hyphens ending in the kind of resource. A name must start with "ollama-".
 RESOURCE_KINDS = (
@@ -57,12 +58,25 @@ def test_documentation_exists() -> None:
         assert required in names, f"docs/{required} is missing"
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=_ids)
+@pytest.mark.parametrize("doc", MARKDOWN, ids=_ids)
 def test_repository_paths_in_backticks_exist(doc: Path) -> None:
-    top = {p.name for p in ROOT.iterdir()} - {".git", ".venv", ".venv-checkov", ".cache", "reports"}
-    tokens = {token for span in inline_spans(doc.read_text()) for token in path_candidates(span, top)}
-    missing = sorted(t for t in tokens if not path_exists(t) and not excused(t))
+    missing = [t for t in stale_paths(doc) if not excused(t)]
     assert not missing, f"{rel(doc)} names paths that do not exist: {missing}"
+
+
+def test_repository_paths_in_comments_exist() -> None:
+    """Comments of .tf, .hcl, .py, .yml and .sh files that name a repository path name one that exists."""
+    stale = [f"{rel(path)} {finding}" for path in commented_files() for finding in stale_paths(path)]
+    assert not stale, "comments name repository paths that do not exist (fix the comment):\n" + "\n".join(stale)
+
+
+def test_the_path_check_covers_every_markdown_file_and_commented_file() -> None:
+    tracked = repository_files()
+    assert [p for p in tracked if p.suffix == ".md"] == MARKDOWN
+    assert {ROOT / "README.md", ROOT / "terraform" / "standin" / "README.md"} <= set(MARKDOWN)
+    kinds = {p.suffix for p in commented_files()}
+    assert {".tf", ".hcl", ".py", ".yml", ".sh"} <= kinds
+    assert ROOT / "tests" / "terraform" / "fixtures" / "variables.tftest.hcl" in commented_files()
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=_ids)
@@ -112,6 +126,48 @@ def test_path_check_catches_a_missing_path() -> None:
     assert path_exists("terraform/environments/<env>.tfvars")
     assert path_exists("inventories/x") and not path_exists("inventories/nope")
     assert path_candidates("/etc/ollama/token.env http://x/roles/a .cache/twin", top | {".cache"}) == [".cache/twin"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "stale"),
+    [
+        ("guide.md", "Run `tools/nope.sh` then `tools/run_tests.sh` and read `/etc/ollama/x.env`.", ["tools/nope.sh"]),
+        (
+            "main.tf",
+            '# see terraform/nope.tf\n// and docs/NOPE.md\n/* tools/gone.py */\nx = "/ollama/<env>/y"\n',
+            ["line 1: terraform/nope.tf", "line 2: docs/NOPE.md", "line 3: tools/gone.py"],
+        ),
+        (
+            "case.tftest.hcl",
+            "# Run by tests/terraform/test_variables.py\n",
+            ["line 1: tests/terraform/test_variables.py"],
+        ),
+        (
+            "mod.py",
+            '"""Reads roles/nope/vars/main.yml."""\nX = 1  # and tools/gone.sh\nY = "roles/nope"\n',
+            ["line 1: roles/nope/vars/main.yml", "line 2: tools/gone.sh"],
+        ),
+        (
+            "task.yml",
+            "# templates come from roles/nope/templates\nurl: http://x/roles/nope  # /ollama/dev/logs\n",
+            ["line 1: roles/nope/templates"],
+        ),
+        (
+            "run.sh",
+            "#!/bin/bash\necho ${#x} # calls tools/nope.sh, not /var/log/x or https://h/tools/y\n",
+            ["line 2: tools/nope.sh"],
+        ),
+    ],
+)
+def test_path_check_fails_on_a_planted_stale_path(tmp_path: Path, name: str, text: str, stale: list[str]) -> None:
+    planted = tmp_path / name
+    planted.write_text(text)
+    assert stale_paths(planted) == stale
+
+
+def test_comments_are_read_per_language(tmp_path: Path) -> None:
+    assert comments(tmp_path / "a.sh", 'x="#fff" # real\n') == [(1, "real")]
+    assert comments(tmp_path / "a.py", 's = "# not a comment"\n') == []
 
 
 def test_make_check_reads_targets_and_invocations() -> None:

@@ -11,9 +11,9 @@ import boto3
 import botocore.exceptions
 import pytest
 
+from tests.project import ROOT
 from tools import aws_emulator
 
-ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = [sys.executable, str(ROOT / "tools" / "aws_emulator.py")]
 
 

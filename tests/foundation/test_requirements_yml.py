@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 REQUIRED = yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]
 
 
@@ -65,7 +65,7 @@ def test_satisfies_follows_galaxy_semantics(installed_version: str, constraint: 
 
 
 def test_every_collection_the_code_uses_is_required() -> None:
-    """Any FQCN namespace.collection used in playbooks/roles must be listed (or be ansible.builtin / ours)."""
+    """Any FQCN namespace.collection used in playbooks and roles must be listed (or be ansible.builtin / ours)."""
     import re
 
     used: set[str] = set()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 TESTBED = [str(ROOT / "tools" / "testbed.sh")]
 IMAGE = "localhost/ollama-platform/debian12:latest"
 ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / ".cache" / "containers.conf")}

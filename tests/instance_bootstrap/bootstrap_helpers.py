@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 ROLE = ROOT / "roles" / "instance_bootstrap"
 PROGRAM = ROLE / "files" / "ollama-platform-bootstrap.py"
 PACKER = ROLE / "files" / "pack_instance_code.py"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
 def load(path: Path, name: str) -> ModuleType:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bootstrap_helpers import ANSIBLE_PLAYBOOK, PACKER, PROGRAM, ROLE, ROOT, load
+from bootstrap_helpers import PACKER, PROGRAM, ROLE, ROOT, load
+
+from tests.ansible_runner import ANSIBLE_PLAYBOOK
 
 bootstrap = load(PROGRAM, "ollama_platform_bootstrap_contract")
 packer = load(PACKER, "pack_instance_code")

@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
-from bootstrap_helpers import ANSIBLE_PLAYBOOK, PROGRAM, backend_record, env_text
+from bootstrap_helpers import PROGRAM, backend_record, env_text
+
+from tests.ansible_runner import ANSIBLE_PLAYBOOK
 
 pytestmark = pytest.mark.emulator
 

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.ansible_runner import run_playbook
+from tests.ansible_runner import run_playbook
 
 pytestmark = pytest.mark.emulator
 

@@ -7,8 +7,6 @@ the twin's endpoint. The builders are emulated EC2 instances, so the bake's conf
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,9 +17,11 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
+from tests.ansible_runner import ansible_env, ansible_playbook
+from tests.project import ROOT
+
 pytestmark = pytest.mark.emulator
 
-ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "local"
 PRIMARY = "us-east-1"
 DR = "us-west-2"
@@ -41,22 +41,8 @@ def run(
     env: dict[str, str] | None = None,
 ):
     """Run a product playbook against the emulator; returns the completed process."""
-    env = {
-        **os.environ,
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_FACT_CACHING": "memory",
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
-        "OLLAMA_TWIN_AWS_PORT": str(urlparse(aws).port),
-        **(env or {}),
-    }
-    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / playbook), "-i", str(INVENTORY)]
-    if extra:
-        cmd += ["-e", json.dumps(extra)]
-    if check:
-        cmd.append("--check")
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    env = ansible_env(OLLAMA_TWIN_AWS_PORT=str(urlparse(aws).port), **(env or {}))
+    return ansible_playbook(ROOT / "playbooks" / playbook, INVENTORY, extra, check=check, timeout=timeout, env=env)
 
 
 def output(proc: subprocess.CompletedProcess[str]) -> str:

@@ -10,7 +10,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.integration.ansible_runner import ROOT, ansible_env
+from tests.ansible_runner import ROOT, ansible_env
 from tests.integration.test_posture_module import emulated_stack
 
 ENVIRONMENTS = ["local", "dev", "staging", "production"]

@@ -11,13 +11,12 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from filter_plugins import naming
+from tests.project import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 LOCALS = ROOT / "terraform" / "locals.tf"
 ENVIRONMENTS = ["dev", "staging", "production"]
 TAG_VARIABLES = 'variable "cost_center" {\n  default = "cc"\n}\nvariable "owner" {\n  default = "o"\n}\n'

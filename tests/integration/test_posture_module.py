@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from tests.integration.ansible_runner import run_playbook
+from tests.ansible_runner import run_playbook
 from tools import aws_emulator
 from tools.twin import stack as twin_stack
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.integration.ansible_runner import ROOT, ansible_env, run_playbook
+from tests.ansible_runner import ROOT, ansible_env, run_playbook
 
 pytestmark = pytest.mark.emulator
 

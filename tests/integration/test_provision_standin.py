@@ -15,7 +15,7 @@ import hcl2
 import pytest
 import yaml
 
-from tests.integration.ansible_runner import ROOT, ansible_env, run_playbook
+from tests.ansible_runner import ROOT, ansible_env, run_playbook
 
 pytestmark = pytest.mark.emulator
 

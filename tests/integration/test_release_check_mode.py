@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from tests.integration.ansible_runner import ROOT, ansible_env, run_playbook
+from tests.ansible_runner import ROOT, ansible_env, run_playbook
 from tests.integration.test_preflight_bad_input import make_inventory
 
 pytestmark = pytest.mark.emulator

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
-from tests.integration.ansible_runner import ROOT, run_playbook
+from tests.ansible_runner import ROOT, run_playbook
 from tests.integration.test_preflight_bad_input import assert_refused, make_inventory
 
 pytestmark = pytest.mark.emulator

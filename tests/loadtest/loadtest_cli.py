@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 MODEL = "llama3.2:1b"
 EMBED = "nomic-embed-text"
 
@@ -30,3 +31,8 @@ def summary_of(report: Path) -> dict:
 
 def samples_of(report: Path) -> list[dict]:
     return [json.loads(line) for line in (report / "samples.jsonl").read_text().splitlines()]
+
+
+def cli_args(**options: object) -> list[str]:
+    """``report_dir=p, num_predict=12`` -> ``["--report-dir", "p", "--num-predict", "12"]`` for ``run_cli``."""
+    return [word for name, value in options.items() for word in (f"--{name.replace('_', '-')}", str(value))]

@@ -10,15 +10,13 @@ import csv
 import json
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
-from loadtest_cli import run_cli
+from loadtest_cli import cli_args, run_cli
 from loadtest_fakes import auth_proxy, serve
 
 from tests.ollama_double.server import running_double
 
-ROOT = Path(__file__).resolve().parents[2]
 TTFT_S = 0.25
 TPS = 20.0
 MODEL = "llama3.2:1b"
@@ -42,24 +40,17 @@ def double():
 def accuracy_run(double, tmp_path_factory):
     report = tmp_path_factory.mktemp("accuracy")
     result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "chat",
-        "--users",
-        "15",
-        "--spawn-rate",
-        "15",
-        "--duration",
-        "12s",
-        "--model",
-        MODEL,
-        "--num-predict",
-        "30",
-        "--report-dir",
-        str(report),
-        "--environment",
-        "local",
+        *cli_args(
+            host=double,
+            scenario="chat",
+            users=15,
+            spawn_rate=15,
+            duration="12s",
+            model=MODEL,
+            num_predict=30,
+            report_dir=str(report),
+            environment="local",
+        )
     )
     return result, report
 
@@ -125,26 +116,18 @@ def test_slo_gate_fails_the_run(double, tmp_path):
         "profiles:\n  strict:\n    checks:\n      ttft_ms.p95: {max: 100}\n      error_rate: {max: 0}\n"
     )
     result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "generate",
-        "--users",
-        "4",
-        "--spawn-rate",
-        "4",
-        "--duration",
-        "6s",
-        "--model",
-        MODEL,
-        "--num-predict",
-        "10",
-        "--report-dir",
-        str(tmp_path / "r"),
-        "--slo-file",
-        str(slo_file),
-        "--slo-profile",
-        "strict",
+        *cli_args(
+            host=double,
+            scenario="generate",
+            users=4,
+            spawn_rate=4,
+            duration="6s",
+            model=MODEL,
+            num_predict=10,
+            report_dir=str(tmp_path / "r"),
+            slo_file=str(slo_file),
+            slo_profile="strict",
+        )
     )
     assert result.returncode == 1, result.stderr
     assert "SLO failed: ttft_ms.p95" in result.stderr
@@ -209,22 +192,16 @@ def test_wrong_token_and_missing_model(double, tmp_path):
         assert MODEL in missing  # lists what is there
         # with the right token the preflight passes and the run goes through the proxy
         ok = run_cli(
-            "--host",
-            proxy,
-            "--api-key",
-            "s3cret",
-            "--model",
-            MODEL,
-            "--users",
-            "2",
-            "--spawn-rate",
-            "2",
-            "--duration",
-            "4s",
-            "--num-predict",
-            "5",
-            "--report-dir",
-            str(tmp_path),
+            *cli_args(
+                host=proxy,
+                api_key="s3cret",
+                model=MODEL,
+                users=2,
+                spawn_rate=2,
+                duration="4s",
+                num_predict=5,
+                report_dir=str(tmp_path),
+            )
         )
         assert ok.returncode == 0, ok.stderr
         assert json.loads((tmp_path / "summary.json").read_text())["steady"]["failed"] == 0

@@ -9,34 +9,27 @@ import collections
 import time
 
 import pytest
-from loadtest_cli import EMBED, MODEL, run_cli, samples_of, summary_of
+from loadtest_cli import EMBED, MODEL, cli_args, run_cli, samples_of, summary_of
 from loadtest_fakes import auth_proxy, serve
 
 
 def test_open_webui_chat_with_api_key(double, tmp_path):
     with serve(auth_proxy(double, token="sk-webui", webui=True)) as webui:
-        bad = run_cli("--host", webui, "--scenario", "webui-chat", "--api-key", "sk-wrong", "--model", MODEL)
+        bad = run_cli(*cli_args(host=webui, scenario="webui-chat", api_key="sk-wrong", model=MODEL))
         assert bad.returncode == 2
         assert "HTTP 401" in bad.stderr
         result = run_cli(
-            "--host",
-            webui,
-            "--scenario",
-            "webui-chat",
-            "--api-key",
-            "sk-webui",
-            "--model",
-            MODEL,
-            "--users",
-            "3",
-            "--spawn-rate",
-            "3",
-            "--duration",
-            "5s",
-            "--num-predict",
-            "12",
-            "--report-dir",
-            str(tmp_path),
+            *cli_args(
+                host=webui,
+                scenario="webui-chat",
+                api_key="sk-webui",
+                model=MODEL,
+                users=3,
+                spawn_rate=3,
+                duration="5s",
+                num_predict=12,
+                report_dir=str(tmp_path),
+            )
         )
     assert result.returncode == 0, result.stderr
     steady = summary_of(tmp_path)["steady"]
@@ -48,24 +41,17 @@ def test_open_webui_chat_with_api_key(double, tmp_path):
 
 def test_distributed_processes(double, tmp_path):
     result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "openai-chat",
-        "--model",
-        MODEL,
-        "--users",
-        "8",
-        "--spawn-rate",
-        "8",
-        "--duration",
-        "7s",
-        "--processes",
-        "2",
-        "--num-predict",
-        "12",
-        "--report-dir",
-        str(tmp_path),
+        *cli_args(
+            host=double,
+            scenario="openai-chat",
+            model=MODEL,
+            users=8,
+            spawn_rate=8,
+            duration="7s",
+            processes=2,
+            num_predict=12,
+            report_dir=str(tmp_path),
+        )
     )
     assert result.returncode == 0, result.stderr
     summary = summary_of(tmp_path)
@@ -80,24 +66,17 @@ def test_distributed_processes(double, tmp_path):
 def test_mixed_scenario_is_bounded_by_max_requests(double, tmp_path):
     started = time.monotonic()
     result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "mixed",
-        "--model",
-        MODEL,
-        "--embed-model",
-        EMBED,
-        "--users",
-        "6",
-        "--duration",
-        "60s",
-        "--max-requests",
-        "30",
-        "--num-predict",
-        "12",
-        "--report-dir",
-        str(tmp_path),
+        *cli_args(
+            host=double,
+            scenario="mixed",
+            model=MODEL,
+            embed_model=EMBED,
+            users=6,
+            duration="60s",
+            max_requests=30,
+            num_predict=12,
+            report_dir=str(tmp_path),
+        )
     )
     elapsed = time.monotonic() - started
     assert (tmp_path / "summary.json").exists(), result.stderr

@@ -6,27 +6,21 @@ from __future__ import annotations
 
 import itertools
 
-from loadtest_cli import MODEL, run_cli, samples_of, summary_of
+from loadtest_cli import MODEL, cli_args, run_cli, samples_of, summary_of
 
 
 def test_poisson_open_loop(double, tmp_path):
     result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "generate",
-        "--model",
-        MODEL,
-        "--shape",
-        "poisson",
-        "--arrival-rate",
-        "10",
-        "--duration",
-        "6s",
-        "--num-predict",
-        "12",
-        "--report-dir",
-        str(tmp_path),
+        *cli_args(
+            host=double,
+            scenario="generate",
+            model=MODEL,
+            shape="poisson",
+            arrival_rate=10,
+            duration="6s",
+            num_predict=12,
+            report_dir=str(tmp_path),
+        )
     )
     assert result.returncode == 0, result.stderr
     summary = summary_of(tmp_path)
@@ -42,26 +36,18 @@ def test_poisson_open_loop(double, tmp_path):
 
 def test_step_ramp_reports_each_level(double, tmp_path):
     result = run_cli(
-        "--host",
-        double,
-        "--scenario",
-        "chat",
-        "--model",
-        MODEL,
-        "--shape",
-        "step",
-        "--users",
-        "6",
-        "--step-users",
-        "3",
-        "--step-time",
-        "5s",
-        "--num-predict",
-        "12",
-        "--report-dir",
-        str(tmp_path),
-        "--settle",
-        "0.5s",
+        *cli_args(
+            host=double,
+            scenario="chat",
+            model=MODEL,
+            shape="step",
+            users=6,
+            step_users=3,
+            step_time="5s",
+            num_predict=12,
+            report_dir=str(tmp_path),
+            settle="0.5s",
+        )
     )
     assert result.returncode == 0, result.stderr
     levels = summary_of(tmp_path)["by_users"]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.project import ROOT as REPO
+
 BUILDER = REPO / "tests" / "ollama_double" / "build_release.py"
 NOT_RUNNING = (
     "Error: ollama server not responding - could not connect to ollama server, run 'ollama serve' to start it\n"

@@ -17,7 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 ROLE = ROOT / "roles" / "cloudwatch_agent"
 SCHEMA = ROLE / "files" / "schema.json"
 ANSIBLE = Path(sys.executable).with_name("ansible")

@@ -19,7 +19,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project import ROOT
+
 SCRIPT = ROOT / "roles" / "ollama" / "files" / "ollama-inflight-metric"
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.project import ROOT
 from tools import role_docs
 
-ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p.parent.parent for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 ROLE_DIRS = sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir())
 

@@ -66,18 +66,8 @@ def test_unknown_vars_suggests_the_closest_name():
     assert c.platform_unknown_vars(known, known) == []
 
 
-def test_percentile():
-    assert c.percentile([5, 1, 3, 2, 4], 50) == 3.0
-    assert c.percentile([5, 1, 3, 2, 4], 100) == 5.0
-    assert c.percentile(range(1, 101), 95) == 95.0
-    with pytest.raises(AnsibleFilterError, match="empty"):
-        c.percentile([], 50)
-    with pytest.raises(AnsibleFilterError, match="out of range"):
-        c.percentile([1], 0)
-
-
 def test_filter_module_exports():
     assert {"ollama_name", "ollama_name_prefix", "ollama_tags", "ollama_state_bucket_name"} == set(
         f.FilterModule().filters()
     )
-    assert {"platform_unknown_vars", "percentile"} == set(c.FilterModule().filters())
+    assert {"platform_unknown_vars"} == set(c.FilterModule().filters())
