@@ -20,7 +20,11 @@ FENCE_RE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DO
 INLINE_CODE_RE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 # <env>, $ENVIRONMENT, ${ENV} and ${{ inputs.environment }} stand for any one name.
 PLACEHOLDER_RE = re.compile(r"<[^<>/]+>|\$\{\{[^}]*\}\}|\$\{?\w+\}?")
-STATUSES = ("done", "superseded", "open")
+STATUSES = ("done", "partial", "superseded", "open")
+# Where a criterion's proving tests run: offline code and Terraform, the moto emulator, a real service in a throwaway
+# container (molecule, PostgreSQL), the twin's production boot path, or only on AWS (cannot run here).
+PROOF_KINDS = ("static", "emulator", "container", "twin", "AWS only")
+TRACE_HEADER = ("#", "Criterion", "Status", "Where", "Proof", "Proven on", "Notes")
 
 
 def doc_files() -> list[Path]:
@@ -119,24 +123,42 @@ class TraceRow:
     status: str
     where: str
     proof: str
+    proven_on: str
     notes: str
     line: int
+
+    @property
+    def kinds(self) -> list[str]:
+        """The proof kinds of the "Proven on" cell, in order."""
+        return [k.strip() for k in self.proven_on.split(",") if k.strip()]
 
 
 ROW_RE = re.compile(r"^\|\s*(\d+\.\d+)\s*\|(.*)\|\s*$")
 
 
 def trace_rows(text: str) -> list[TraceRow]:
-    """Rows of the traceability tables: | id | criterion | status | where | proof | notes |."""
+    """Rows of the traceability tables: | id | criterion | status | where | proof | proven on | notes |."""
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         match = ROW_RE.match(line)
         if not match:
             continue
         cells = [c.strip() for c in match.group(2).split("|")]
-        cells += [""] * (5 - len(cells))
-        rows.append(TraceRow(match.group(1), cells[0], cells[1].strip("*"), cells[2], cells[3], cells[4], number))
+        cells += [""] * (6 - len(cells))
+        status = cells[1].strip("*")
+        rows.append(TraceRow(match.group(1), cells[0], status, cells[2], cells[3], cells[4], cells[5], number))
     return rows
+
+
+def table_headers(text: str) -> list[tuple[int, tuple[str, ...]]]:
+    """(line, cells) of each traceability table's header row: the row above a '| --- |' separator."""
+    lines = text.splitlines()
+    headers = []
+    for number, line in enumerate(lines[1:], start=2):
+        if re.match(r"^\|(\s*-+\s*\|)+\s*$", line):
+            header = lines[number - 2]
+            headers.append((number - 1, tuple(c.strip() for c in header.strip().strip("|").split("|"))))
+    return headers
 
 
 def backticked(cell: str) -> list[str]:

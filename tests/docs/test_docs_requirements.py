@@ -7,12 +7,15 @@ from collections import Counter
 
 import pytest
 from docs_helpers import (
+    PROOF_KINDS,
     REQUIREMENTS_DOC,
     ROOT,
     STATUSES,
+    TRACE_HEADER,
     backticked,
     load_criteria,
     path_exists,
+    table_headers,
     trace_rows,
 )
 
@@ -25,6 +28,8 @@ TEST_FILE_RE = re.compile(
     r"|tests/docs/test_docs_[a-z_]+\.py"
     r"|tools/twin\.sh)$"  # runs site.yml twice against the local twin and fails unless the second run changes nothing
 )
+# Proofs that run on the twin's production boot path: its scenarios, and the site.yml runs of tools/twin.sh.
+TWIN_PROOF_RE = re.compile(r"^(tests/twin/scenarios/test_[a-z0-9_]+\.py|tools/twin\.sh)$")
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +70,90 @@ def test_statuses_are_known(rows) -> None:
     assert not bad, f"status must be one of {STATUSES}: {bad}"
 
 
-def test_superseded_and_open_rows_give_a_reason(rows) -> None:
-    bad = [r.cid for r in rows if r.status != "done" and len(r.notes.split()) < 6]
-    assert not bad, f"superseded/open criteria need a reason of at least six words in Notes: {bad}"
+def reason_findings(rows) -> list[str]:
+    """A row that is not done says why (partial: what is missing) in at least six words."""
+    return [r.cid for r in rows if r.status != "done" and len(r.notes.split()) < 6]
 
 
-def test_done_rows_name_where_and_a_test(rows) -> None:
+def test_rows_that_are_not_done_give_a_reason(rows) -> None:
+    bad = reason_findings(rows)
+    assert not bad, f"partial/superseded/open criteria need a reason of at least six words in Notes: {bad}"
+
+
+def header_findings(text: str) -> list[str]:
+    """Each traceability table has the columns of TRACE_HEADER, "Proven on" among them."""
+    headers = [(line, cells) for line, cells in table_headers(text) if cells and cells[0] == "#"]
+    if not headers:
+        return ["no traceability table found"]
+    return [
+        f"line {line}: columns {list(cells)} != {list(TRACE_HEADER)}"
+        for line, cells in headers
+        if cells != TRACE_HEADER
+    ]
+
+
+def proven_on_findings(rows) -> list[str]:
+    """The 'Proven on' cell holds known kinds; a done row is proven somewhere other than only on AWS; the twin kind
+    and the twin's tests go together."""
     bad = []
     for r in rows:
-        if r.status != "done":
+        kinds = r.kinds
+        unknown = [k for k in kinds if k not in PROOF_KINDS]
+        if not kinds or unknown:
+            bad.append(f"{r.cid}: 'Proven on' {r.proven_on!r} must list one or more of {PROOF_KINDS}")
+            continue
+        if len(set(kinds)) != len(kinds):
+            bad.append(f"{r.cid}: 'Proven on' lists a kind twice: {r.proven_on!r}")
+        if r.status == "done" and set(kinds) == {"AWS only"}:
+            bad.append(f"{r.cid}: proven only on AWS, so it cannot be done: make it partial and say what is missing")
+        twin_proofs = [p for p in backticked(r.proof) if TWIN_PROOF_RE.match(p.split("::")[0])]
+        if twin_proofs and "twin" not in kinds:
+            bad.append(f"{r.cid}: names twin tests {twin_proofs} but 'Proven on' has no twin")
+        if "twin" in kinds and not twin_proofs:
+            bad.append(f"{r.cid}: 'Proven on' says twin but Proof names no tests/twin/scenarios/ test or tools/twin.sh")
+    return bad
+
+
+def test_every_table_has_the_proven_on_column() -> None:
+    findings = header_findings(REQUIREMENTS_DOC.read_text())
+    assert not findings, "docs/REQUIREMENTS.md tables: " + "; ".join(findings)
+
+
+def test_proven_on_is_known_and_done_is_proven_here(rows) -> None:
+    findings = proven_on_findings(rows)
+    assert not findings, "; ".join(findings)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("| 1.1 | t | done | `a` | `tools/twin.sh` | everywhere | n |", "must list one or more of"),
+        ("| 1.1 | t | done | `a` | `tools/twin.sh` |  | n |", "must list one or more of"),
+        ("| 1.1 | t | done | `a` | `tests/docs/test_docs_content.py` | AWS only | n |", "cannot be done"),
+        ("| 1.1 | t | done | `a` | `tests/twin/scenarios/test_boot_path.py` | static | n |", "has no twin"),
+        ("| 1.1 | t | done | `a` | `tests/docs/test_docs_content.py` | static, twin | n |", "names no tests/twin"),
+        ("| 1.1 | t | done | `a` | `tests/docs/test_docs_content.py` | static, static | n |", "lists a kind twice"),
+    ],
+)
+def test_a_planted_bad_proven_on_is_caught(row: str, expected: str) -> None:
+    findings = proven_on_findings(trace_rows(row))
+    assert any(expected in f for f in findings), findings
+
+
+def test_partial_rows_need_a_reason_and_tables_need_the_proven_on_column() -> None:
+    row = "| 1.1 | t | partial | `a` | `tests/docs/test_docs_content.py` | AWS only | only on GitHub with an account |"
+    assert proven_on_findings(trace_rows(row)) == []
+    assert reason_findings(
+        trace_rows("| 1.1 | t | partial | `a` | `tests/docs/test_docs_content.py` | static | |")
+    ) == ["1.1"]
+    old = "| # | Criterion | Status | Where | Proof | Notes |\n| --- | --- | --- | --- | --- | --- |\n"
+    assert any("Proven on" in f for f in header_findings(old))
+
+
+def test_done_and_partial_rows_name_where_and_a_test(rows) -> None:
+    bad = []
+    for r in rows:
+        if r.status not in ("done", "partial"):
             continue
         if not backticked(r.where):
             bad.append(f"{r.cid}: no path in 'Where'")
