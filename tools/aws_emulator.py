@@ -51,6 +51,15 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   DescribeAutoScalingInstances; DeleteWarmPool and DeleteAutoScalingGroup terminate them. PutWarmPool refuses a
   PoolState other than Stopped/Running/Hibernated and a MaxGroupPreparedCapacity below MinSize (ValidationError).
   InstanceReusePolicy is stored, not applied (scale-in terminates).
+- Terminating lifecycle hooks (``autoscaling:EC2_INSTANCE_TERMINATING``): when a group with one terminates an
+  instance (scale-in, instance refresh, unhealthy replacement, TerminateInstanceInAutoScalingGroup), the instance
+  leaves its target groups at once and stays ``Terminating`` (EC2 running, target lifecycle state ``Terminated``)
+  for the longest ``deregistration_delay.timeout_seconds`` of the group's target groups (times the time scale),
+  then waits in ``Terminating:Wait`` on the hooks; CONTINUE, ABANDON or the timeout terminates it. It no longer
+  counts towards the desired capacity (an unhealthy instance's replacement launches meanwhile). Scale-in picks
+  unprotected instances only (SetInstanceProtection), those off the group's launch template version first, then
+  the oldest. Without a terminating hook, instances terminate at once as before. Only InService instances are
+  registered with target groups.
 - Instance refresh (moto has none): StartInstanceRefresh (DesiredConfiguration.LaunchTemplate; Preferences
   MinHealthyPercentage, MaxHealthyPercentage, InstanceWarmup, CheckpointPercentages/CheckpointDelay, SkipMatching,
   AutoRollback, ScaleInProtectedInstances, StandbyInstances, AlarmSpecification), DescribeInstanceRefreshes (Status,
@@ -94,8 +103,9 @@ Checked, not patched: moto gives an Auto Scaling instance in a subnet the subnet
 network address and the three after it (AWS reserves the first four and the broadcast address). Addresses are unique
 among live instances and inside the subnet CIDR; a terminated instance's address is freed and may be reused, as on
 AWS.
-Not emulated: terminate lifecycle hooks (Terminating:Wait), notifications to the hook's target, classic ELBs seeing
-only InService instances.
+Not emulated: notifications to the hook's target, classic ELBs seeing only InService instances, target health
+``draining`` (a leaving target is removed from its target group at once), terminating hooks for instances abandoned
+at launch.
 """
 
 from __future__ import annotations
@@ -146,6 +156,7 @@ def apply_patches() -> None:
     _patch_autoscaling_replace_unhealthy()
     _patch_autoscaling_warm_pools()
     _patch_autoscaling_instance_refresh()
+    _patch_autoscaling_terminate_hooks()
     _patch_ec2_images_pending()
 
 
@@ -389,7 +400,7 @@ def _patch_autoscaling_launch_hooks() -> None:
         group = self.autoscaling_groups[group_name]
         if not group.target_group_arns:
             return
-        in_service = [s.instance.id for s in group.instance_states if not s.lifecycle_state.startswith("Pending")]
+        in_service = [s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"]
         target_groups = self.elbv2_backend.describe_target_groups(
             target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None
         )
@@ -475,7 +486,10 @@ def _finish_action(backend: Any, group: Any, state: Any, action: _PendingAction,
             "cause": cause,
         }
     )
-    if state in _warm_states(group):
+    if action.transition == TERMINATING:
+        if result == "ABANDON" or not actions:
+            _complete_termination(group, state)
+    elif state in _warm_states(group):
         _finish_warm_action(backend, group, state, result)
     elif result == "ABANDON" and action.transition == LAUNCHING:
         actions.clear()
@@ -612,6 +626,7 @@ def _run_lifecycle_timer(stop: threading.Event) -> None:
         try:
             expire_lifecycle_actions()
             advance_instance_refreshes()
+            advance_terminations()
         except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
             traceback.print_exc()
 
@@ -633,7 +648,11 @@ def _patch_autoscaling_replace_unhealthy() -> None:
         )
         suspended = {p["ProcessName"] for p in state.auto_scaling_group.suspended_processes}
         if state.lifecycle_state == "InService" and "ReplaceUnhealthy" not in suspended:
-            _terminate_and_replace(self, instance_id)
+            group = state.auto_scaling_group
+            if _terminate_in_group(group, state):
+                group.set_desired_capacity(group.desired_capacity)  # the replacement launches meanwhile
+            else:
+                _terminate_and_replace(self, instance_id)
 
     def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
         original_notify(self, instance_ids)
@@ -990,6 +1009,9 @@ def _retire(group: Any, instance_id: str) -> None:
     from moto.elbv2.models import elbv2_backends
 
     backend = group.autoscaling_backend
+    state = next((s for s in group.instance_states if s.instance.id == instance_id), None)
+    if state is not None and _terminate_in_group(group, state):
+        return
     group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
     backend.ec2_backend.terminate_instances([instance_id])
     elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
@@ -1043,9 +1065,13 @@ def _step(group: Any, phase: _Phase, preferences: dict[str, Any], now: float) ->
     if launch > 0:
         phase.new.extend(_launch_with(group, phase.template_id, phase.version, launch))
         return False
-    replaceable = [i for i in old_left if not _blocked(group, live[i], preferences)]
+    leaving = [i for i in old_left if live[i].lifecycle_state.startswith("Terminat")]
+    replaceable = [i for i in old_left if i not in leaving and not _blocked(group, live[i], preferences)]
     if not replaceable:
-        phase.reason = _blocked(group, live[old_left[0]], preferences) if old_left else ""
+        waiting = [i for i in old_left if i not in leaving]
+        phase.reason = (
+            _blocked(group, live[waiting[0]], preferences) if waiting else "Waiting for replaced instances to terminate"
+        )
         return False
     if len(active) > desired:
         count = min(len(active) - desired, healthy - min_healthy)
@@ -1375,6 +1401,134 @@ def _typed_preferences(raw: dict[str, Any]) -> dict[str, Any]:
     if "CheckpointPercentages" in preferences:
         preferences["CheckpointPercentages"] = [int(c) for c in preferences["CheckpointPercentages"]]
     return preferences
+
+
+# ------------------------------------------------------------------------------------------ terminating hooks
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
+
+def _terminate_hooks(group: Any) -> list[Any]:
+    return [
+        hook
+        for hook in group.autoscaling_backend.lifecycle_hooks.values()
+        if hook.auto_scaling_group_name == group.name and hook.lifecycle_transition == TERMINATING
+    ]
+
+
+def _deregistration_delay_s(group: Any) -> float:
+    """The longest deregistration delay of the group's target groups (AWS waits for it before Terminating:Wait)."""
+    backend = group.autoscaling_backend
+    delays = [0]
+    for arn in group.target_group_arns:
+        target_group = backend.elbv2_backend.target_groups.get(arn)
+        if target_group is not None:
+            delays.append(int(target_group.attributes.get("deregistration_delay.timeout_seconds", 300)))
+    return _scaled(max(delays))
+
+
+def _begin_termination(group: Any, state: Any) -> None:
+    """The group terminates ``state``: out of its target groups now, Terminating:Wait after the deregistration delay
+    (the timer moves it on), terminated when its terminating actions complete."""
+    backend = group.autoscaling_backend
+    state.lifecycle_state = "Terminating"
+    _pending_actions(state).clear()
+    for arn in group.target_group_arns:
+        target_group = backend.elbv2_backend.target_groups.get(arn)
+        if target_group is not None:
+            target_group.targets.pop(state.instance.id, None)
+    state.emulator_drained_at = time.monotonic() + _deregistration_delay_s(group)
+    _log_autoscaling("lifecycle", "Terminating", group, instance_id=state.instance.id)
+
+
+def _complete_termination(group: Any, state: Any) -> None:
+    _pending_actions(state).clear()
+    state.lifecycle_state = "Terminated"
+    group.instance_states = [s for s in group.instance_states if s is not state]
+    group.autoscaling_backend.ec2_backend.terminate_instances([state.instance.id])
+    _log_autoscaling("lifecycle", "Terminated", group, instance_id=state.instance.id)
+
+
+def _terminate_in_group(group: Any, state: Any) -> bool:
+    """Terminate through the terminating hooks if the group has any; False when it has none (caller terminates)."""
+    if not _terminate_hooks(group):
+        return False
+    _begin_termination(group, state)
+    return True
+
+
+def advance_terminations(now: float | None = None) -> None:
+    """Instances whose deregistration delay passed go Terminating:Wait on the group's terminating hooks."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic() if now is None else now
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    for state in list(group.instance_states):
+                        if state.lifecycle_state != "Terminating" or now < state.emulator_drained_at:
+                            continue
+                        hooks = _terminate_hooks(group)
+                        if hooks:
+                            state.lifecycle_state = "Terminating:Wait"
+                            _pending_actions(state).update({hook.name: _start_action(hook) for hook in hooks})
+                        else:
+                            _complete_termination(group, state)
+
+
+def _scale_in_order(group: Any, states: list[Any]) -> list[Any]:
+    """Default termination policy, simplified: instances on another launch template version than the group's first,
+    then the oldest; protected instances never."""
+    current = _group_template(group)
+    template = group.ec2_launch_template
+    current_version = _resolve_version(template, current.get("Version", "$Default")) if template else ""
+    candidates = [s for s in states if not s.protected_from_scale_in]
+    return sorted(
+        candidates,
+        key=lambda s: (_instance_template(s) == (current.get("LaunchTemplateId", ""), current_version),),
+    )
+
+
+def _patch_autoscaling_terminate_hooks() -> None:
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+
+    original_set_desired = FakeAutoScalingGroup.set_desired_capacity
+    original_terminate = AutoScalingBackend.terminate_instance
+    original_delete = AutoScalingBackend.delete_auto_scaling_group
+
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        target = int(self.min_size if new_capacity is None else new_capacity)
+        active = self.active_instances()
+        if len(active) > target and _terminate_hooks(self) and not getattr(self, "emulator_deleting", False):
+            for state in _scale_in_order(self, active)[: len(active) - target]:
+                _begin_termination(self, state)
+        original_set_desired(self, new_capacity)
+
+    def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        from moto.autoscaling.models import TerminateInstanceActivity
+
+        for group in self.autoscaling_groups.values():
+            state = next((s for s in group.instance_states if s.instance.id == instance_id), None)
+            if state is not None and _terminate_hooks(group) and not state.lifecycle_state.startswith("Terminat"):
+                original_size = group.desired_capacity
+                _begin_termination(group, state)
+                if should_decrement:
+                    group.desired_capacity = max(int(group.min_size or 0), int(group.desired_capacity or 0) - 1)
+                group.set_desired_capacity(group.desired_capacity)
+                return TerminateInstanceActivity(state.instance, original_size)
+        return original_terminate(self, instance_id, should_decrement)
+
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        group = self.autoscaling_groups.get(group_name)
+        if group is not None:
+            group.emulator_deleting = True
+            for state in [s for s in group.instance_states if s.lifecycle_state.startswith("Terminat")]:
+                _complete_termination(group, state)
+        original_delete(self, group_name)
+
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
+    AutoScalingBackend.terminate_instance = terminate_instance
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
 
 
 def _target_lifecycle_states() -> list[dict[str, Any]]:
