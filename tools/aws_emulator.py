@@ -60,6 +60,13 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   unprotected instances only (SetInstanceProtection), those off the group's launch template version first, then
   the oldest. Without a terminating hook, instances terminate at once as before. Only InService instances are
   registered with target groups.
+- Target tracking policies on a CustomizedMetricSpecification are applied (moto stored them only): every minute of
+  the compressed clock (at least each 0.5 s tick) the policy's Statistic of the datapoints put into the emulator's
+  CloudWatch in the last three minutes (at least 5 real seconds) with the same Namespace, MetricName and exactly
+  the same Dimensions sets the desired capacity to ceil(capacity x value / TargetValue) within MinSize..MaxSize
+  (never lower with DisableScaleIn). No matching datapoint: nothing happens. Each change is in
+  /_emulator/autoscaling-calls (source ``target-tracking``). Predefined metrics, metric math, step and simple
+  policies' alarms and scheduled actions are not evaluated.
 - Instance refresh (moto has none): StartInstanceRefresh (DesiredConfiguration.LaunchTemplate; Preferences
   MinHealthyPercentage, MaxHealthyPercentage, InstanceWarmup, CheckpointPercentages/CheckpointDelay, SkipMatching,
   AutoRollback, ScaleInProtectedInstances, StandbyInstances, AlarmSpecification), DescribeInstanceRefreshes (Status,
@@ -627,6 +634,7 @@ def _run_lifecycle_timer(stop: threading.Event) -> None:
             expire_lifecycle_actions()
             advance_instance_refreshes()
             advance_terminations()
+            evaluate_target_tracking()
         except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
             traceback.print_exc()
 
@@ -1529,6 +1537,84 @@ def _patch_autoscaling_terminate_hooks() -> None:
     FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
     AutoScalingBackend.terminate_instance = terminate_instance
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+
+
+# ----------------------------------------------------------------------------------- target tracking policies
+TARGET_TRACKING_PERIOD_S = 60  # AWS evaluates target tracking on one-minute datapoints
+TARGET_TRACKING_WINDOW_PERIODS = 3  # the scale-out alarm looks at three of them
+MIN_WINDOW_S = 5.0
+
+
+def _metric_value(backend: Any, spec: dict[str, Any], now: datetime) -> float | None:
+    """The statistic of the metric ``spec`` names over the recent window, None without matching datapoints."""
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+
+    cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
+    dimensions = {(d["Name"], str(d["Value"])) for d in spec.get("Dimensions") or []}
+    window = max(_scaled(TARGET_TRACKING_PERIOD_S * TARGET_TRACKING_WINDOW_PERIODS), MIN_WINDOW_S)
+    values = []
+    for datum in cloudwatch.metric_data:
+        if not isinstance(datum, MetricDatum):
+            continue
+        if (datum.namespace, datum.name) != (spec.get("Namespace"), spec.get("MetricName")):
+            continue
+        if {(d.name, str(d.value)) for d in datum.dimensions} != dimensions:
+            continue
+        stamp = datum.timestamp if datum.timestamp.tzinfo else datum.timestamp.replace(tzinfo=UTC)
+        if (now - stamp).total_seconds() <= window:
+            values.append(float(datum.value))
+    if not values:
+        return None
+    statistic = spec.get("Statistic", "Average")
+    return {
+        "Average": sum(values) / len(values),
+        "Minimum": min(values),
+        "Maximum": max(values),
+        "Sum": sum(values),
+        "SampleCount": float(len(values)),
+    }[statistic]
+
+
+def evaluate_target_tracking(now: float | None = None) -> None:
+    """Apply each target tracking policy on a customized metric: capacity = ceil(capacity x metric / target),
+    within the group's MinSize and MaxSize (no scale-in with DisableScaleIn)."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic() if now is None else now
+    wall = datetime.now(UTC)
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for policy in list(backend.policies.values()):
+                    config = policy.target_tracking_configuration
+                    spec = getattr(config, "CustomizedMetricSpecification", None) if config is not None else None
+                    group = backend.autoscaling_groups.get(policy.auto_scaling_group_name)
+                    if not spec or group is None or "MetricName" not in spec:
+                        continue
+                    if now < policy.__dict__.get("emulator_next_evaluation", 0.0):
+                        continue
+                    policy.emulator_next_evaluation = now + max(_scaled(TARGET_TRACKING_PERIOD_S), LIFECYCLE_TICK_S)
+                    value = _metric_value(backend, spec, wall)
+                    if value is None:
+                        continue
+                    target = float(config.TargetValue)
+                    current = int(group.desired_capacity or 0)
+                    wanted = math.ceil(max(current, 1) * value / target) if target > 0 else current
+                    wanted = min(max(wanted, int(group.min_size or 0)), int(group.max_size or 0))
+                    disable_in = str(getattr(config, "DisableScaleIn", False)).lower() == "true"
+                    if wanted == current or (wanted < current and disable_in):
+                        continue
+                    group.set_desired_capacity(wanted)
+                    _log_autoscaling(
+                        "target-tracking",
+                        "SetDesiredCapacity",
+                        group,
+                        policy_name=policy.name,
+                        metric_value=value,
+                        target_value=target,
+                        desired_capacity=wanted,
+                        previous_desired_capacity=current,
+                    )
 
 
 def _target_lifecycle_states() -> list[dict[str, Any]]:
