@@ -94,11 +94,13 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   lifecycle_action_token, result, cause} with cause ``api`` or ``timeout``. ``POST /moto-api/reset`` clears it.
 - ``GET /_emulator/pending-lifecycle-actions``: the actions instances wait on now, with their LifecycleActionToken
   and ``expires_in_s`` (real seconds). AWS hands the token out in the hook's notification, which is not emulated.
-- ``GET /_emulator/autoscaling-calls``: every Auto Scaling API call naming a group, oldest first, and each state
-  change of an instance refresh, as {time, source (``api`` or ``instance-refresh``), action (the API action, or
-  Successful/Failed/Cancelled/RollbackStarted/RollbackSuccessful), auto_scaling_group_name, launch_template (the
-  group's {LaunchTemplateId, Version} after it)}, plus previous_launch_template when a call changed it and
-  instance_refresh_id on refresh entries. ``POST /moto-api/reset`` clears it. Helper ``autoscaling_calls()``.
+- ``GET /_emulator/autoscaling-calls``: the Auto Scaling calls naming a group (Describe* left out) and the
+  emulator's own changes, oldest first, as {time, source, action, auto_scaling_group_name, launch_template (the
+  group's {LaunchTemplateId, Version} after it)}: source ``api`` (action = the API action, previous_launch_template
+  when the call changed it), ``instance-refresh`` (RollbackStarted, Successful, Failed, Cancelled,
+  RollbackSuccessful, with instance_refresh_id), ``lifecycle`` (Terminating, Terminated, with instance_id) or
+  ``target-tracking`` (SetDesiredCapacity, with the policy, metric value and capacities). ``POST /moto-api/reset``
+  clears it. Helper ``autoscaling_calls()``.
 - ``GET /_emulator/target-lifecycle-states``: every Auto Scaling instance (warm pools included) as {region,
   auto_scaling_group_name, instance_id, lifecycle_state, target_lifecycle_state}: the target state is what the
   instance reads at ``autoscaling/target-lifecycle-state`` (``InService`` while launching into the group,
@@ -1328,8 +1330,8 @@ def _patch_autoscaling_instance_refresh() -> None:
             before_template = _group_template(before) if before is not None else {}
             response = original_call(self)
             group = backend.autoscaling_groups.get(group_name) if group_name else None
-            if group is not None or before is not None:
-                action = self._get_action()
+            action = self._get_action()
+            if (group is not None or before is not None) and not action.startswith("Describe"):
                 details = (
                     {"previous_launch_template": before_template}
                     if group is not None and _group_template(group) != before_template
@@ -1589,7 +1591,7 @@ def evaluate_target_tracking(now: float | None = None) -> None:
                     config = policy.target_tracking_configuration
                     spec = getattr(config, "CustomizedMetricSpecification", None) if config is not None else None
                     group = backend.autoscaling_groups.get(policy.auto_scaling_group_name)
-                    if not spec or group is None or "MetricName" not in spec:
+                    if not spec or group is None or "MetricName" not in spec or not hasattr(config, "TargetValue"):
                         continue
                     if now < policy.__dict__.get("emulator_next_evaluation", 0.0):
                         continue
