@@ -67,6 +67,10 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   (never lower with DisableScaleIn). No matching datapoint: nothing happens. Each change is in
   /_emulator/autoscaling-calls (source ``target-tracking``). Predefined metrics, metric math, step and simple
   policies' alarms and scheduled actions are not evaluated.
+- Scheduled actions with a Recurrence (five-field cron, in the action's TimeZone, UTC by default) run on the
+  compressed clock (real time divided by the time scale; ``/_emulator/clock`` reads it and moves it): each minute
+  the clock passes that the cron matches sets MinSize/MaxSize/DesiredCapacity as the action says. StartTime and
+  EndTime are not applied; one-off actions (no Recurrence) are not run.
 - Instance refresh (moto has none): StartInstanceRefresh (DesiredConfiguration.LaunchTemplate; Preferences
   MinHealthyPercentage, MaxHealthyPercentage, InstanceWarmup, CheckpointPercentages/CheckpointDelay, SkipMatching,
   AutoRollback, ScaleInProtectedInstances, StandbyInstances, AlarmSpecification), DescribeInstanceRefreshes (Status,
@@ -101,6 +105,8 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   RollbackSuccessful, with instance_refresh_id), ``lifecycle`` (Terminating, Terminated, with instance_id) or
   ``target-tracking`` (SetDesiredCapacity, with the policy, metric value and capacities). ``POST /moto-api/reset``
   clears it. Helper ``autoscaling_calls()``.
+- ``GET /_emulator/clock`` {now, time_scale}; ``POST /_emulator/clock`` {"now": "<ISO 8601 with offset>"} moves the
+  compressed clock scheduled actions run on (400 without an offset). Helper ``set_clock()``.
 - ``GET /_emulator/target-lifecycle-states``: every Auto Scaling instance (warm pools included) as {region,
   auto_scaling_group_name, instance_id, lifecycle_state, target_lifecycle_state}: the target state is what the
   instance reads at ``autoscaling/target-lifecycle-state`` (``InService`` while launching into the group,
@@ -136,7 +142,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -637,6 +643,7 @@ def _run_lifecycle_timer(stop: threading.Event) -> None:
             advance_instance_refreshes()
             advance_terminations()
             evaluate_target_tracking()
+            run_scheduled_actions()
         except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
             traceback.print_exc()
 
@@ -1619,6 +1626,102 @@ def evaluate_target_tracking(now: float | None = None) -> None:
                     )
 
 
+# ---------------------------------------------------------------------------------------- scheduled actions
+CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute hour day-of-month month day-of-week (0 = Sunday)
+MAX_MINUTES_PER_TICK = 2 * 24 * 60
+_CLOCK: dict[str, Any] = {}
+
+
+def _cron_values(field_text: str, low: int, high: int) -> set[int]:
+    """The values one cron field allows (``*``, ``*/n``, ``a-b``, ``a-b/n``, lists; 7 is Sunday too)."""
+    values: set[int] = set()
+    for part in field_text.split(","):
+        body, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if body == "*":
+            start, end = low, high
+        elif "-" in body:
+            start, end = (int(x) for x in body.split("-", 1))
+        else:
+            start = end = int(body)
+        values.update(v % 7 if high == 6 else v for v in range(start, end + 1, step))
+    return values
+
+
+def cron_matches(expression: str, moment: datetime) -> bool:
+    """Whether the five-field cron ``expression`` (Recurrence) fires at ``moment``'s minute."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"Recurrence {expression!r} is not a five-field cron expression")
+    minute, hour, day, month, weekday = (_cron_values(f, *r) for f, r in zip(fields, CRON_FIELDS, strict=True))
+    cron_weekday = (moment.weekday() + 1) % 7
+    day_ok = moment.day in day
+    weekday_ok = cron_weekday in weekday
+    both_restricted = fields[2] != "*" and fields[4] != "*"  # cron: then either day field may match
+    calendar_ok = (day_ok or weekday_ok) if both_restricted else (day_ok and weekday_ok)
+    return moment.minute in minute and moment.hour in hour and moment.month in month and calendar_ok
+
+
+def emulated_now() -> datetime:
+    """The emulator's compressed wall clock: real time runs 1 / time scale faster from where it was last set."""
+    now = time.monotonic()
+    if "origin" not in _CLOCK:
+        _CLOCK.update(origin=datetime.now(UTC), since=now)
+    elapsed = (now - _CLOCK["since"]) / _SETTINGS.lifecycle_time_scale
+    return _CLOCK["origin"] + timedelta(seconds=elapsed)
+
+
+def _set_clock(moment: datetime) -> None:
+    with _LOCK:
+        _CLOCK.update(origin=moment, since=time.monotonic(), last=moment)
+
+
+def run_scheduled_actions() -> None:
+    """Apply the scheduled actions whose Recurrence fires in the minutes the compressed clock passed since the last
+    tick (in the action's TimeZone, UTC by default)."""
+    from zoneinfo import ZoneInfo
+
+    from moto.autoscaling.models import autoscaling_backends
+
+    with _LOCK:
+        now = emulated_now()
+        last = _CLOCK.get("last", now)
+        _CLOCK["last"] = now
+        first_minute = last.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        minutes = []
+        moment = first_minute
+        while moment <= now and len(minutes) < MAX_MINUTES_PER_TICK:
+            minutes.append(moment)
+            moment += timedelta(minutes=1)
+        if not minutes:
+            return
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for action in list(backend.scheduled_actions.values()):
+                    group = backend.autoscaling_groups.get(action.auto_scaling_group_name)
+                    if not action.recurrence or group is None:
+                        continue
+                    zone = ZoneInfo(action.time_zone) if action.time_zone else UTC
+                    if not any(cron_matches(action.recurrence, m.astimezone(zone)) for m in minutes):
+                        continue
+                    if action.min_size is not None:
+                        group.min_size = int(action.min_size)
+                    if action.max_size is not None:
+                        group.max_size = int(action.max_size)
+                    desired = action.desired_capacity
+                    if desired is None:
+                        desired = min(max(int(group.desired_capacity or 0), group.min_size), group.max_size)
+                    group.set_desired_capacity(int(desired))
+                    _log_autoscaling(
+                        "schedule",
+                        "ScheduledActionRun",
+                        group,
+                        scheduled_action_name=action.scheduled_action_name,
+                        emulated_time=now.isoformat(),
+                        desired_capacity=int(desired),
+                    )
+
+
 def _target_lifecycle_states() -> list[dict[str, Any]]:
     from moto.autoscaling.models import autoscaling_backends
 
@@ -1686,6 +1789,7 @@ class EmulatorApp:
                 response = self.moto_app(environ, start_response)
                 _COMPLETED_ACTIONS.clear()
                 _AUTOSCALING_LOG.clear()
+                _CLOCK.clear()
             return response
         return self.moto_app(environ, start_response)
 
@@ -1699,6 +1803,8 @@ class EmulatorApp:
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
             return "200 OK", _waiting_actions()
+        if path == f"{PRIVATE_PREFIX}clock":
+            return self._clock(method, environ)
         if path == f"{PRIVATE_PREFIX}autoscaling-calls":
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
@@ -1727,6 +1833,22 @@ class EmulatorApp:
         if not _set_image_state(image_id, state):
             return "404 Not Found", {"error": f"no image {image_id} in the emulator: check the id CreateImage returned"}
         return "200 OK", {"ImageId": image_id, "State": state}
+
+    @staticmethod
+    def _clock(method: str, environ: dict[str, Any]) -> tuple[str, Any]:
+        """GET the compressed clock scheduled actions run on; POST {"now": ISO 8601 with offset} moves it."""
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                moment = datetime.fromisoformat(json.loads(environ["wsgi.input"].read(length) or b"{}")["now"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return "400 Bad Request", {"error": 'the body must be JSON like {"now": "2026-12-07T06:55:00+00:00"}'}
+            if moment.tzinfo is None:
+                return "400 Bad Request", {"error": f"{moment.isoformat()} has no UTC offset: add +00:00"}
+            _set_clock(moment.astimezone(UTC))
+        elif method != "GET":
+            return "405 Method Not Allowed", {"error": "the clock answers GET and POST"}
+        return "200 OK", {"now": emulated_now().isoformat(), "time_scale": _SETTINGS.lifecycle_time_scale}
 
     @staticmethod
     def _public_parameter(method: str, environ: dict[str, Any]) -> tuple[str, Any]:
@@ -1808,6 +1930,11 @@ def pending_lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
     """
     with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}pending-lifecycle-actions", timeout=10) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+def set_clock(endpoint: str, moment: datetime) -> None:
+    """Move the compressed clock scheduled actions run on (the emulator at ``endpoint``) to ``moment``."""
+    _post_private(endpoint, "clock", {"now": moment.isoformat()}, f"setting the clock to {moment.isoformat()}")
 
 
 def autoscaling_calls(endpoint: str) -> list[dict[str, Any]]:
