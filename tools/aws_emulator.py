@@ -1701,8 +1701,11 @@ def run_scheduled_actions() -> None:
                     group = backend.autoscaling_groups.get(action.auto_scaling_group_name)
                     if not action.recurrence or group is None:
                         continue
-                    zone = ZoneInfo(action.time_zone) if action.time_zone else UTC
-                    if not any(cron_matches(action.recurrence, m.astimezone(zone)) for m in minutes):
+                    try:
+                        zone = ZoneInfo(action.time_zone) if action.time_zone else UTC
+                        if not any(cron_matches(action.recurrence, m.astimezone(zone)) for m in minutes):
+                            continue
+                    except (ValueError, KeyError):  # a recurrence or zone the emulator cannot read never fires
                         continue
                     if action.min_size is not None:
                         group.min_size = int(action.min_size)
