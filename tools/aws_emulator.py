@@ -51,6 +51,26 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   DescribeAutoScalingInstances; DeleteWarmPool and DeleteAutoScalingGroup terminate them. PutWarmPool refuses a
   PoolState other than Stopped/Running/Hibernated and a MaxGroupPreparedCapacity below MinSize (ValidationError).
   InstanceReusePolicy is stored, not applied (scale-in terminates).
+- Terminating lifecycle hooks (``autoscaling:EC2_INSTANCE_TERMINATING``): when a group with one terminates an
+  instance (scale-in, instance refresh, unhealthy replacement, TerminateInstanceInAutoScalingGroup), the instance
+  leaves its target groups at once and stays ``Terminating`` (EC2 running, target lifecycle state ``Terminated``)
+  for the longest ``deregistration_delay.timeout_seconds`` of the group's target groups (times the time scale),
+  then waits in ``Terminating:Wait`` on the hooks; CONTINUE, ABANDON or the timeout terminates it. It no longer
+  counts towards the desired capacity (an unhealthy instance's replacement launches meanwhile). Scale-in picks
+  unprotected instances only (SetInstanceProtection), those off the group's launch template version first, then
+  the oldest. Without a terminating hook, instances terminate at once as before. Only InService instances are
+  registered with target groups.
+- Target tracking policies on a CustomizedMetricSpecification are applied (moto stored them only): every minute of
+  the compressed clock (at least each 0.5 s tick) the policy's Statistic of the datapoints put into the emulator's
+  CloudWatch in the last three minutes (at least 5 real seconds) with the same Namespace, MetricName and exactly
+  the same Dimensions sets the desired capacity to ceil(capacity x value / TargetValue) within MinSize..MaxSize
+  (never lower with DisableScaleIn). No matching datapoint: nothing happens. Each change is in
+  /_emulator/autoscaling-calls (source ``target-tracking``). Predefined metrics, metric math, step and simple
+  policies' alarms and scheduled actions are not evaluated.
+- Scheduled actions with a Recurrence (five-field cron, in the action's TimeZone, UTC by default) run on the
+  compressed clock (real time divided by the time scale; ``/_emulator/clock`` reads it and moves it): each minute
+  the clock passes that the cron matches sets MinSize/MaxSize/DesiredCapacity as the action says. StartTime and
+  EndTime are not applied; one-off actions (no Recurrence) are not run.
 - Instance refresh (moto has none): StartInstanceRefresh (DesiredConfiguration.LaunchTemplate; Preferences
   MinHealthyPercentage, MaxHealthyPercentage, InstanceWarmup, CheckpointPercentages/CheckpointDelay, SkipMatching,
   AutoRollback, ScaleInProtectedInstances, StandbyInstances, AlarmSpecification), DescribeInstanceRefreshes (Status,
@@ -78,11 +98,15 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   lifecycle_action_token, result, cause} with cause ``api`` or ``timeout``. ``POST /moto-api/reset`` clears it.
 - ``GET /_emulator/pending-lifecycle-actions``: the actions instances wait on now, with their LifecycleActionToken
   and ``expires_in_s`` (real seconds). AWS hands the token out in the hook's notification, which is not emulated.
-- ``GET /_emulator/autoscaling-calls``: every Auto Scaling API call naming a group, oldest first, and each state
-  change of an instance refresh, as {time, source (``api`` or ``instance-refresh``), action (the API action, or
-  Successful/Failed/Cancelled/RollbackStarted/RollbackSuccessful), auto_scaling_group_name, launch_template (the
-  group's {LaunchTemplateId, Version} after it)}, plus previous_launch_template when a call changed it and
-  instance_refresh_id on refresh entries. ``POST /moto-api/reset`` clears it. Helper ``autoscaling_calls()``.
+- ``GET /_emulator/autoscaling-calls``: the Auto Scaling calls naming a group (Describe* left out) and the
+  emulator's own changes, oldest first, as {time, source, action, auto_scaling_group_name, launch_template (the
+  group's {LaunchTemplateId, Version} after it)}: source ``api`` (action = the API action, previous_launch_template
+  when the call changed it), ``instance-refresh`` (RollbackStarted, Successful, Failed, Cancelled,
+  RollbackSuccessful, with instance_refresh_id), ``lifecycle`` (Terminating, Terminated, with instance_id) or
+  ``target-tracking`` (SetDesiredCapacity, with the policy, metric value and capacities). ``POST /moto-api/reset``
+  clears it. Helper ``autoscaling_calls()``.
+- ``GET /_emulator/clock`` {now, time_scale}; ``POST /_emulator/clock`` {"now": "<ISO 8601 with offset>"} moves the
+  compressed clock scheduled actions run on (400 without an offset). Helper ``set_clock()``.
 - ``GET /_emulator/target-lifecycle-states``: every Auto Scaling instance (warm pools included) as {region,
   auto_scaling_group_name, instance_id, lifecycle_state, target_lifecycle_state}: the target state is what the
   instance reads at ``autoscaling/target-lifecycle-state`` (``InService`` while launching into the group,
@@ -94,8 +118,9 @@ Checked, not patched: moto gives an Auto Scaling instance in a subnet the subnet
 network address and the three after it (AWS reserves the first four and the broadcast address). Addresses are unique
 among live instances and inside the subnet CIDR; a terminated instance's address is freed and may be reused, as on
 AWS.
-Not emulated: terminate lifecycle hooks (Terminating:Wait), notifications to the hook's target, classic ELBs seeing
-only InService instances.
+Not emulated: notifications to the hook's target, classic ELBs seeing only InService instances, target health
+``draining`` (a leaving target is removed from its target group at once), terminating hooks for instances abandoned
+at launch.
 """
 
 from __future__ import annotations
@@ -117,7 +142,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +171,7 @@ def apply_patches() -> None:
     _patch_autoscaling_replace_unhealthy()
     _patch_autoscaling_warm_pools()
     _patch_autoscaling_instance_refresh()
+    _patch_autoscaling_terminate_hooks()
     _patch_ec2_images_pending()
 
 
@@ -389,7 +415,7 @@ def _patch_autoscaling_launch_hooks() -> None:
         group = self.autoscaling_groups[group_name]
         if not group.target_group_arns:
             return
-        in_service = [s.instance.id for s in group.instance_states if not s.lifecycle_state.startswith("Pending")]
+        in_service = [s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"]
         target_groups = self.elbv2_backend.describe_target_groups(
             target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None
         )
@@ -475,7 +501,10 @@ def _finish_action(backend: Any, group: Any, state: Any, action: _PendingAction,
             "cause": cause,
         }
     )
-    if state in _warm_states(group):
+    if action.transition == TERMINATING:
+        if result == "ABANDON" or not actions:
+            _complete_termination(group, state)
+    elif state in _warm_states(group):
         _finish_warm_action(backend, group, state, result)
     elif result == "ABANDON" and action.transition == LAUNCHING:
         actions.clear()
@@ -612,6 +641,9 @@ def _run_lifecycle_timer(stop: threading.Event) -> None:
         try:
             expire_lifecycle_actions()
             advance_instance_refreshes()
+            advance_terminations()
+            evaluate_target_tracking()
+            run_scheduled_actions()
         except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
             traceback.print_exc()
 
@@ -633,7 +665,11 @@ def _patch_autoscaling_replace_unhealthy() -> None:
         )
         suspended = {p["ProcessName"] for p in state.auto_scaling_group.suspended_processes}
         if state.lifecycle_state == "InService" and "ReplaceUnhealthy" not in suspended:
-            _terminate_and_replace(self, instance_id)
+            group = state.auto_scaling_group
+            if _terminate_in_group(group, state):
+                group.set_desired_capacity(group.desired_capacity)  # the replacement launches meanwhile
+            else:
+                _terminate_and_replace(self, instance_id)
 
     def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
         original_notify(self, instance_ids)
@@ -990,6 +1026,9 @@ def _retire(group: Any, instance_id: str) -> None:
     from moto.elbv2.models import elbv2_backends
 
     backend = group.autoscaling_backend
+    state = next((s for s in group.instance_states if s.instance.id == instance_id), None)
+    if state is not None and _terminate_in_group(group, state):
+        return
     group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
     backend.ec2_backend.terminate_instances([instance_id])
     elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
@@ -1043,9 +1082,13 @@ def _step(group: Any, phase: _Phase, preferences: dict[str, Any], now: float) ->
     if launch > 0:
         phase.new.extend(_launch_with(group, phase.template_id, phase.version, launch))
         return False
-    replaceable = [i for i in old_left if not _blocked(group, live[i], preferences)]
+    leaving = [i for i in old_left if live[i].lifecycle_state.startswith("Terminat")]
+    replaceable = [i for i in old_left if i not in leaving and not _blocked(group, live[i], preferences)]
     if not replaceable:
-        phase.reason = _blocked(group, live[old_left[0]], preferences) if old_left else ""
+        waiting = [i for i in old_left if i not in leaving]
+        phase.reason = (
+            _blocked(group, live[waiting[0]], preferences) if waiting else "Waiting for replaced instances to terminate"
+        )
         return False
     if len(active) > desired:
         count = min(len(active) - desired, healthy - min_healthy)
@@ -1294,8 +1337,8 @@ def _patch_autoscaling_instance_refresh() -> None:
             before_template = _group_template(before) if before is not None else {}
             response = original_call(self)
             group = backend.autoscaling_groups.get(group_name) if group_name else None
-            if group is not None or before is not None:
-                action = self._get_action()
+            action = self._get_action()
+            if (group is not None or before is not None) and not action.startswith("Describe"):
                 details = (
                     {"previous_launch_template": before_template}
                     if group is not None and _group_template(group) != before_template
@@ -1377,6 +1420,311 @@ def _typed_preferences(raw: dict[str, Any]) -> dict[str, Any]:
     return preferences
 
 
+# ------------------------------------------------------------------------------------------ terminating hooks
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
+
+def _terminate_hooks(group: Any) -> list[Any]:
+    return [
+        hook
+        for hook in group.autoscaling_backend.lifecycle_hooks.values()
+        if hook.auto_scaling_group_name == group.name and hook.lifecycle_transition == TERMINATING
+    ]
+
+
+def _deregistration_delay_s(group: Any) -> float:
+    """The longest deregistration delay of the group's target groups (AWS waits for it before Terminating:Wait)."""
+    backend = group.autoscaling_backend
+    delays = [0]
+    for arn in group.target_group_arns:
+        target_group = backend.elbv2_backend.target_groups.get(arn)
+        if target_group is not None:
+            delays.append(int(target_group.attributes.get("deregistration_delay.timeout_seconds", 300)))
+    return _scaled(max(delays))
+
+
+def _begin_termination(group: Any, state: Any) -> None:
+    """The group terminates ``state``: out of its target groups now, Terminating:Wait after the deregistration delay
+    (the timer moves it on), terminated when its terminating actions complete."""
+    backend = group.autoscaling_backend
+    state.lifecycle_state = "Terminating"
+    _pending_actions(state).clear()
+    for arn in group.target_group_arns:
+        target_group = backend.elbv2_backend.target_groups.get(arn)
+        if target_group is not None:
+            target_group.targets.pop(state.instance.id, None)
+    state.emulator_drained_at = time.monotonic() + _deregistration_delay_s(group)
+    _log_autoscaling("lifecycle", "Terminating", group, instance_id=state.instance.id)
+
+
+def _complete_termination(group: Any, state: Any) -> None:
+    _pending_actions(state).clear()
+    state.lifecycle_state = "Terminated"
+    group.instance_states = [s for s in group.instance_states if s is not state]
+    group.autoscaling_backend.ec2_backend.terminate_instances([state.instance.id])
+    _log_autoscaling("lifecycle", "Terminated", group, instance_id=state.instance.id)
+
+
+def _terminate_in_group(group: Any, state: Any) -> bool:
+    """Terminate through the terminating hooks if the group has any; False when it has none (caller terminates)."""
+    if not _terminate_hooks(group):
+        return False
+    _begin_termination(group, state)
+    return True
+
+
+def advance_terminations(now: float | None = None) -> None:
+    """Instances whose deregistration delay passed go Terminating:Wait on the group's terminating hooks."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic() if now is None else now
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    for state in list(group.instance_states):
+                        if state.lifecycle_state != "Terminating" or now < state.emulator_drained_at:
+                            continue
+                        hooks = _terminate_hooks(group)
+                        if hooks:
+                            state.lifecycle_state = "Terminating:Wait"
+                            _pending_actions(state).update({hook.name: _start_action(hook) for hook in hooks})
+                        else:
+                            _complete_termination(group, state)
+
+
+def _scale_in_order(group: Any, states: list[Any]) -> list[Any]:
+    """Default termination policy, simplified: instances on another launch template version than the group's first,
+    then the oldest; protected instances never."""
+    current = _group_template(group)
+    template = group.ec2_launch_template
+    current_version = _resolve_version(template, current.get("Version", "$Default")) if template else ""
+    candidates = [s for s in states if not s.protected_from_scale_in]
+    return sorted(
+        candidates,
+        key=lambda s: (_instance_template(s) == (current.get("LaunchTemplateId", ""), current_version),),
+    )
+
+
+def _patch_autoscaling_terminate_hooks() -> None:
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+
+    original_set_desired = FakeAutoScalingGroup.set_desired_capacity
+    original_terminate = AutoScalingBackend.terminate_instance
+    original_delete = AutoScalingBackend.delete_auto_scaling_group
+
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        target = int(self.min_size if new_capacity is None else new_capacity)
+        active = self.active_instances()
+        if len(active) > target and _terminate_hooks(self) and not getattr(self, "emulator_deleting", False):
+            for state in _scale_in_order(self, active)[: len(active) - target]:
+                _begin_termination(self, state)
+        original_set_desired(self, new_capacity)
+
+    def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        from moto.autoscaling.models import TerminateInstanceActivity
+
+        for group in self.autoscaling_groups.values():
+            state = next((s for s in group.instance_states if s.instance.id == instance_id), None)
+            if state is not None and _terminate_hooks(group) and not state.lifecycle_state.startswith("Terminat"):
+                original_size = group.desired_capacity
+                _begin_termination(group, state)
+                if should_decrement:
+                    group.desired_capacity = max(int(group.min_size or 0), int(group.desired_capacity or 0) - 1)
+                group.set_desired_capacity(group.desired_capacity)
+                return TerminateInstanceActivity(state.instance, original_size)
+        return original_terminate(self, instance_id, should_decrement)
+
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        group = self.autoscaling_groups.get(group_name)
+        if group is not None:
+            group.emulator_deleting = True
+            for state in [s for s in group.instance_states if s.lifecycle_state.startswith("Terminat")]:
+                _complete_termination(group, state)
+        original_delete(self, group_name)
+
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
+    AutoScalingBackend.terminate_instance = terminate_instance
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+
+
+# ----------------------------------------------------------------------------------- target tracking policies
+TARGET_TRACKING_PERIOD_S = 60  # AWS evaluates target tracking on one-minute datapoints
+TARGET_TRACKING_WINDOW_PERIODS = 3  # the scale-out alarm looks at three of them
+MIN_WINDOW_S = 5.0
+
+
+def _metric_value(backend: Any, spec: dict[str, Any], now: datetime) -> float | None:
+    """The statistic of the metric ``spec`` names over the recent window, None without matching datapoints."""
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+
+    cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
+    dimensions = {(d["Name"], str(d["Value"])) for d in spec.get("Dimensions") or []}
+    window = max(_scaled(TARGET_TRACKING_PERIOD_S * TARGET_TRACKING_WINDOW_PERIODS), MIN_WINDOW_S)
+    values = []
+    for datum in cloudwatch.metric_data:
+        if not isinstance(datum, MetricDatum):
+            continue
+        if (datum.namespace, datum.name) != (spec.get("Namespace"), spec.get("MetricName")):
+            continue
+        if {(d.name, str(d.value)) for d in datum.dimensions} != dimensions:
+            continue
+        stamp = datum.timestamp if datum.timestamp.tzinfo else datum.timestamp.replace(tzinfo=UTC)
+        if (now - stamp).total_seconds() <= window:
+            values.append(float(datum.value))
+    if not values:
+        return None
+    statistic = spec.get("Statistic", "Average")
+    return {
+        "Average": sum(values) / len(values),
+        "Minimum": min(values),
+        "Maximum": max(values),
+        "Sum": sum(values),
+        "SampleCount": float(len(values)),
+    }[statistic]
+
+
+def evaluate_target_tracking(now: float | None = None) -> None:
+    """Apply each target tracking policy on a customized metric: capacity = ceil(capacity x metric / target),
+    within the group's MinSize and MaxSize (no scale-in with DisableScaleIn)."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    now = time.monotonic() if now is None else now
+    wall = datetime.now(UTC)
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for policy in list(backend.policies.values()):
+                    config = policy.target_tracking_configuration
+                    spec = getattr(config, "CustomizedMetricSpecification", None) if config is not None else None
+                    group = backend.autoscaling_groups.get(policy.auto_scaling_group_name)
+                    if not spec or group is None or "MetricName" not in spec or not hasattr(config, "TargetValue"):
+                        continue
+                    if now < policy.__dict__.get("emulator_next_evaluation", 0.0):
+                        continue
+                    policy.emulator_next_evaluation = now + max(_scaled(TARGET_TRACKING_PERIOD_S), LIFECYCLE_TICK_S)
+                    value = _metric_value(backend, spec, wall)
+                    if value is None:
+                        continue
+                    target = float(config.TargetValue)
+                    current = int(group.desired_capacity or 0)
+                    wanted = math.ceil(max(current, 1) * value / target) if target > 0 else current
+                    wanted = min(max(wanted, int(group.min_size or 0)), int(group.max_size or 0))
+                    disable_in = str(getattr(config, "DisableScaleIn", False)).lower() == "true"
+                    if wanted == current or (wanted < current and disable_in):
+                        continue
+                    group.set_desired_capacity(wanted)
+                    _log_autoscaling(
+                        "target-tracking",
+                        "SetDesiredCapacity",
+                        group,
+                        policy_name=policy.name,
+                        metric_value=value,
+                        target_value=target,
+                        desired_capacity=wanted,
+                        previous_desired_capacity=current,
+                    )
+
+
+# ---------------------------------------------------------------------------------------- scheduled actions
+CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute hour day-of-month month day-of-week (0 = Sunday)
+MAX_MINUTES_PER_TICK = 2 * 24 * 60
+_CLOCK: dict[str, Any] = {}
+
+
+def _cron_values(field_text: str, low: int, high: int) -> set[int]:
+    """The values one cron field allows (``*``, ``*/n``, ``a-b``, ``a-b/n``, lists; 7 is Sunday too)."""
+    values: set[int] = set()
+    for part in field_text.split(","):
+        body, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if body == "*":
+            start, end = low, high
+        elif "-" in body:
+            start, end = (int(x) for x in body.split("-", 1))
+        else:
+            start = end = int(body)
+        values.update(v % 7 if high == 6 else v for v in range(start, end + 1, step))
+    return values
+
+
+def cron_matches(expression: str, moment: datetime) -> bool:
+    """Whether the five-field cron ``expression`` (Recurrence) fires at ``moment``'s minute."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"Recurrence {expression!r} is not a five-field cron expression")
+    minute, hour, day, month, weekday = (_cron_values(f, *r) for f, r in zip(fields, CRON_FIELDS, strict=True))
+    cron_weekday = (moment.weekday() + 1) % 7
+    day_ok = moment.day in day
+    weekday_ok = cron_weekday in weekday
+    both_restricted = fields[2] != "*" and fields[4] != "*"  # cron: then either day field may match
+    calendar_ok = (day_ok or weekday_ok) if both_restricted else (day_ok and weekday_ok)
+    return moment.minute in minute and moment.hour in hour and moment.month in month and calendar_ok
+
+
+def emulated_now() -> datetime:
+    """The emulator's compressed wall clock: real time runs 1 / time scale faster from where it was last set."""
+    now = time.monotonic()
+    if "origin" not in _CLOCK:
+        _CLOCK.update(origin=datetime.now(UTC), since=now)
+    elapsed = (now - _CLOCK["since"]) / _SETTINGS.lifecycle_time_scale
+    return _CLOCK["origin"] + timedelta(seconds=elapsed)
+
+
+def _set_clock(moment: datetime) -> None:
+    with _LOCK:
+        _CLOCK.update(origin=moment, since=time.monotonic(), last=moment)
+
+
+def run_scheduled_actions() -> None:
+    """Apply the scheduled actions whose Recurrence fires in the minutes the compressed clock passed since the last
+    tick (in the action's TimeZone, UTC by default)."""
+    from zoneinfo import ZoneInfo
+
+    from moto.autoscaling.models import autoscaling_backends
+
+    with _LOCK:
+        now = emulated_now()
+        last = _CLOCK.get("last", now)
+        _CLOCK["last"] = now
+        first_minute = last.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        minutes = []
+        moment = first_minute
+        while moment <= now and len(minutes) < MAX_MINUTES_PER_TICK:
+            minutes.append(moment)
+            moment += timedelta(minutes=1)
+        if not minutes:
+            return
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for action in list(backend.scheduled_actions.values()):
+                    group = backend.autoscaling_groups.get(action.auto_scaling_group_name)
+                    if not action.recurrence or group is None:
+                        continue
+                    try:
+                        zone = ZoneInfo(action.time_zone) if action.time_zone else UTC
+                        if not any(cron_matches(action.recurrence, m.astimezone(zone)) for m in minutes):
+                            continue
+                    except (ValueError, KeyError):  # a recurrence or zone the emulator cannot read never fires
+                        continue
+                    if action.min_size is not None:
+                        group.min_size = int(action.min_size)
+                    if action.max_size is not None:
+                        group.max_size = int(action.max_size)
+                    desired = action.desired_capacity
+                    if desired is None:
+                        desired = min(max(int(group.desired_capacity or 0), group.min_size), group.max_size)
+                    group.set_desired_capacity(int(desired))
+                    _log_autoscaling(
+                        "schedule",
+                        "ScheduledActionRun",
+                        group,
+                        scheduled_action_name=action.scheduled_action_name,
+                        emulated_time=now.isoformat(),
+                        desired_capacity=int(desired),
+                    )
+
+
 def _target_lifecycle_states() -> list[dict[str, Any]]:
     from moto.autoscaling.models import autoscaling_backends
 
@@ -1444,6 +1792,7 @@ class EmulatorApp:
                 response = self.moto_app(environ, start_response)
                 _COMPLETED_ACTIONS.clear()
                 _AUTOSCALING_LOG.clear()
+                _CLOCK.clear()
             return response
         return self.moto_app(environ, start_response)
 
@@ -1457,6 +1806,8 @@ class EmulatorApp:
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
             return "200 OK", _waiting_actions()
+        if path == f"{PRIVATE_PREFIX}clock":
+            return self._clock(method, environ)
         if path == f"{PRIVATE_PREFIX}autoscaling-calls":
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
@@ -1485,6 +1836,22 @@ class EmulatorApp:
         if not _set_image_state(image_id, state):
             return "404 Not Found", {"error": f"no image {image_id} in the emulator: check the id CreateImage returned"}
         return "200 OK", {"ImageId": image_id, "State": state}
+
+    @staticmethod
+    def _clock(method: str, environ: dict[str, Any]) -> tuple[str, Any]:
+        """GET the compressed clock scheduled actions run on; POST {"now": ISO 8601 with offset} moves it."""
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                moment = datetime.fromisoformat(json.loads(environ["wsgi.input"].read(length) or b"{}")["now"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return "400 Bad Request", {"error": 'the body must be JSON like {"now": "2026-12-07T06:55:00+00:00"}'}
+            if moment.tzinfo is None:
+                return "400 Bad Request", {"error": f"{moment.isoformat()} has no UTC offset: add +00:00"}
+            _set_clock(moment.astimezone(UTC))
+        elif method != "GET":
+            return "405 Method Not Allowed", {"error": "the clock answers GET and POST"}
+        return "200 OK", {"now": emulated_now().isoformat(), "time_scale": _SETTINGS.lifecycle_time_scale}
 
     @staticmethod
     def _public_parameter(method: str, environ: dict[str, Any]) -> tuple[str, Any]:
@@ -1566,6 +1933,11 @@ def pending_lifecycle_actions(endpoint: str) -> list[dict[str, Any]]:
     """
     with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}pending-lifecycle-actions", timeout=10) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+def set_clock(endpoint: str, moment: datetime) -> None:
+    """Move the compressed clock scheduled actions run on (the emulator at ``endpoint``) to ``moment``."""
+    _post_private(endpoint, "clock", {"now": moment.isoformat()}, f"setting the clock to {moment.isoformat()}")
 
 
 def autoscaling_calls(endpoint: str) -> list[dict[str, Any]]:

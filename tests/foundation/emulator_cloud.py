@@ -106,7 +106,7 @@ def _hook(heartbeat: int = 900, default: str = "ABANDON") -> dict[str, Any]:
     }
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
+def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> float:
     """Poll until ``predicate`` holds; returns the monotonic time it did."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -75,7 +75,7 @@ def _group_version(cloud: Cloud) -> str:
 
 
 def _watch(cloud: Cloud, done: Callable[[dict[str, Any]], bool], act: Callable[[], None] = lambda: None,
-           timeout: float = 20.0) -> list[tuple[int, int]]:  # fmt: skip
+           timeout: float = 60.0) -> list[tuple[int, int]]:  # fmt: skip
     """Poll the refresh until ``done``; ``act`` runs each poll (completing waiting lifecycle actions, as instances
     do). Returns (InService instances, all instances) of every poll."""
     samples = []
