@@ -129,7 +129,19 @@ def test_the_refresh_task_uses_the_decision_and_the_gate():
     refresh = next(t for t in refresh_tasks if "ollama.platform.instance_refresh" in t)[
         "ollama.platform.instance_refresh"
     ]
-    assert set(refresh) >= {"name", "desired_configuration", "preferences", "wait"}
+    assert set(refresh) >= {"name", "launch_template", "preferences", "wait"}
+    module = (
+        ROOT
+        / "collections"
+        / "ansible_collections"
+        / "ollama"
+        / "platform"
+        / "plugins"
+        / "modules"
+        / "instance_refresh.py"
+    ).read_text()
+    documented = yaml.safe_load(module.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0])["options"]
+    assert set(refresh) <= set(documented), f"options the module does not document: {set(refresh) - set(documented)}"
     assert "_platform_release_gate.auto_rollback" in refresh["preferences"]
     gate = yaml.safe_load((ROOT / "playbooks" / "tasks" / "release_schema_gate.yml").read_text())
     names = [t["name"] for t in gate]
