@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.integration.ansible_runner import run_playbook
+from tests.ansible_runner import run_playbook
 
 pytestmark = pytest.mark.emulator
 

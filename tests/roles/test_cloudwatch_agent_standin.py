@@ -8,8 +8,6 @@ cloudwatch-journal-export@.service with a fake journalctl (the test host's journ
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -22,21 +20,14 @@ import boto3
 import pytest
 from test_cloudwatch_agent_config import ANSIBLE, ROLE, render
 
+from tests.project import load_program
+
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROLE / "files" / "cloudwatch-agent-standin"
 INSTANCE = "i-0123456789abcdef0"
 
 
-def load_standin():
-    loader = importlib.machinery.SourceFileLoader("cloudwatch_agent_standin", str(PROGRAM))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module
-    loader.exec_module(module)
-    return module
-
-
-standin = load_standin()
+standin = load_program(PROGRAM, "cloudwatch_agent_standin")
 
 
 def render_template(tmp_path: Path, template: str, **extra: object) -> str:

@@ -4,8 +4,6 @@ publishes what scaling, the alarms and the dashboard read."""
 from __future__ import annotations
 
 import http.server
-import importlib.machinery
-import importlib.util
 import json
 import os
 import signal
@@ -19,21 +17,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.project import ROOT
+from tests.project import ROOT, load_program
 
 SCRIPT = ROOT / "roles" / "ollama" / "files" / "ollama-inflight-metric"
 
 
-def load_publisher():
-    loader = importlib.machinery.SourceFileLoader("ollama_inflight_metric", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module  # dataclasses look their module up
-    loader.exec_module(module)
-    return module
-
-
-publisher = load_publisher()
+publisher = load_program(SCRIPT, "ollama_inflight_metric")
 PS = json.dumps({"models": [{"name": "llama3.2:1b"}]})
 STATUS = "Active connections: 9 \nserver accepts handled requests\n 10 10 30 \nReading: 0 Writing: {w} Waiting: 2 \n"
 

@@ -129,3 +129,53 @@ def blocks(hcl: dict[str, dict[str, Any]], kind: str) -> Iterator[tuple[str, str
 
 def read_tfvars(environment: str) -> dict[str, Any]:
     return parse_file(TERRAFORM_DIR / "environments" / f"{environment}.tfvars")
+
+
+PARSED_MARK = "__is_block__"
+
+
+def one(value: Any) -> Any:
+    """A block or attribute python-hcl2 wraps in a one-element list, unwrapped."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+class ParsedRoot:
+    """A Terraform root module's blocks, parsed offline (locals, variables, outputs, resources, data sources)."""
+
+    def __init__(self, root: Path) -> None:
+        from tools.provider_schema.check import parse_file
+
+        docs = [parse_file(p) for p in sorted(root.glob("*.tf"))]
+
+        def merged(kind: str) -> dict[str, Any]:
+            return {k: v for d in docs for g in d.get(kind, []) for k, v in g.items() if k != PARSED_MARK}
+
+        self.locals = merged("locals")
+        self.variables = merged("variable")
+        self.outputs = merged("output")
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.data: dict[tuple[str, str], dict[str, Any]] = {}
+        for doc in docs:
+            for kind, target in (("resource", self.resources), ("data", self.data)):
+                for group in doc.get(kind, []):
+                    for rtype, instances in group.items():
+                        if rtype != PARSED_MARK:
+                            target.update({(rtype, n): b for n, b in instances.items() if n != PARSED_MARK})
+
+    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
+        return {name: body for (t, name), body in self.resources.items() if t == rtype}
+
+
+def planted_copy(tmp_path: Path, filename: str, old: str, new: str) -> Path:
+    """A copy of terraform/ with one planted mistake: ``old`` (exactly once in ``filename``) replaced by ``new``, or
+    the whole file written as ``new`` when ``old`` is empty."""
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
+    target = copy / filename
+    if old:
+        text = target.read_text()
+        assert text.count(old) == 1, f"the planted mistake needs exactly one '{old}' in {filename}: update this test"
+        target.write_text(text.replace(old, new))
+    else:
+        target.write_text(new)
+    return copy

@@ -7,21 +7,16 @@ The checks read what the resources do, not their addresses, and each is shown to
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from terraform_helpers import TERRAFORM_DIR
+from terraform_helpers import TERRAFORM_DIR, one, planted_copy
 
 from tools.provider_schema.check import parse_file
 
 _MARK = "__is_block__"
 PUBLIC_ACCESS_FLAGS = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
-
-
-def _one(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
 def _folders(root: Path) -> dict[Path, list[dict[str, Any]]]:
@@ -54,7 +49,7 @@ def _variables(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _denies_plain_http(document: dict[str, Any], documents: dict[str, dict[str, Any]]) -> bool:
     for statement in document.get("statement", []):
-        condition = _one(statement.get("condition", [{}]))
+        condition = one(statement.get("condition", [{}]))
         if (
             statement.get("effect") == "Deny"
             and statement.get("actions") == ["s3:*"]
@@ -84,26 +79,26 @@ def bucket_findings(root: Path) -> list[str]:
                 if ref in str(body.get("bucket", "")):
                     companions.setdefault(other, []).append(body)
 
-            def one(rtype: str, _c=companions, _w=where) -> dict[str, Any] | None:
+            def companion(rtype: str, _c=companions, _w=where) -> dict[str, Any] | None:
                 bodies = _c.get(rtype, [])
                 if len(bodies) != 1:
                     findings.append(f"{_w}: needs exactly one {rtype}, found {len(bodies)}")
                     return None
                 return bodies[0]
 
-            versioning = one("aws_s3_bucket_versioning")
-            if versioning is not None and _one(versioning["versioning_configuration"]).get("status") != "Enabled":
+            versioning = companion("aws_s3_bucket_versioning")
+            if versioning is not None and one(versioning["versioning_configuration"]).get("status") != "Enabled":
                 findings.append(f"{where}: versioning is not Enabled")
-            if (sse := one("aws_s3_bucket_server_side_encryption_configuration")) is not None:
-                default = _one(_one(sse["rule"])["apply_server_side_encryption_by_default"])
+            if (sse := companion("aws_s3_bucket_server_side_encryption_configuration")) is not None:
+                default = one(one(sse["rule"])["apply_server_side_encryption_by_default"])
                 if not default.get("sse_algorithm"):
                     findings.append(f"{where}: no default encryption algorithm")
-            if (pab := one("aws_s3_bucket_public_access_block")) is not None:
+            if (pab := companion("aws_s3_bucket_public_access_block")) is not None:
                 for flag in PUBLIC_ACCESS_FLAGS:
                     if pab.get(flag) is not True:
                         findings.append(f"{where}: public access block {flag} is not true")
-            if (ownership := one("aws_s3_bucket_ownership_controls")) is not None:
-                value = str(_one(ownership["rule"]).get("object_ownership"))
+            if (ownership := companion("aws_s3_bucket_ownership_controls")) is not None:
+                value = str(one(ownership["rule"]).get("object_ownership"))
                 allowed = {"BucketOwnerEnforced", "BucketOwnerPreferred"}
                 if value.startswith("${var."):
                     validation = str(variables.get(value[6:-1], {}).get("validation", ""))
@@ -112,13 +107,13 @@ def bucket_findings(root: Path) -> list[str]:
                     ok = value in allowed
                 if not ok:
                     findings.append(f"{where}: object ownership {value} lets writers own objects (ObjectWriter)")
-            if (lifecycle := one("aws_s3_bucket_lifecycle_configuration")) is not None:
-                rule = _one(lifecycle["rule"])
-                if _one(rule.get("transition", [{}])).get("storage_class") != "INTELLIGENT_TIERING":
+            if (lifecycle := companion("aws_s3_bucket_lifecycle_configuration")) is not None:
+                rule = one(lifecycle["rule"])
+                if one(rule.get("transition", [{}])).get("storage_class") != "INTELLIGENT_TIERING":
                     findings.append(f"{where}: lifecycle does not move objects to INTELLIGENT_TIERING")
-                if "noncurrent_days" not in _one(rule.get("noncurrent_version_expiration", [{}])):
+                if "noncurrent_days" not in one(rule.get("noncurrent_version_expiration", [{}])):
                     findings.append(f"{where}: lifecycle keeps noncurrent versions forever")
-            if (policy := one("aws_s3_bucket_policy")) is not None:
+            if (policy := companion("aws_s3_bucket_policy")) is not None:
                 source = str(policy.get("policy", ""))
                 used = [d for n, d in documents.items() if f"aws_iam_policy_document.{n}.json" in source]
                 document = used[0] if len(used) == 1 else None
@@ -161,15 +156,6 @@ def encryption_findings(root: Path) -> list[str]:
         if "access_log_bucket" not in call and not log_bucket and "providers" not in call:
             findings.append(f"module.{name}: no server access logging")
     return findings
-
-
-def _planted(tmp_path: Path, filename: str, old: str, new: str) -> Path:
-    copy = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
-    target = copy / filename
-    assert target.read_text().count(old) == 1, f"'{old}' must occur once in {filename}: update this test"
-    target.write_text(target.read_text().replace(old, new))
-    return copy
 
 
 def test_every_bucket_wherever_declared_is_hardened():
@@ -216,7 +202,7 @@ PLANTED = [
 
 @pytest.mark.parametrize(("filename", "old", "new", "expected"), PLANTED)
 def test_planted_bucket_violation_is_caught(tmp_path, filename, old, new, expected):
-    findings = bucket_findings(_planted(tmp_path, filename, old, new))
+    findings = bucket_findings(planted_copy(tmp_path, filename, old, new))
     assert findings and all(expected in f or "stray" in f for f in findings), findings
     assert any(expected in f for f in findings), findings
 
@@ -235,11 +221,11 @@ LOGGED = '  access_log_bucket       = module.logs_bucket.id\n  access_log_prefix
     ids=["unlogged-bucket", "acls-enabled"],
 )  # fmt: skip
 def test_planted_bucket_call_violation_is_caught(tmp_path, old, new, expected):
-    assert encryption_findings(_planted(tmp_path, "s3.tf", old, new)) == [expected]
+    assert encryption_findings(planted_copy(tmp_path, "s3.tf", old, new)) == [expected]
 
 
 def test_planted_unencrypted_bucket_is_caught(tmp_path):
-    copy = _planted(tmp_path, "s3.tf", "  kms_key_arn             = aws_kms_key.dr.arn\n", "")
+    copy = planted_copy(tmp_path, "s3.tf", "  kms_key_arn             = aws_kms_key.dr.arn\n", "")
     assert encryption_findings(copy) == [
         "module.backups_dr_bucket: no customer-managed KMS key (only the ALB log bucket may use SSE-S3)"
     ]
@@ -251,6 +237,6 @@ def test_backups_replicate_to_the_dr_region():
         r for r in _blocks(docs, "resource") if r[0] == "aws_s3_bucket_replication_configuration" and r[1] == "backups"
     ]
     assert replication["bucket"] == "${module.backups_bucket.id}"
-    destination = _one(_one(replication["rule"])["destination"])
+    destination = one(one(replication["rule"])["destination"])
     assert destination["bucket"] == "${module.backups_dr_bucket.arn}"
-    assert "aws_kms_key.dr." in _one(destination["encryption_configuration"])["replica_kms_key_id"]
+    assert "aws_kms_key.dr." in one(destination["encryption_configuration"])["replica_kms_key_id"]

@@ -13,38 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from terraform_helpers import REPO_ROOT, TERRAFORM_DIR, make_provider_free_copy, read_tfvars, run_terraform
+from terraform_helpers import (
+    REPO_ROOT,
+    TERRAFORM_DIR,
+    ParsedRoot,
+    make_provider_free_copy,
+    one,
+    planted_copy,
+    read_tfvars,
+    run_terraform,
+)
 
 from tools.provider_schema.check import parse_file
 from tools.twin import proxy
 
-_MARK = "__is_block__"
 TLS_POLICY = re.compile(r"^ELBSecurityPolicy-TLS13-")
-
-
-def _one(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
-
-
-class Root:
-    """The root module's parsed blocks."""
-
-    def __init__(self, root: Path) -> None:
-        docs = [parse_file(p) for p in sorted(root.glob("*.tf"))]
-        self.locals = {k: v for d in docs for g in d.get("locals", []) for k, v in g.items() if k != _MARK}
-        self.variables = {k: v for d in docs for g in d.get("variable", []) for k, v in g.items() if k != _MARK}
-        self.outputs = {k: v for d in docs for g in d.get("output", []) for k, v in g.items() if k != _MARK}
-        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
-        self.data: dict[tuple[str, str], dict[str, Any]] = {}
-        for doc in docs:
-            for kind, target in (("resource", self.resources), ("data", self.data)):
-                for group in doc.get(kind, []):
-                    for rtype, instances in group.items():
-                        if rtype != _MARK:
-                            target.update({(rtype, n): b for n, b in instances.items() if n != _MARK})
-
-    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
-        return {name: body for (t, name), body in self.resources.items() if t == rtype}
 
 
 def _behaviours(distribution: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,7 +40,7 @@ def _behaviours(distribution: dict[str, Any]) -> list[dict[str, Any]]:
 
 def tls_findings(root: Path) -> list[str]:
     """Every hop is TLS to a name its certificate carries."""
-    model, findings = Root(root), []
+    model, findings = ParsedRoot(root), []
     for name, listener in model.of_type("aws_lb_listener").items():
         actions = [a.get("type") for a in listener.get("default_action", [])]
         if listener.get("protocol") != "HTTPS" and actions != ["redirect"]:
@@ -76,7 +59,7 @@ def tls_findings(root: Path) -> list[str]:
         for behaviour in _behaviours(distribution):
             if behaviour.get("viewer_protocol_policy") not in ("redirect-to-https", "https-only"):
                 findings.append(f"aws_cloudfront_distribution.{name}: a behaviour lets viewers use plain HTTP")
-        certificate = _one(distribution["viewer_certificate"])
+        certificate = one(distribution["viewer_certificate"])
         if certificate.get("minimum_protocol_version") != "TLSv1.2_2021" or "acm_certificate" not in str(certificate):
             findings.append(f"aws_cloudfront_distribution.{name}: viewers not on the domain certificate with TLS 1.2+")
     regional = model.resources[("aws_acm_certificate", "regional")]
@@ -101,7 +84,7 @@ def tls_findings(root: Path) -> list[str]:
 def bypass_findings(root: Path) -> list[str]:
     """An internet-facing load balancer admits only CloudFront, answers 403 by default and forwards only requests that
     carry the origin-verify header; the distribution has the WAF and sends the header."""
-    model, findings = Root(root), []
+    model, findings = ParsedRoot(root), []
     rules = model.locals["ingress_rules"]
     listeners = model.of_type("aws_lb_listener")
     for name, lb in model.of_type("aws_lb").items():
@@ -114,14 +97,14 @@ def bypass_findings(root: Path) -> list[str]:
                     findings.append(f"aws_lb.{name}: ingress {rule_name} admits more than CloudFront")
         own = {n: b for n, b in listeners.items() if b["load_balancer_arn"] == f"${{aws_lb.{name}.arn}}"}
         for listener_name, listener in own.items():
-            action = _one(listener["default_action"])
-            status = _one(action.get("fixed_response", [{}])).get("status_code")
+            action = one(listener["default_action"])
+            status = one(action.get("fixed_response", [{}])).get("status_code")
             if action.get("type") not in ("redirect",) and status != "403":
                 findings.append(f"aws_lb_listener.{listener_name}: default action is not 403 on an internet-facing ALB")
         for rule_name, rule in model.of_type("aws_lb_listener_rule").items():
             if not any(f"aws_lb_listener.{n}." in rule["listener_arn"] for n in own):
                 continue
-            headers = [_one(c["http_header"]) for c in rule.get("condition", []) if "http_header" in c]
+            headers = [one(c["http_header"]) for c in rule.get("condition", []) if "http_header" in c]
             if not any(
                 h["http_header_name"] == "X-Origin-Verify" and "origin_verify.secret_string" in str(h["values"])
                 for h in headers
@@ -138,7 +121,7 @@ def bypass_findings(root: Path) -> list[str]:
 
 def rotation_findings(root: Path) -> list[str]:
     """During a rotation the ALB accepts the current and the previous origin-verify value, before CloudFront changes."""
-    model, findings = Root(root), []
+    model, findings = ParsedRoot(root), []
     previous = model.data.get(("aws_secretsmanager_secret_version", "origin_verify_previous"), {})
     if previous.get("version_stage") != "AWSPREVIOUS" or "origin_verify" not in str(previous.get("secret_id")):
         findings.append("no data source reads the origin-verify value of stage AWSPREVIOUS")
@@ -147,7 +130,7 @@ def rotation_findings(root: Path) -> list[str]:
             "the previous value must be read only once there was a rotation (count on local.secret_version)"
         )
     rule = model.resources[("aws_lb_listener_rule", "from_cloudfront")]
-    values = str(_one(_one(rule["condition"])["http_header"])["values"])
+    values = str(one(one(rule["condition"])["http_header"])["values"])
     if "origin_verify.secret_string" not in values or "origin_verify_previous[*].secret_string" not in values:
         findings.append("the listener rule does not accept both the current and the previous origin-verify value")
     distribution = model.resources[("aws_cloudfront_distribution", "this")]
@@ -157,11 +140,11 @@ def rotation_findings(root: Path) -> list[str]:
 
 
 def timeout_findings(root: Path) -> list[str]:
-    model, findings = Root(root), []
+    model, findings = ParsedRoot(root), []
     for name, lb in model.of_type("aws_lb").items():
         if lb.get("idle_timeout") != "${local.stream_idle_timeout}":
             findings.append(f"aws_lb.{name}: idle_timeout {lb.get('idle_timeout')} is not local.stream_idle_timeout")
-    config = _one(_one(model.resources[("aws_cloudfront_distribution", "this")]["origin"][0])["custom_origin_config"])
+    config = one(one(model.resources[("aws_cloudfront_distribution", "this")]["origin"][0])["custom_origin_config"])
     for key in ("origin_read_timeout", "origin_keepalive_timeout"):
         if config.get(key) != f"${{local.cloudfront_{key}}}":
             findings.append(f"CloudFront {key} = {config.get(key)} does not derive from the stream timeouts")
@@ -173,7 +156,7 @@ BODY_GROUPS = {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRul
 
 
 def waf_findings(root: Path) -> list[str]:
-    model, findings = Root(root), []
+    model, findings = ParsedRoot(root), []
     prefixes = model.locals["waf_chat_path_prefixes"]
     for path in CHAT_PATHS:
         if not any(path.startswith(p) for p in prefixes):
@@ -182,22 +165,13 @@ def waf_findings(root: Path) -> list[str]:
         findings.append("local.waf_chat_paths_regex is not built from local.waf_chat_path_prefixes")
     for name, acl in model.of_type("aws_wafv2_web_acl").items():
         for rule in acl.get("rule", []):
-            managed = _one(_one(rule["statement"]).get("managed_rule_group_statement", [{}]))
+            managed = one(one(rule["statement"]).get("managed_rule_group_statement", [{}]))
             if managed.get("name") not in BODY_GROUPS:
                 continue
             scope = json.dumps(managed.get("scope_down_statement", []))
             if '"not_statement"' not in scope or "${local.waf_chat_paths_regex}" not in scope:
                 findings.append(f"aws_wafv2_web_acl.{name}: {managed['name']} inspects the bodies of the chat paths")
     return findings
-
-
-def _planted(tmp_path: Path, filename: str, old: str, new: str) -> Path:
-    copy = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
-    target = copy / filename
-    assert target.read_text().count(old) == 1, f"'{old}' must occur once in {filename}: update this test"
-    target.write_text(target.read_text().replace(old, new))
-    return copy
 
 
 CHECKS = {
@@ -260,7 +234,7 @@ PLANTED = [
 
 @pytest.mark.parametrize(("check", "filename", "old", "new", "expected"), PLANTED)
 def test_planted_edge_violation_is_caught(tmp_path, check, filename, old, new, expected):
-    findings = CHECKS[check](_planted(tmp_path, filename, old, new))
+    findings = CHECKS[check](planted_copy(tmp_path, filename, old, new))
     assert findings and all(expected in f for f in findings), findings
 
 

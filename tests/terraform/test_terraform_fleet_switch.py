@@ -10,13 +10,12 @@ tier-keyed resources keep their keys, the singletons that gained `count` have `m
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from terraform_helpers import TERRAFORM_DIR
+from terraform_helpers import TERRAFORM_DIR, planted_copy
 
 from tools.provider_schema.check import parse_file
 
@@ -239,22 +238,9 @@ PLANTED = [
 ]
 
 
-def _planted_copy(tmp_path: Path, filename: str, old: str, new: str) -> Path:
-    copy = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
-    target = copy / filename
-    if old:
-        text = target.read_text()
-        assert text.count(old) == 1, f"the planted mistake needs exactly one '{old}' in {filename}: update this test"
-        target.write_text(text.replace(old, new))
-    else:
-        target.write_text(new)
-    return copy
-
-
 @pytest.mark.parametrize(("filename", "old", "new", "expected"), PLANTED)
 def test_planted_unguarded_reference_is_caught(tmp_path: Path, filename: str, old: str, new: str, expected: str):
-    findings = fleet_findings(_planted_copy(tmp_path, filename, old, new))
+    findings = fleet_findings(planted_copy(tmp_path, filename, old, new))
     assert len(findings) == 1 and findings[0].startswith(expected), findings
 
 
@@ -320,7 +306,7 @@ def test_deployed_addresses_survive_the_switch():
 
 def test_a_missing_moved_block_is_caught(tmp_path: Path):
     old = "moved {\n  from = aws_cloudwatch_metric_alarm.low_cpu\n  to   = aws_cloudwatch_metric_alarm.low_cpu[0]\n}\n"
-    findings = moved_findings(_planted_copy(tmp_path, "moved.tf", old, ""))
+    findings = moved_findings(planted_copy(tmp_path, "moved.tf", old, ""))
     assert findings == [
         "aws_cloudwatch_metric_alarm.low_cpu is gone and has no moved block: terraform would destroy and recreate it"
     ], findings
@@ -329,5 +315,5 @@ def test_a_missing_moved_block_is_caught(tmp_path: Path):
 def test_a_rekeyed_tier_resource_is_caught(tmp_path: Path):
     old = 'resource "aws_autoscaling_policy" "requests" {\n  for_each = var.ollama_fleet_enabled ? local.tiers : {}\n'
     new = 'resource "aws_autoscaling_policy" "requests" {\n  count = var.ollama_fleet_enabled ? 2 : 0\n'
-    findings = moved_findings(_planted_copy(tmp_path, "scaling.tf", old, new))
+    findings = moved_findings(planted_copy(tmp_path, "scaling.tf", old, new))
     assert len(findings) == 2 and all(f.startswith("aws_autoscaling_policy.requests[") for f in findings), findings

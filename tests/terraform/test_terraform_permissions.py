@@ -5,41 +5,14 @@ encrypted, expiring log groups that exist before the instance. Each check is sho
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from terraform_helpers import TERRAFORM_DIR
+from terraform_helpers import TERRAFORM_DIR, ParsedRoot, one, planted_copy
 
-from tools.provider_schema.check import parse_file
-
-_MARK = "__is_block__"
 ELB_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
 ELB_ACCOUNT = "${data.aws_elb_service_account.this.arn}"
-
-
-def _one(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
-
-
-class Root:
-    """The root module's parsed blocks."""
-
-    def __init__(self, root: Path) -> None:
-        docs = [parse_file(p) for p in sorted(root.glob("*.tf"))]
-        self.locals = {k: v for d in docs for g in d.get("locals", []) for k, v in g.items() if k != _MARK}
-        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
-        self.data: dict[tuple[str, str], dict[str, Any]] = {}
-        for doc in docs:
-            for kind, target in (("resource", self.resources), ("data", self.data)):
-                for group in doc.get(kind, []):
-                    for rtype, instances in group.items():
-                        if rtype != _MARK:
-                            target.update({(rtype, n): b for n, b in instances.items() if n != _MARK})
-
-    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
-        return {name: body for (t, name), body in self.resources.items() if t == rtype}
 
 
 def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
@@ -52,7 +25,7 @@ def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
 
 def kms_findings(root: Path) -> list[str]:
     """Key policies must not name the Auto Scaling service-linked role as a principal (absent on a fresh account)."""
-    model = Root(root)
+    model = ParsedRoot(root)
     findings = []
     statements = [s for group in model.locals["kms_key_statements"].values() for s in group if isinstance(s, dict)]
     documents = [b for (t, _), b in model.data.items() if t == "aws_iam_policy_document"]
@@ -79,7 +52,7 @@ def kms_findings(root: Path) -> list[str]:
 
 def alb_log_findings(root: Path) -> list[str]:
     """Every statement that lets Elastic Load Balancing write to the log bucket is limited to this account."""
-    model = Root(root)
+    model = ParsedRoot(root)
     findings = []
     resources_text = str(model.locals.get("alb_log_resources", ""))
     if "/AWSLogs/${local.account_id}/*" not in resources_text:
@@ -107,7 +80,7 @@ def alb_log_findings(root: Path) -> list[str]:
     if not writers:
         findings.append("no statement lets Elastic Load Balancing deliver access logs")
     for name, lb in model.of_type("aws_lb").items():
-        prefix = str(_one(lb["access_logs"]).get("prefix"))
+        prefix = str(one(lb["access_logs"]).get("prefix"))
         if not prefix.startswith("${local.alb_log_prefixes."):
             findings.append(f"aws_lb.{name}: access-log prefix {prefix} is not one of local.alb_log_prefixes")
     return findings
@@ -117,7 +90,7 @@ def alb_log_findings(root: Path) -> list[str]:
 
 
 def rds_log_findings(root: Path) -> list[str]:
-    model = Root(root)
+    model = ParsedRoot(root)
     findings = []
     groups = model.of_type("aws_cloudwatch_log_group")
     for name, db in model.of_type("aws_db_instance").items():
@@ -141,15 +114,6 @@ def rds_log_findings(root: Path) -> list[str]:
         if f"${{aws_cloudwatch_log_group.{group}}}" not in db.get("depends_on", []):
             findings.append(f"{where}: does not depend on aws_cloudwatch_log_group.{group} (RDS would create it first)")
     return findings
-
-
-def _planted(tmp_path: Path, filename: str, old: str, new: str) -> Path:
-    copy = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
-    target = copy / filename
-    assert target.read_text().count(old) == 1, f"'{old}' must occur once in {filename}: update this test"
-    target.write_text(target.read_text().replace(old, new))
-    return copy
 
 
 CHECKS = {"kms": kms_findings, "alb_logs": alb_log_findings, "rds_logs": rds_log_findings}
@@ -189,5 +153,5 @@ PLANTED = [
 
 @pytest.mark.parametrize(("check", "filename", "old", "new", "expected"), PLANTED)
 def test_planted_permission_violation_is_caught(tmp_path, check, filename, old, new, expected):
-    findings = CHECKS[check](_planted(tmp_path, filename, old, new))
+    findings = CHECKS[check](planted_copy(tmp_path, filename, old, new))
     assert findings and all(expected in f for f in findings), findings
