@@ -16,6 +16,7 @@ EXPECTED = (
     "roles/cloudwatch_agent/molecule/default",
     "roles/ollama/molecule/default",
     "roles/open_webui/molecule/default",
+    "roles/os_hardening/molecule/default",
     "roles/ssh_hardening/molecule/default",
     "tests/testbed/molecule/default",
 )

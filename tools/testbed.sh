@@ -4,6 +4,7 @@
 #
 # Usage: tools/testbed.sh [images|conf|ollama-release|all]   (default: all)
 # Env:   TESTBED_MIRROR  Debian mirror (default http://deb.debian.org/debian)
+#        TESTBED_SECURITY_MIRROR  Debian security mirror (default http://deb.debian.org/debian-security)
 #        TESTBED_UBUNTU=1  also build Ubuntu 24.04 when its archive answers
 set -euo pipefail
 
@@ -11,6 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/.cache"
 export CONTAINERS_CONF="$CACHE/containers.conf"
 MIRROR="${TESTBED_MIRROR:-http://deb.debian.org/debian}"
+SECURITY_MIRROR="${TESTBED_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 UBUNTU_MIRROR="${TESTBED_UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}"
 IMAGE_PREFIX="localhost/ollama-platform"
 PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,sudo,openssh-server,iproute2,procps,ca-certificates"
@@ -42,7 +44,7 @@ CONF
 
 # inputs_hash SUITE MIRROR: what the image depends on; an image labelled with the same hash is reused.
 inputs_hash() {
-  printf '%s\n' "$1" "$2" "$PACKAGES" "$MASKED_UNITS" "$(sed -n '/^build_image()/,/^}/p' "${BASH_SOURCE[0]}")" \
+  printf '%s\n' "$1" "$2" "$SECURITY_MIRROR" "$PACKAGES" "$MASKED_UNITS" "$(sed -n '/^build_image()/,/^}/p' "${BASH_SOURCE[0]}")" \
     | sha256sum | cut -c1-16
 }
 
@@ -63,6 +65,11 @@ build_image() {
   rootfs="$(mktemp -d "$CACHE/rootfs.XXXXXX")"
   debootstrap --variant=minbase --include="$PACKAGES" "$suite" "$rootfs" "$mirror" "${script[@]}" >"$CACHE/debootstrap-$name.log" 2>&1 \
     || { rm -rf "$rootfs"; die "debootstrap of $suite failed (log: .cache/debootstrap-$name.log): check that $mirror answers, or set TESTBED_MIRROR"; }
+  # Debian's official images list the updates and security suites; debootstrap writes the release alone.
+  if [ "$suite" = bookworm ]; then
+    printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
+      "$mirror" "$suite" "$mirror" "$suite" "$SECURITY_MIRROR" "$suite" >"$rootfs/etc/apt/sources.list"
+  fi
   : >"$rootfs/etc/machine-id"
   rm -f "$rootfs/var/lib/dbus/machine-id"
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
