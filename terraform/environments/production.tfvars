@@ -7,6 +7,10 @@ vpc_cidr           = "10.30.0.0/16"
 az_count           = 3
 single_nat_gateway = false # one NAT gateway per zone
 
+nat_gateway_enabled                 = true
+vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "ssm", "ssmmessages", "ec2messages", "kms"]
+vpc_interface_endpoints_single_zone = false
+
 # GPU inference; CPU-only deployments use e.g. ["c6i.4xlarge", "c7i.4xlarge"].
 ollama_backend_instance_types  = ["g5.xlarge", "g6.xlarge"]
 ollama_frontend_instance_types = ["m6i.large", "m7i.large"]
@@ -38,4 +42,5 @@ s3_noncurrent_version_days = 90
 alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 8000
 budget_alert_thresholds_percent = [50, 80, 100]
+budget_alert_emails             = ["finance@example.com"] # replace: who answers for this account's bill
 billing_alarm_threshold_usd     = 10000
