@@ -35,16 +35,6 @@ output "ollama_private_subnet_ids" {
   value       = aws_subnet.private[*].id
 }
 
-output "ollama_bake_subnet_id" {
-  description = "Subnet of the AMI bake's builder: a private subnet behind the NAT gateway, or a public one (with ollama_bake_public_ip) when there is none."
-  value       = var.nat_gateway_enabled ? aws_subnet.private[0].id : aws_subnet.public[0].id
-}
-
-output "ollama_bake_public_ip" {
-  description = "Whether the AMI bake's builder needs a public IP to reach its package and model sources (no NAT gateway)."
-  value       = !var.nat_gateway_enabled
-}
-
 output "ollama_alb_dns_name" {
   description = "DNS name of the public ALB (reachable only through CloudFront)."
   value       = aws_lb.public.dns_name

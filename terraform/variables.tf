@@ -104,7 +104,7 @@ variable "single_nat_gateway" {
 }
 
 variable "nat_gateway_enabled" {
-  description = "Create NAT gateway(s). Instances never use them (their security groups reach only the VPC endpoints); the AMI bake's builder does. false: the builder runs in a public subnet with a public IP instead (output ollama_bake_subnet_id)."
+  description = "Create NAT gateway(s). Instances never use them (their security groups reach only the VPC endpoints); the AMI bake's builder does. false: set platform_bake_public_subnet in the inventory so the builder runs in a public subnet with a public IP instead."
   type        = bool
   default     = true
 }

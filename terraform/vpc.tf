@@ -1,7 +1,7 @@
 # Public subnets hold only the ALB and the NAT gateways; instances and data stores live in private subnets.
 # The instances never use the NAT gateways (their security groups allow only the VPC endpoints): the AMI bake's
 # builder does (package mirror, Ollama, models). Without them (var.nat_gateway_enabled = false) the builder runs in a
-# public subnet with a public IP (output ollama_bake_subnet_id).
+# public subnet with a public IP (inventory platform_bake_public_subnet).
 
 resource "aws_vpc" "this" {
   cidr_block           = var.vpc_cidr
