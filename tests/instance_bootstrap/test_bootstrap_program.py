@@ -335,7 +335,9 @@ def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     env_file.write_text(env_text(backend_record()))
     state = {"target": "InService"}
     monkeypatch.setattr(
-        bootstrap, "fetch_identity", lambda base: bootstrap.Identity("i-0abc", "us-east-1", state["target"], "c6i.xlarge")
+        bootstrap,
+        "fetch_identity",
+        lambda base: bootstrap.Identity("i-0abc", "us-east-1", state["target"], "c6i.xlarge"),
     )
     monkeypatch.setattr(bootstrap, "check_secrets", lambda secrets, describe: None)
     monkeypatch.setattr(bootstrap, "wait_ready", lambda url, timeout: None)
