@@ -157,12 +157,15 @@ resource "aws_autoscaling_group" "this" {
   wait_for_capacity_timeout = "15m"
   enabled_metrics           = concat(local.group_metrics, each.key == "backend" ? local.warm_pool_metrics : [])
 
+  # Several instance types (or spot): a mixed-instances policy. On-demand capacity takes the types in their order
+  # ("prioritized"): the first type while it has capacity, the next when it runs out (docs/GPU.md).
   dynamic "mixed_instances_policy" {
-    for_each = var.ollama_on_demand_percentage < 100 ? [1] : []
+    for_each = var.ollama_on_demand_percentage < 100 || length(each.value.instance_types) > 1 ? [1] : []
     content {
       instances_distribution {
         on_demand_base_capacity                  = var.ollama_on_demand_base_capacity
         on_demand_percentage_above_base_capacity = var.ollama_on_demand_percentage
+        on_demand_allocation_strategy            = "prioritized"
         spot_allocation_strategy                 = "price-capacity-optimized"
       }
 
@@ -183,16 +186,16 @@ resource "aws_autoscaling_group" "this" {
   }
 
   dynamic "launch_template" {
-    for_each = var.ollama_on_demand_percentage < 100 ? [] : [1]
+    for_each = var.ollama_on_demand_percentage < 100 || length(each.value.instance_types) > 1 ? [] : [1]
     content {
       id      = aws_launch_template.this[each.key].id
       version = aws_launch_template.this[each.key].latest_version
     }
   }
 
-  # Warm pools cannot be combined with mixed instances (spot): production backend only.
+  # Warm pools cannot be combined with mixed instances (spot or several types): a single-type on-demand backend only.
   dynamic "warm_pool" {
-    for_each = each.key == "backend" && var.ollama_warm_pool_size > 0 && var.ollama_on_demand_percentage == 100 ? [1] : []
+    for_each = each.key == "backend" && var.ollama_warm_pool_size > 0 && var.ollama_on_demand_percentage == 100 && length(each.value.instance_types) == 1 ? [1] : []
     content {
       pool_state                  = "Stopped"
       min_size                    = var.ollama_warm_pool_size
@@ -246,8 +249,8 @@ resource "aws_autoscaling_group" "this" {
     ]
 
     precondition {
-      condition     = !(each.key == "backend" && var.ollama_warm_pool_size > 0 && var.ollama_on_demand_percentage < 100)
-      error_message = "var.ollama_warm_pool_size > 0 needs var.ollama_on_demand_percentage = 100: AWS warm pools cannot be used with spot/mixed instances."
+      condition     = !(each.key == "backend" && var.ollama_warm_pool_size > 0 && (var.ollama_on_demand_percentage < 100 || length(each.value.instance_types) > 1))
+      error_message = "var.ollama_warm_pool_size > 0 needs var.ollama_on_demand_percentage = 100 and a single ollama_backend_instance_types entry: AWS warm pools cannot be used with a mixed-instances policy (spot or fallback types). Set the warm pool to 0 to keep the fallback types (docs/GPU.md)."
     }
   }
 }

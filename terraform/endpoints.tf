@@ -1,11 +1,8 @@
 # Instances reach AWS APIs privately: gateway endpoints for S3 and DynamoDB, interface endpoints for the rest.
 
-locals {
-  # Instance security groups allow no internet egress, so every API the instances call needs an endpoint:
-  # Session Manager (ssm, ssmmessages, ec2messages), the CloudWatch agent (logs, monitoring, ec2 for its tag
-  # dimensions), secrets (secretsmanager, kms) and the backend's readiness hook (autoscaling).
-  interface_endpoints = toset(["ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "secretsmanager", "kms", "ec2", "autoscaling"])
-}
+# Instance security groups allow no internet egress, so every API the instances call needs an endpoint
+# (var.vpc_interface_endpoints says which one serves what). Non-production places them in one zone
+# (var.vpc_interface_endpoints_single_zone): an interface endpoint bills per zone-hour.
 
 resource "aws_vpc_endpoint" "gateway" {
   for_each = toset(["s3", "dynamodb"])
@@ -19,12 +16,12 @@ resource "aws_vpc_endpoint" "gateway" {
 }
 
 resource "aws_vpc_endpoint" "interface" {
-  for_each = local.interface_endpoints
+  for_each = toset(var.vpc_interface_endpoints)
 
   vpc_id              = aws_vpc.this.id
   service_name        = "com.amazonaws.${var.aws_region}.${each.key}"
   vpc_endpoint_type   = "Interface"
-  subnet_ids          = aws_subnet.private[*].id
+  subnet_ids          = var.vpc_interface_endpoints_single_zone ? [aws_subnet.private[0].id] : aws_subnet.private[*].id
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
 

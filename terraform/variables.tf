@@ -125,6 +125,29 @@ variable "single_nat_gateway" {
   default     = true
 }
 
+variable "nat_gateway_enabled" {
+  description = "Create NAT gateway(s). Instances never use them (their security groups reach only the VPC endpoints); the AMI bake's builder does. false: set platform_bake_public_subnet in the inventory so the builder runs in a public subnet with a public IP instead."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_interface_endpoints" {
+  description = "AWS services the instances reach through interface endpoints. The boot path needs autoscaling (lifecycle hook), secretsmanager (API token, Open-WebUI secrets), logs and monitoring (CloudWatch agent, scaling metrics) and ec2 (the agent's AutoScalingGroupName dimension); ssm, ssmmessages and ec2messages serve Session Manager shells and configure.yml; kms direct key calls."
+  type        = list(string)
+  default     = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "ssm", "ssmmessages", "ec2messages", "kms"]
+
+  validation {
+    condition     = length(setsubtract(["autoscaling", "secretsmanager", "logs", "monitoring", "ec2"], var.vpc_interface_endpoints)) == 0
+    error_message = "vpc_interface_endpoints must include autoscaling, secretsmanager, logs, monitoring and ec2: an instance's boot calls them and has no other way out of the VPC."
+  }
+}
+
+variable "vpc_interface_endpoints_single_zone" {
+  description = "Place the interface endpoints in the first private subnet only (other zones reach them across zones): a fraction of the cost, no zone redundancy of the API path."
+  type        = bool
+  default     = false
+}
+
 # --- Entry: domain, CloudFront, WAF ---
 variable "domain_name" {
   description = "Public domain of the service (required: every environment carries user data, and the certificates for it, origin.<domain> and backend.<domain> keep every hop on TLS)."
@@ -601,6 +624,33 @@ variable "budget_alert_thresholds_percent" {
   validation {
     condition     = length(var.budget_alert_thresholds_percent) > 0 && alltrue([for p in var.budget_alert_thresholds_percent : p > 0 && p <= 1000])
     error_message = "var.budget_alert_thresholds_percent must list percentages between 1 and 1000."
+  }
+}
+
+variable "budget_alert_emails" {
+  description = "E-mail addresses the budget (actual and forecast) and cost anomaly alerts go to; at least one, in every environment."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.budget_alert_emails) > 0 && length(var.budget_alert_emails) <= 10 && alltrue([for e in var.budget_alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", e))])
+    error_message = "var.budget_alert_emails must list 1 to 10 e-mail addresses (AWS Budgets' limit) such as finance@example.com: cost alerts must reach a person."
+  }
+}
+
+variable "cost_anomaly_monitor_enabled" {
+  description = "Create this account's Cost Anomaly Detection monitor. One per account: false in all but one environment of a shared account."
+  type        = bool
+  default     = true
+}
+
+variable "cost_anomaly_threshold_usd" {
+  description = "Total impact in USD from which a cost anomaly is e-mailed (daily digest)."
+  type        = number
+  default     = 25
+
+  validation {
+    condition     = var.cost_anomaly_threshold_usd > 0
+    error_message = "var.cost_anomaly_threshold_usd must be greater than 0."
   }
 }
 

@@ -1,4 +1,7 @@
 # Public subnets hold only the ALB and the NAT gateways; instances and data stores live in private subnets.
+# The instances never use the NAT gateways (their security groups allow only the VPC endpoints): the AMI bake's
+# builder does (package mirror, Ollama, models). Without them (var.nat_gateway_enabled = false) the builder runs in a
+# public subnet with a public IP (inventory platform_bake_public_subnet).
 
 resource "aws_vpc" "this" {
   cidr_block           = var.vpc_cidr
@@ -52,8 +55,12 @@ resource "aws_subnet" "data" {
   tags = { Name = "${local.name_prefix}-data-${local.azs[count.index]}", Tier = "data" }
 }
 
+locals {
+  nat_gateway_count = var.nat_gateway_enabled ? (var.single_nat_gateway ? 1 : var.az_count) : 0
+}
+
 resource "aws_eip" "nat" {
-  count = var.single_nat_gateway ? 1 : var.az_count
+  count = local.nat_gateway_count
 
   domain = "vpc"
 
@@ -61,7 +68,7 @@ resource "aws_eip" "nat" {
 }
 
 resource "aws_nat_gateway" "this" {
-  count = var.single_nat_gateway ? 1 : var.az_count
+  count = local.nat_gateway_count
 
   allocation_id = aws_eip.nat[count.index].id
   subnet_id     = aws_subnet.public[count.index].id
@@ -94,12 +101,15 @@ resource "aws_route_table" "private" {
 
   vpc_id = aws_vpc.this.id
 
-  route {
-    cidr_block     = "0.0.0.0/0"
-    nat_gateway_id = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
-  }
-
   tags = { Name = "${local.name_prefix}-private-rt-${local.azs[count.index]}" }
+}
+
+resource "aws_route" "private_nat" {
+  count = var.nat_gateway_enabled ? var.az_count : 0
+
+  route_table_id         = aws_route_table.private[count.index].id
+  destination_cidr_block = "0.0.0.0/0"
+  nat_gateway_id         = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
 }
 
 resource "aws_route_table_association" "private" {

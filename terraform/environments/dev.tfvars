@@ -10,6 +10,12 @@ vpc_cidr           = "10.10.0.0/16"
 az_count           = 2
 single_nat_gateway = true
 
+# Dev pays for what its instances use (docs/COSTS.md): no NAT gateway (the bake's builder takes a public IP), the
+# boot path's interface endpoints only, in one zone. Add ssm, ssmmessages, ec2messages for Session Manager shells.
+nat_gateway_enabled                 = false
+vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2"]
+vpc_interface_endpoints_single_zone = true
+
 ollama_backend_instance_types  = ["c6i.xlarge", "c6a.xlarge", "c7i.xlarge"]
 ollama_frontend_instance_types = ["t3.medium", "t3a.medium"]
 ollama_backend_capacity        = { min = 1, max = 2, desired = 1 }
@@ -43,4 +49,5 @@ s3_noncurrent_version_days = 7
 alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 300
 budget_alert_thresholds_percent = [80, 100]
+budget_alert_emails             = ["dev-owners@example.com"] # replace: who answers for this account's bill
 billing_alarm_threshold_usd     = 400

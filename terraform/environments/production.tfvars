@@ -10,14 +10,19 @@ vpc_cidr           = "10.30.0.0/16"
 az_count           = 3
 single_nat_gateway = false # one NAT gateway per zone
 
-# GPU inference; CPU-only deployments use e.g. ["c6i.4xlarge", "c7i.4xlarge"].
-ollama_backend_instance_types  = ["g5.xlarge", "g6.xlarge"]
+nat_gateway_enabled                 = true
+vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "ssm", "ssmmessages", "ec2messages", "kms"]
+vpc_interface_endpoints_single_zone = false
+
+# GPU inference: g6.xlarge (L4, 24 GiB) first, g5.xlarge (A10G, 24 GiB) when g6 capacity runs out; both hold the
+# baked models (tests/gpu). CPU-only deployments use e.g. ["c6i.4xlarge", "c7i.4xlarge"].
+ollama_backend_instance_types  = ["g6.xlarge", "g5.xlarge"]
 ollama_frontend_instance_types = ["m6i.large", "m7i.large"]
 ollama_backend_capacity        = { min = 3, max = 12, desired = 3 }
 ollama_frontend_capacity       = { min = 3, max = 6, desired = 3 }
 ollama_on_demand_base_capacity = 3
 ollama_on_demand_percentage    = 100 # no spot in production
-ollama_warm_pool_size          = 2
+ollama_warm_pool_size          = 0   # a fallback type rules out a warm pool (docs/GPU.md)
 ollama_backend_volume_gb       = 200
 
 ollama_scale_to_zero_schedule = {
@@ -44,4 +49,5 @@ s3_noncurrent_version_days = 90
 alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 8000
 budget_alert_thresholds_percent = [50, 80, 100]
+budget_alert_emails             = ["finance@example.com"] # replace: who answers for this account's bill
 billing_alarm_threshold_usd     = 10000

@@ -10,6 +10,10 @@ vpc_cidr           = "10.20.0.0/16"
 az_count           = 2
 single_nat_gateway = true
 
+nat_gateway_enabled                 = true
+vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "ssm", "ssmmessages", "ec2messages", "kms"]
+vpc_interface_endpoints_single_zone = false
+
 ollama_backend_instance_types  = ["c6i.2xlarge", "c6a.2xlarge", "c7i.2xlarge"]
 ollama_frontend_instance_types = ["t3.large", "t3a.large"]
 ollama_backend_capacity        = { min = 1, max = 4, desired = 2 }
@@ -43,4 +47,5 @@ s3_noncurrent_version_days = 30
 alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 1500
 budget_alert_thresholds_percent = [80, 100]
+budget_alert_emails             = ["staging-owners@example.com"] # replace: who answers for this account's bill
 billing_alarm_threshold_usd     = 2000

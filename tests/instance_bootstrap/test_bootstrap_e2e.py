@@ -100,7 +100,13 @@ def group(aws: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def metadata(group: dict[str, str]) -> Iterator[str]:
+def instance_type() -> str:
+    """The instance's type in the metadata (tests parametrize it)."""
+    return "t3.medium"
+
+
+@pytest.fixture
+def metadata(group: dict[str, str], instance_type: str) -> Iterator[str]:
     """The metadata endpoint serving the group's instance (the twin's double when present, else a stand-in)."""
     if MetadataServer is not None:
         registry = Registry()
@@ -113,6 +119,7 @@ def metadata(group: dict[str, str]) -> Iterator[str]:
                 image_id="ami-12c6146b",
                 iam_role_name="ollama-dev-backend-role",
                 lifecycle_state="InService",
+                instance_type=instance_type,
             )
         )
         server = MetadataServer(registry, host="127.0.0.1", port=0)
@@ -125,6 +132,7 @@ def metadata(group: dict[str, str]) -> Iterator[str]:
     _StandIn.meta = {
         "instance-id": group["instance_id"],
         "placement/region": REGION,
+        "instance-type": instance_type,
         "autoscaling/target-lifecycle-state": "InService",
         "iam/security-credentials/": "ollama-dev-backend-role",
         "iam/security-credentials/ollama-dev-backend-role": json.dumps(creds),
@@ -164,7 +172,10 @@ PLAYBOOK_OK = """\
     - name: Record what the instance was given
       ansible.builtin.copy:
         content: "{{ {'settings': instance_settings, 'identity': instance_identity,
-                      'endpoint': lookup('ansible.builtin.env', 'AWS_ENDPOINT_URL')} | to_json }}"
+                      'endpoint': lookup('ansible.builtin.env', 'AWS_ENDPOINT_URL'),
+                      'ollama': {'gpu': ollama_gpu, 'num_parallel': ollama_num_parallel,
+                                 'max_loaded_models': ollama_max_loaded_models, 'keep_alive': ollama_keep_alive}}
+                     | to_json }}"
         dest: "{{ playbook_dir }}/configured.json"
         mode: "0600"
 """
@@ -231,13 +242,36 @@ def test_success_configures_waits_for_ready_and_continues(tmp_path, group, metad
     assert result.returncode == 0, result.stdout + result.stderr
     configured = json.loads((tmp_path / "configured.json").read_text())
     assert configured["settings"] == record
-    assert configured["identity"] == {"instance_id": group["instance_id"], "region": REGION}
+    identity = {"instance_id": group["instance_id"], "region": REGION, "instance_type": "t3.medium"}
+    assert configured["identity"] == identity
     assert configured["endpoint"] == group["endpoint"]
     assert _Ready.calls >= 3
     for where in (result.stdout, result.stderr, (tmp_path / "run" / "instance.json").read_text()):
         assert TOKEN_VALUE not in where
     assert "FAILED" not in result.stderr
     assert _result_for(completed_actions(group["endpoint"]), group["instance_id"]) == ["CONTINUE"]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "expected"),
+    [
+        ("g6.xlarge", {"gpu": True, "num_parallel": 8, "max_loaded_models": 3, "keep_alive": "-1"}),
+        ("g5.xlarge", {"gpu": True, "num_parallel": 8, "max_loaded_models": 3, "keep_alive": "-1"}),
+        ("c6i.xlarge", {"gpu": False, "num_parallel": 4, "max_loaded_models": 1, "keep_alive": "5m"}),
+    ],
+)
+def test_the_backends_ollama_settings_come_from_the_instance_type_in_the_metadata(
+    tmp_path, group, metadata, ready_url, instance_type, expected
+):
+    """One launch template, every type: the program reads the type through IMDSv2 and hands the playbook the ollama
+    role's settings for it."""
+    record = backend_record(OLLAMA_API_TOKEN_SECRET_ARN=group["token_arn"], AWS_ENDPOINT_URL=group["endpoint"])
+    result = run_bootstrap(tmp_path, metadata, record, PLAYBOOK_OK, ready_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    configured = json.loads((tmp_path / "configured.json").read_text())
+    assert configured["identity"]["instance_type"] == instance_type
+    assert configured["ollama"] == expected
+    assert f"Ollama settings for {instance_type}" in result.stdout
 
 
 def test_failing_playbook_abandons_with_the_cause(tmp_path, group, metadata, ready_url):

@@ -165,7 +165,78 @@ def test_extra_vars_file_holds_the_record_and_identity_only(tmp_path: Path):
     assert path.stat().st_mode & 0o777 == 0o600
     data = json.loads(path.read_text())
     assert data["instance_settings"] == backend_record()
-    assert data["instance_identity"] == {"instance_id": "i-0abc", "region": "us-east-1"}
+    assert data["instance_identity"] == {"instance_id": "i-0abc", "region": "us-east-1", "instance_type": ""}
+    assert not [key for key in data if key.startswith("ollama_")], "no tuning given, no role settings"
+
+
+# -- tuning ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "gpu", "parallel", "loaded", "keep_alive"),
+    [
+        ("g6.xlarge", True, 8, 3, "-1"),  # L4, 24 GiB
+        ("g5.xlarge", True, 8, 3, "-1"),  # A10G, 24 GiB
+        ("g4dn.xlarge", True, 4, 2, "-1"),  # T4, 16 GiB
+        ("g6e.xlarge", True, 16, 4, "-1"),  # L40S, 48 GiB
+        ("c6i.xlarge", False, 4, 1, "5m"),
+        ("c7i.4xlarge", False, 8, 2, "30m"),
+    ],
+)
+def test_tuning_follows_the_instance_type(instance_type, gpu, parallel, loaded, keep_alive):
+    tuning = bootstrap.derive_tuning(instance_type, host=lambda: pytest.fail("a listed type never reads the host"))
+    assert tuning.role_vars() == {
+        "ollama_gpu": gpu,
+        "ollama_num_parallel": parallel,
+        "ollama_max_loaded_models": loaded,
+        "ollama_keep_alive": keep_alive,
+    }
+
+
+def test_an_unlisted_cpu_type_is_read_from_the_host():
+    tuning = bootstrap.derive_tuning("m8g.4xlarge", host=lambda: (16, 64.0))
+    assert (tuning.gpu, tuning.num_parallel, tuning.max_loaded_models) == (False, 8, 2)
+
+
+def test_an_unlisted_gpu_type_is_refused_with_the_fix():
+    with pytest.raises(bootstrap.BootstrapError, match=r"GPU instance type p5\.48xlarge is not in INSTANCE_TYPES"):
+        bootstrap.derive_tuning("p5.48xlarge", host=lambda: (192, 2048.0))
+
+
+def test_extra_vars_carry_the_backends_tuning():
+    identity = bootstrap.Identity("i-0abc", "us-east-1", "InService", "g6.xlarge")
+    data = bootstrap.extra_vars(backend_record(), identity, bootstrap.derive_tuning("g6.xlarge"))
+    assert data["ollama_gpu"] is True and data["ollama_num_parallel"] == 8
+    assert data["instance_identity"]["instance_type"] == "g6.xlarge"
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "models", "problem"),
+    [
+        ("g6.xlarge", ["llama3.1:8b", "nomic-embed-text"], ""),
+        ("g4dn.xlarge", ["llama3.1:8b", "gemma2:9b"], ""),
+        ("g4dn.xlarge", ["llama3.1:8b", "gemma2:9b", "qwen2.5:7b"], "need 19 GiB, it has 16 GiB of GPU memory"),
+        ("c6i.xlarge", ["llama3.2:1b", "nomic-embed-text"], ""),
+        ("t3.medium", ["llama3.2:3b"], "of memory left after 2 GiB for the host"),
+        ("x9.large", ["llama3.2:1b"], "not in INSTANCE_TYPES"),
+    ],
+)
+def test_models_are_checked_against_the_types_memory(instance_type, models, problem):
+    found = bootstrap.fit_problem(instance_type, models)
+    assert (problem in found) if problem else found == ""
+    assert bool(found) == bool(problem)
+
+
+def test_an_unknown_model_size_is_refused():
+    with pytest.raises(bootstrap.BootstrapError, match=r"no size known for model.*MODEL_WEIGHTS_GIB"):
+        bootstrap.models_memory_gib(["llama3.1:405b"])
+
+
+def test_tuning_option_prints_the_settings_without_any_other_step(capsys):
+    assert bootstrap.main(["--tuning", "g5.xlarge"]) == 0
+    assert json.loads(capsys.readouterr().out)["ollama_gpu"] is True
+    assert bootstrap.main(["--tuning", "p4d.24xlarge"]) == 1
+    assert "FAILED: tuning" in capsys.readouterr().err
 
 
 def test_run_playbook_names_a_missing_program(tmp_path: Path):
@@ -299,7 +370,9 @@ def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     env_file.write_text(env_text(backend_record()))
     state = {"target": "InService"}
     monkeypatch.setattr(
-        bootstrap, "fetch_identity", lambda base: bootstrap.Identity("i-0abc", "us-east-1", state["target"])
+        bootstrap,
+        "fetch_identity",
+        lambda base: bootstrap.Identity("i-0abc", "us-east-1", state["target"], "c6i.xlarge"),
     )
     monkeypatch.setattr(bootstrap, "check_secrets", lambda secrets, describe: None)
     monkeypatch.setattr(bootstrap, "wait_ready", lambda url, timeout: None)

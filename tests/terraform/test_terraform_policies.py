@@ -265,7 +265,8 @@ def test_production_is_hardened():
     assert prod["rds_multi_az"] is True
     assert prod["redis_num_cache_clusters"] >= 2
     assert prod["ollama_on_demand_percentage"] == 100
-    assert prod["ollama_warm_pool_size"] > 0
+    # A fallback GPU type when the first runs out; that rules out a warm pool (docs/GPU.md).
+    assert len(prod["ollama_backend_instance_types"]) >= 2 and prod["ollama_warm_pool_size"] == 0
     assert prod["ollama_scale_to_zero_schedule"]["enabled"] is False
     assert prod["ollama_backend_capacity"]["min"] >= prod["az_count"]
     assert prod["alarm_emails"], "production alarms must reach someone"
@@ -320,9 +321,28 @@ def test_nothing_is_open_to_the_internet(hcl):
             assert "0.0.0.0/0" not in text and "::/0" not in text, f"{filename}: {rtype}.{name}"
 
 
+# What an instance's boot calls (lifecycle hook, secrets, CloudWatch agent and its ASG dimension): every environment.
+BOOT_PATH_ENDPOINTS = {"autoscaling", "secretsmanager", "logs", "monitoring", "ec2"}
+
+
+def _interface_endpoints(hcl, environment=None):
+    (variable,) = [b for _, n, _, b in blocks(hcl, "variable") if n == "vpc_interface_endpoints"]
+    if environment is None:
+        return set(variable["default"]), variable
+    return set(read_tfvars(environment).get("vpc_interface_endpoints", variable["default"])), variable
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_environment_keeps_the_boot_paths_endpoints(hcl, environment):
+    endpoints, variable = _interface_endpoints(hcl, environment)
+    assert endpoints >= BOOT_PATH_ENDPOINTS, f"{environment}: boot path needs {sorted(BOOT_PATH_ENDPOINTS - endpoints)}"
+    condition = _one(variable["validation"])["condition"]
+    assert set(re.findall(r'"([a-z0-9]+)"', condition.split("var.vpc_interface_endpoints")[0])) == BOOT_PATH_ENDPOINTS
+
+
 def test_instances_reach_every_api_they_call_through_endpoints(hcl):
-    """Instances have no internet egress: each API the instance roles use must have a VPC endpoint."""
-    (endpoints,) = [g["interface_endpoints"] for g in hcl["endpoints.tf"]["locals"] if "interface_endpoints" in g]
+    """Instances have no internet egress: each API the instance roles use must have a VPC endpoint by default."""
+    endpoints = " ".join(f'"{e}"' for e in _interface_endpoints(hcl)[0])
     required = {"ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "secretsmanager", "kms"}
     policy = json.dumps([b for _, _, n, b in blocks(hcl, "data") if n == "instance"])
     used = {action.split(":")[0] for action in re.findall(r'"([a-z0-9-]+:[A-Za-z*]+)"', policy)}

@@ -5,7 +5,9 @@ Installed by the instance_bootstrap role as /usr/local/sbin/ollama-platform-boot
 ollama-platform-bootstrap.service (after cloud-init's user data wrote the record). Steps:
 
   record     read /etc/ollama-platform/instance.env (KEY=VALUE lines: names and ARNs, never secret values)
-  metadata   IMDSv2: instance id, region and the Auto Scaling target lifecycle state
+  metadata   IMDSv2: instance id, region, instance type and the Auto Scaling target lifecycle state
+  tuning     backend: Ollama's GPU use, concurrency and keep-alive derived from the instance type (one launch
+             template serves every type of the group), passed to the playbook as ollama_* extra vars
   secrets    check every *_SECRET_ARN of the record exists and is readable (DescribeSecret; no value is read)
   configure  ansible-playbook -i localhost, -c local /opt/ollama-platform/ansible/instance.yml -e @<record.json>
   ready      wait until the tier answers (backend GET :8000/ready, frontend GET :8080/health) with HTTP 200
@@ -21,6 +23,7 @@ Options override the installed paths (tests, operators re-running a step):
   --ready-timeout SECONDS  readiness wait             (env OLLAMA_PLATFORM_BOOTSTRAP_READY_TIMEOUT, default 900)
   --console PATH           console for the failure    (env OLLAMA_PLATFORM_BOOTSTRAP_CONSOLE, default /dev/console)
   --run-dir PATH           where the record JSON goes (env OLLAMA_PLATFORM_BOOTSTRAP_RUN_DIR)
+  --tuning TYPE            print the settings derived for an instance type as JSON and exit (no other step)
   --warm-wait SECONDS      after a Warmed:Running hook, wait this long for InService and complete again
                            (env OLLAMA_PLATFORM_BOOTSTRAP_WARM_WAIT, default 0: a Stopped warm pool boots again,
                            which runs this program again)
@@ -120,6 +123,7 @@ class Identity:
     instance_id: str
     region: str
     target_lifecycle_state: str
+    instance_type: str = ""
 
 
 # -- record ---------------------------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ def fetch_identity(base: str, timeout: float = 5.0) -> Identity:
             return _http(request, timeout)
 
         values = {}
-        for path in ("instance-id", "placement/region"):
+        for path in ("instance-id", "placement/region", "instance-type"):
             status, body = get(path)
             if status != 200 or not body.strip():
                 raise BootstrapError(
@@ -244,7 +248,8 @@ def fetch_identity(base: str, timeout: float = 5.0) -> Identity:
             f"the metadata service at {base} does not answer ({exc}): check the launch template's metadata_options "
             "and, off EC2, AWS_EC2_METADATA_SERVICE_ENDPOINT",
         ) from exc
-    return Identity(values["instance-id"], values["placement/region"], state.strip() if status == 200 else "")
+    lifecycle = state.strip() if status == 200 else ""
+    return Identity(values["instance-id"], values["placement/region"], lifecycle, values["instance-type"])
 
 
 def wait_in_service(
@@ -266,6 +271,159 @@ def wait_in_service(
 def hook_waiting(target_state: str) -> bool:
     """True when the Auto Scaling group waits on the launch hook: target InService or a warm pool state."""
     return target_state == "InService" or target_state.startswith("Warmed:")
+
+
+# -- tuning ---------------------------------------------------------------------------------------------------
+
+# Instance types the backend runs on: (vCPUs, memory GiB, GPUs, total GPU memory GiB), from the EC2 instance type
+# specifications (https://aws.amazon.com/ec2/instance-types/). An accelerated family missing here is refused (its GPU
+# memory decides the settings); another CPU type is read from the host itself.
+INSTANCE_TYPES: dict[str, tuple[int, float, int, float]] = {
+    "t3.medium": (2, 4, 0, 0),
+    "t3.large": (2, 8, 0, 0),
+    "t3.xlarge": (4, 16, 0, 0),
+    "m6i.large": (2, 8, 0, 0),
+    "m7i.large": (2, 8, 0, 0),
+    "c6i.large": (2, 4, 0, 0),
+    "c6i.xlarge": (4, 8, 0, 0),
+    "c6a.xlarge": (4, 8, 0, 0),
+    "c7i.xlarge": (4, 8, 0, 0),
+    "c6i.2xlarge": (8, 16, 0, 0),
+    "c6a.2xlarge": (8, 16, 0, 0),
+    "c7i.2xlarge": (8, 16, 0, 0),
+    "c6i.4xlarge": (16, 32, 0, 0),
+    "c7i.4xlarge": (16, 32, 0, 0),
+    "g4dn.xlarge": (4, 16, 1, 16),  # NVIDIA T4
+    "g4dn.2xlarge": (8, 32, 1, 16),
+    "g5.xlarge": (4, 16, 1, 24),  # NVIDIA A10G
+    "g5.2xlarge": (8, 32, 1, 24),
+    "g5.12xlarge": (48, 192, 4, 96),
+    "g6.xlarge": (4, 16, 1, 24),  # NVIDIA L4
+    "g6.2xlarge": (8, 32, 1, 24),
+    "g6.12xlarge": (48, 192, 4, 96),
+    "g6e.xlarge": (4, 32, 1, 48),  # NVIDIA L40S
+    "g6e.2xlarge": (8, 64, 1, 48),
+}
+ACCELERATED_FAMILIES = ("g4dn", "g4ad", "g5", "g5g", "g6", "g6e", "gr6", "p3", "p4d", "p4de", "p5", "p5e")
+# Weights of the library models the platform ships (GiB, default quantisation, `ollama list` sizes).
+MODEL_WEIGHTS_GIB: dict[str, float] = {
+    "llama3.2:1b": 1.3,
+    "llama3.2:3b": 2.0,
+    "llama3.1:8b": 4.9,
+    "mistral:7b": 4.1,
+    "qwen2.5:7b": 4.7,
+    "gemma2:9b": 5.4,
+    "nomic-embed-text": 0.3,
+}
+# Memory a loaded model needs beyond its weights (KV cache at the default context, CUDA context): weights x 1.2 + 1.
+MODEL_OVERHEAD_FACTOR, MODEL_OVERHEAD_GIB = 1.2, 1.0
+# What the OS, nginx, the agent and the bootstrap keep for themselves on a CPU instance.
+HOST_RESERVED_GIB = 2.0
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Ollama's settings for one instance type."""
+
+    instance_type: str
+    vcpus: int
+    memory_gib: float
+    gpu_memory_gib: float
+    num_parallel: int
+    max_loaded_models: int
+    keep_alive: str
+
+    @property
+    def gpu(self) -> bool:
+        return self.gpu_memory_gib > 0
+
+    def role_vars(self) -> dict[str, Any]:
+        """The ollama role's variables (extra vars of the playbook)."""
+        return {
+            "ollama_gpu": self.gpu,
+            "ollama_num_parallel": self.num_parallel,
+            "ollama_max_loaded_models": self.max_loaded_models,
+            "ollama_keep_alive": self.keep_alive,
+        }
+
+
+def host_resources() -> tuple[int, float]:
+    """vCPUs and memory (GiB) of this host, for a CPU type the table does not list."""
+    memory_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kib = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        memory_kib = 0
+    return os.cpu_count() or 1, memory_kib / 1024 / 1024
+
+
+def instance_resources(instance_type: str, host: Callable[[], tuple[int, float]] = host_resources) -> tuple:
+    """(vCPUs, memory GiB, GPU memory GiB) of an instance type."""
+    if instance_type in INSTANCE_TYPES:
+        vcpus, memory, _, gpu_memory = INSTANCE_TYPES[instance_type]
+        return vcpus, float(memory), float(gpu_memory)
+    if not instance_type or "." not in instance_type:
+        raise BootstrapError("tuning", f"instance type {instance_type!r} is not an EC2 type: check the metadata")
+    if instance_type.split(".")[0] in ACCELERATED_FAMILIES:
+        raise BootstrapError(
+            "tuning",
+            f"GPU instance type {instance_type} is not in INSTANCE_TYPES of {PROG} (its GPU memory decides Ollama's "
+            "settings): add it there (roles/instance_bootstrap/files/ollama-platform-bootstrap.py) and re-bake",
+        )
+    vcpus, memory = host()
+    return vcpus, memory, 0.0
+
+
+def derive_tuning(instance_type: str, host: Callable[[], tuple[int, float]] = host_resources) -> Tuning:
+    """Ollama's settings for an instance type.
+
+    GPU: every model stays loaded (keep-alive -1: loading onto the GPU costs seconds and the GPU does nothing else);
+    parallel slots and loaded models grow with GPU memory. CPU: slots follow the vCPUs (at least Ollama's 4), a
+    second loaded model from 16 GiB, models unloaded after idle minutes to give the memory back.
+    """
+    vcpus, memory, gpu_memory = instance_resources(instance_type, host)
+    if gpu_memory > 0:
+        parallel = 4 if gpu_memory < 20 else 8 if gpu_memory < 40 else 16
+        loaded = 2 if gpu_memory < 20 else 3 if gpu_memory < 40 else 4
+        keep_alive = "-1"
+    else:
+        parallel = max(4, vcpus // 2)
+        loaded = 1 if memory < 16 else 2
+        keep_alive = "5m" if memory < 16 else "30m"
+    return Tuning(instance_type, vcpus, memory, gpu_memory, parallel, loaded, keep_alive)
+
+
+def models_memory_gib(models: Iterable[str]) -> float:
+    """Memory the models need loaded together; an unknown model is an error naming the table."""
+    unknown = [m for m in models if m not in MODEL_WEIGHTS_GIB]
+    if unknown:
+        raise BootstrapError(
+            "tuning",
+            f"no size known for model(s) {', '.join(unknown)}: add their weights to MODEL_WEIGHTS_GIB in {PROG}",
+        )
+    weights = sum(MODEL_WEIGHTS_GIB[m] for m in models)
+    return round(weights * MODEL_OVERHEAD_FACTOR + MODEL_OVERHEAD_GIB, 2)
+
+
+def fit_problem(instance_type: str, models: Iterable[str]) -> str:
+    """Why the models do not fit this instance type's GPU memory (or, CPU, its memory); "" when they do."""
+    models = list(models)
+    if instance_type not in INSTANCE_TYPES:
+        return f"{instance_type}: not in INSTANCE_TYPES of {PROG}, its memory is unknown: add it"
+    _, memory, gpu_memory = instance_resources(instance_type)
+    need = models_memory_gib(models)
+    if gpu_memory > 0:
+        have, where = gpu_memory, "GPU memory"
+    else:
+        have, where = memory - HOST_RESERVED_GIB, f"memory left after {HOST_RESERVED_GIB:g} GiB for the host"
+    if need > have:
+        return (
+            f"{instance_type}: {', '.join(models)} need {need:g} GiB, it has {have:g} GiB of {where}: "
+            "choose a larger type or smaller models"
+        )
+    return ""
 
 
 # -- secrets --------------------------------------------------------------------------------------------------
@@ -294,12 +452,20 @@ def check_secrets(secrets: dict[str, str], describe: Callable[[str], Any]) -> No
 # -- configure ------------------------------------------------------------------------------------------------
 
 
-def extra_vars(record: dict[str, str], identity: Identity) -> dict[str, Any]:
-    """The playbook's extra vars: the record as `instance_settings` and the instance's identity."""
-    return {
+def extra_vars(record: dict[str, str], identity: Identity, tuning: Tuning | None = None) -> dict[str, Any]:
+    """The playbook's extra vars: the record as `instance_settings`, the instance's identity and, on a backend,
+    the ollama role's settings derived from the instance type."""
+    data: dict[str, Any] = {
         "instance_settings": dict(record),
-        "instance_identity": {"instance_id": identity.instance_id, "region": identity.region},
+        "instance_identity": {
+            "instance_id": identity.instance_id,
+            "region": identity.region,
+            "instance_type": identity.instance_type,
+        },
     }
+    if tuning is not None:
+        data.update(tuning.role_vars())
+    return data
 
 
 def write_extra_vars(data: dict[str, Any], run_dir: Path) -> Path:
@@ -496,12 +662,20 @@ def parse_args(argv: Iterable[str] | None, environ: dict[str, str]) -> argparse.
     parser.add_argument(
         "--run-dir", type=Path, default=Path(env("OLLAMA_PLATFORM_BOOTSTRAP_RUN_DIR") or DEFAULT_RUN_DIR)
     )
+    parser.add_argument("--tuning", metavar="TYPE", default="")
     return parser.parse_args(list(argv) if argv is not None else None)
 
 
 def main(argv: list[str] | None = None) -> int:
     environ = dict(os.environ)
     args = parse_args(argv, environ)
+    if args.tuning:
+        try:
+            print(json.dumps(derive_tuning(args.tuning).role_vars(), sort_keys=True))
+        except BootstrapError as error:
+            print(failure_line(error), file=sys.stderr)
+            return 1
+        return 0
     record: dict[str, str] = {}
     identity: Identity | None = None
     try:
@@ -511,13 +685,19 @@ def main(argv: list[str] | None = None) -> int:
         identity = fetch_identity(metadata_base(environ))
         tier = record["OLLAMA_PLATFORM_ROLE"]
         state = identity.target_lifecycle_state or "-"
-        info(f"{tier} instance {identity.instance_id} in {identity.region}, target lifecycle state {state}")
+        info(
+            f"{tier} instance {identity.instance_id} ({identity.instance_type}) in {identity.region}, "
+            f"target lifecycle state {state}"
+        )
+        tuning = derive_tuning(identity.instance_type) if tier == "backend" else None
+        if tuning is not None:
+            info(f"Ollama settings for {identity.instance_type}: {json.dumps(tuning.role_vars(), sort_keys=True)}")
         region = record.get("OLLAMA_PLATFORM_REGION") or identity.region
         import boto3
 
         secretsmanager = boto3.session.Session(region_name=region).client("secretsmanager")
         check_secrets(secret_settings(record), lambda arn: secretsmanager.describe_secret(SecretId=arn))
-        vars_file = write_extra_vars(extra_vars(record, identity), args.run_dir)
+        vars_file = write_extra_vars(extra_vars(record, identity, tuning), args.run_dir)
         run_playbook(
             playbook_command(args.ansible_playbook, args.playbook, vars_file),
             playbook_environment(dict(os.environ), record, args.playbook),
