@@ -64,12 +64,13 @@ locals {
     backend  = [local.log_groups.ollama, local.log_groups.nginx, local.log_groups.system]
   }
   instance_secrets = {
-    frontend = [
+    frontend = concat([
       aws_secretsmanager_secret.this["webui_secret_key"].arn,
       aws_secretsmanager_secret.this["redis_auth_token"].arn,
       aws_secretsmanager_secret.this["ollama_api_token"].arn,
       aws_db_instance.webui.master_user_secret[0].secret_arn,
-    ]
+      aws_secretsmanager_secret.this["webui_admin_password"].arn,
+    ], var.webui_oidc == null ? [] : [var.webui_oidc.client_secret_arn])
     backend = [aws_secretsmanager_secret.this["ollama_api_token"].arn]
   }
 }

@@ -53,6 +53,10 @@ locals {
     kms_data_alias    = "alias/${local.name_prefix}-data"
     kms_logs_alias    = "alias/${local.name_prefix}-logs"
     kms_dr_alias      = "alias/${local.name_prefix}-dr"
+
+    # Open-WebUI admin access and the Session Manager transfer bucket.
+    webui_admin_secret  = "${local.name_prefix}/webui-admin-password"
+    ssm_transfer_bucket = "${local.name_prefix}-ssm-transfer-"
   }
 
   # Log groups: /ollama/<environment>/<source>.

@@ -42,3 +42,5 @@ alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 8000
 budget_alert_thresholds_percent = [50, 80, 100]
 billing_alarm_threshold_usd     = 10000
+
+webui_admin_email = "admin@example.com" # replace with the Open-WebUI administrator's e-mail

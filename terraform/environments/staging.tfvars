@@ -41,3 +41,5 @@ alarm_emails                    = ["ops@example.com"]
 monthly_budget_usd              = 1500
 budget_alert_thresholds_percent = [80, 100]
 billing_alarm_threshold_usd     = 2000
+
+webui_admin_email = "admin@example.com" # replace with the Open-WebUI administrator's e-mail
