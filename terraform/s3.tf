@@ -43,7 +43,6 @@ module "backups_bucket" {
 # with its own credentials and hands the instance presigned URLs for curl, so no instance role is granted access.
 # Transferred files can hold secrets: no versions are kept and every object expires after a day.
 module "ssm_transfer_bucket" {
-  #checkov:skip=CKV_AWS_21:a transfer bucket must not keep old versions of transferred files, which may contain secrets; objects expire after 1 day
   source = "./modules/s3_bucket"
 
   bucket_prefix           = local.names.ssm_transfer_bucket
