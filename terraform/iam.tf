@@ -70,7 +70,7 @@ locals {
       aws_secretsmanager_secret.this["ollama_api_token"].arn,
       aws_db_instance.webui.master_user_secret[0].secret_arn,
       aws_secretsmanager_secret.this["webui_admin_password"].arn,
-    ], var.webui_oidc == null ? [] : [var.webui_oidc.client_secret_arn])
+    ], local.webui_oidc_client_secret.secretsmanager)
     backend = [aws_secretsmanager_secret.this["ollama_api_token"].arn]
   }
 }
@@ -82,6 +82,16 @@ data "aws_iam_policy_document" "instance" {
     sid       = "ReadOwnSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
     resources = local.instance_secrets[each.key]
+  }
+
+  # The OIDC client secret when the operator keeps it in an SSM parameter (a secret is in instance_secrets).
+  dynamic "statement" {
+    for_each = each.key == "frontend" && length(local.webui_oidc_client_secret.ssm) > 0 ? [1] : []
+    content {
+      sid       = "ReadOidcClientSecretParameter"
+      actions   = ["ssm:GetParameter"]
+      resources = local.webui_oidc_client_secret.ssm
+    }
   }
 
   statement {

@@ -75,6 +75,14 @@ locals {
   # The tiers whose image is looked up (asg.tf): none until the first bake has written them (var.ollama_fleet_enabled).
   fleet_ami_parameter_names = var.ollama_fleet_enabled ? local.ami_parameter_names : {}
 
+  # The OIDC client secret of var.webui_oidc by the service holding it (a Secrets Manager secret or an SSM
+  # parameter): the frontend role may read exactly that one (iam.tf).
+  webui_oidc_client_secret = {
+    for service in ["secretsmanager", "ssm"] : service => [
+      for arn in(var.webui_oidc == null ? [] : [var.webui_oidc.client_secret_arn]) : arn if split(":", arn)[2] == service
+    ]
+  }
+
   tags = merge(
     {
       Project     = "ollama"

@@ -547,7 +547,7 @@ variable "webui_admin_email" {
 }
 
 variable "webui_oidc" {
-  description = "Optional single sign-on for Open-WebUI: the provider's discovery URL, the client id, the ARN of the Secrets Manager secret holding the client secret (encrypted with the stack's data key or aws/secretsmanager) and the label of the sign-in button. null: no SSO."
+  description = "Optional single sign-on for Open-WebUI: the provider's discovery URL, the client id, the ARN of the Secrets Manager secret or SSM SecureString parameter holding the client secret (encrypted with the stack's data key or the service's AWS managed key) and the label of the sign-in button. null: no SSO."
   type = object({
     provider_url      = string
     client_id         = string
@@ -562,8 +562,8 @@ variable "webui_oidc" {
   }
 
   validation {
-    condition     = var.webui_oidc == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.webui_oidc.client_secret_arn))
-    error_message = "var.webui_oidc.client_secret_arn must be the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)."
+    condition     = var.webui_oidc == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+|ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+)$", var.webui_oidc.client_secret_arn))
+    error_message = "var.webui_oidc.client_secret_arn must be the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or of an SSM SecureString parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME), never the secret itself."
   }
 
   validation {

@@ -118,13 +118,27 @@ def admin_findings(root: Path) -> list[str]:
     for key, attribute in OIDC:
         if record.get(key) != f"var.webui_oidc.{attribute}":
             findings.append(f"frontend record: {key} is not var.webui_oidc.{attribute}")
+    # The OIDC client secret is granted through local.webui_oidc_client_secret, split by service (its values are
+    # evaluated by the variables fixture): the secrets list and an ssm:GetParameter statement of the frontend.
     granted = stack.frontend_secrets()
-    for key, value in sorted(record.items()):
-        if key.endswith("_SECRET_ARN") and value not in granted:
-            findings.append(f"frontend role: may not read {key} ({value})")
-    if "var.webui_oidc == null ? [] : [var.webui_oidc.client_secret_arn]" not in granted:
-        findings.append("frontend role: the OIDC client secret is not granted when var.webui_oidc is set")
     policy = stack.blocks[("data", "aws_iam_policy_document", "instance")]
+    frontend_only = [
+        _one(d["statement"]["content"])
+        for d in policy.get("dynamic", [])
+        if "statement" in d and 'each.key == "frontend"' in str(d["statement"].get("for_each"))
+    ]
+    read_parameter = [c for c in frontend_only if "ssm:GetParameter" in str(c.get("actions"))
+                      and c.get("resources") == "${local.webui_oidc_client_secret.ssm}"]  # fmt: skip
+    for key, value in sorted(record.items()):
+        if not key.endswith("_SECRET_ARN"):
+            continue
+        if key == "OIDC_CLIENT_SECRET_ARN":
+            if "local.webui_oidc_client_secret.secretsmanager" not in granted:
+                findings.append(f"frontend role: may not read {key} when it is a Secrets Manager secret")
+            if not read_parameter:
+                findings.append(f"frontend role: may not read {key} when it is an SSM parameter")
+        elif value not in granted:
+            findings.append(f"frontend role: may not read {key} ({value})")
     reads = [s for s in policy.get("statement", []) if "secretsmanager:GetSecretValue" in s.get("actions", [])]
     if [s.get("resources") for s in reads] != ["${local.instance_secrets[each.key]}"]:
         findings.append("instance policy: GetSecretValue is not granted on exactly local.instance_secrets")
@@ -191,8 +205,10 @@ PLANTED = [
                  "WEBUI_ADMIN_EMAIL is not var.webui_admin_email", id="admin-email-not-in-record"),
     pytest.param(admin_findings, "iam.tf", '      aws_secretsmanager_secret.this["webui_admin_password"].arn,\n', "",
                  "frontend role: may not read WEBUI_ADMIN_PASSWORD_SECRET_ARN", id="admin-secret-not-granted"),
-    pytest.param(admin_findings, "iam.tf", "var.webui_oidc == null ? [] : [var.webui_oidc.client_secret_arn]", "[]",
-                 "frontend role: may not read OIDC_CLIENT_SECRET_ARN", id="oidc-secret-not-granted"),
+    pytest.param(admin_findings, "iam.tf", "], local.webui_oidc_client_secret.secretsmanager)", "], [])",
+                 "may not read OIDC_CLIENT_SECRET_ARN when it is a Secrets Manager", id="oidc-secret-not-granted"),
+    pytest.param(admin_findings, "iam.tf", "resources = local.webui_oidc_client_secret.ssm", "resources = []",
+                 "may not read OIDC_CLIENT_SECRET_ARN when it is an SSM parameter", id="oidc-parameter-not-granted"),
     pytest.param(admin_findings, "asg.tf", "OIDC_CLIENT_SECRET_ARN = var.webui_oidc.client_secret_arn",
                  "OIDC_CLIENT_SECRET_ARN = var.webui_oidc.client_id", "OIDC_CLIENT_SECRET_ARN is not",
                  id="oidc-secret-arn-not-in-record"),
