@@ -62,6 +62,15 @@ locals {
         DATABASE_PORT                  = aws_db_instance.webui.port
         S3_BUCKET_NAME                 = local.uploads_bucket
         S3_KEY_PREFIX                  = "uploads"
+        }, {
+        # Admin account created on the first start, and the optional single sign-on (var.webui_oidc).
+        WEBUI_ADMIN_EMAIL               = var.webui_admin_email
+        WEBUI_ADMIN_PASSWORD_SECRET_ARN = aws_secretsmanager_secret.this["webui_admin_password"].arn
+        }, var.webui_oidc == null ? {} : {
+        OIDC_PROVIDER_URL      = var.webui_oidc.provider_url
+        OIDC_CLIENT_ID         = var.webui_oidc.client_id
+        OIDC_CLIENT_SECRET_ARN = var.webui_oidc.client_secret_arn
+        OIDC_PROVIDER_NAME     = var.webui_oidc.provider_name
       })
     }
     backend = {

@@ -1,4 +1,5 @@
-# Redis for Open-WebUI's websocket manager (WEBSOCKET_MANAGER=redis): TLS, encryption at rest, AUTH token.
+# Redis for Open-WebUI's websocket manager (WEBSOCKET_MANAGER=redis): TLS, encryption at rest, AUTH token read from
+# the stored secret (secrets.tf) the frontend instances read too.
 
 resource "aws_elasticache_subnet_group" "webui" {
   name        = "${local.names.redis}-subnets"
@@ -23,7 +24,7 @@ resource "aws_elasticache_replication_group" "this" {
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.data.arn
   transit_encryption_enabled = true
-  auth_token_wo              = ephemeral.aws_secretsmanager_random_password.this["redis_auth_token"].random_password
+  auth_token_wo              = ephemeral.aws_secretsmanager_secret_version.redis_auth_token.secret_string
   auth_token_wo_version      = local.secret_version
   auto_minor_version_upgrade = true
   snapshot_retention_limit   = local.is_production ? 7 : 1

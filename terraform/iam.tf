@@ -64,12 +64,13 @@ locals {
     backend  = [local.log_groups.ollama, local.log_groups.nginx, local.log_groups.system]
   }
   instance_secrets = {
-    frontend = [
+    frontend = concat([
       aws_secretsmanager_secret.this["webui_secret_key"].arn,
       aws_secretsmanager_secret.this["redis_auth_token"].arn,
       aws_secretsmanager_secret.this["ollama_api_token"].arn,
       aws_db_instance.webui.master_user_secret[0].secret_arn,
-    ]
+      aws_secretsmanager_secret.this["webui_admin_password"].arn,
+    ], local.webui_oidc_client_secret.secretsmanager)
     backend = [aws_secretsmanager_secret.this["ollama_api_token"].arn]
   }
 }
@@ -81,6 +82,16 @@ data "aws_iam_policy_document" "instance" {
     sid       = "ReadOwnSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
     resources = local.instance_secrets[each.key]
+  }
+
+  # The OIDC client secret when the operator keeps it in an SSM parameter (a secret is in instance_secrets).
+  dynamic "statement" {
+    for_each = each.key == "frontend" && length(local.webui_oidc_client_secret.ssm) > 0 ? [1] : []
+    content {
+      sid       = "ReadOidcClientSecretParameter"
+      actions   = ["ssm:GetParameter"]
+      resources = local.webui_oidc_client_secret.ssm
+    }
   }
 
   statement {

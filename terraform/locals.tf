@@ -57,6 +57,10 @@ locals {
     kms_data_alias    = "alias/${local.name_prefix}-data"
     kms_logs_alias    = "alias/${local.name_prefix}-logs"
     kms_dr_alias      = "alias/${local.name_prefix}-dr"
+
+    # Open-WebUI admin access and the Session Manager transfer bucket.
+    webui_admin_secret  = "${local.name_prefix}/webui-admin-password"
+    ssm_transfer_bucket = "${local.name_prefix}-ssm-transfer-"
   }
 
   # Log groups: /ollama/<environment>/<source>.
@@ -77,6 +81,14 @@ locals {
   ami_parameter_names = { for tier in ["backend", "frontend"] : tier => "/ollama/${var.environment}/${tier}/ami-id" }
   # The tiers whose image is looked up (asg.tf): none until the first bake has written them (var.ollama_fleet_enabled).
   fleet_ami_parameter_names = var.ollama_fleet_enabled ? local.ami_parameter_names : {}
+
+  # The OIDC client secret of var.webui_oidc by the service holding it (a Secrets Manager secret or an SSM
+  # parameter): the frontend role may read exactly that one (iam.tf).
+  webui_oidc_client_secret = {
+    for service in ["secretsmanager", "ssm"] : service => [
+      for arn in(var.webui_oidc == null ? [] : [var.webui_oidc.client_secret_arn]) : arn if split(":", arn)[2] == service
+    ]
+  }
 
   tags = merge(
     {

@@ -100,6 +100,11 @@ output "ollama_backups_dr_bucket_name" {
   value       = module.backups_dr_bucket.id
 }
 
+output "ollama_ssm_transfer_bucket_name" {
+  description = "Name of the bucket Ansible's Session Manager connection (amazon.aws.aws_ssm) transfers files through (ansible_aws_ssm_bucket_name); objects expire after a day."
+  value       = module.ssm_transfer_bucket.id
+}
+
 output "ollama_sns_topic_arn" {
   description = "ARN of the alarm SNS topic."
   value       = aws_sns_topic.alarms.arn
@@ -113,6 +118,11 @@ output "ollama_api_token_secret_arn" {
 output "ollama_webui_secret_arn" {
   description = "ARN of the Secrets Manager secret holding WEBUI_SECRET_KEY (the ARN, not the value)."
   value       = aws_secretsmanager_secret.this["webui_secret_key"].arn
+}
+
+output "ollama_webui_admin_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding the password of the Open-WebUI admin account var.webui_admin_email (the ARN, not the value)."
+  value       = aws_secretsmanager_secret.this["webui_admin_password"].arn
 }
 
 output "ollama_database_secret_arn" {

@@ -1,4 +1,4 @@
-# Buckets: assets, logs, backups (+ its replica in the DR region), each through modules/s3_bucket: versioning,
+# Buckets: assets, logs, backups (+ its replica in the DR region), the Session Manager transfer bucket, each through modules/s3_bucket: versioning,
 # encryption, public access block, ownership, TLS-only policy, lifecycle (intelligent tiering, noncurrent-version
 # expiry). The logs bucket uses SSE-S3 because ALB access logs can only be delivered to SSE-S3 buckets.
 
@@ -37,6 +37,23 @@ module "backups_bucket" {
   noncurrent_version_days = var.s3_noncurrent_version_days
   access_log_bucket       = module.logs_bucket.id
   access_log_prefix       = "s3/backups/"
+}
+
+# File transfers of Ansible's Session Manager connection (amazon.aws.aws_ssm): the controller uploads and downloads
+# with its own credentials and hands the instance presigned URLs for curl, so no instance role is granted access.
+# Transferred files can hold secrets: no versions are kept and every object expires after a day.
+module "ssm_transfer_bucket" {
+  source = "./modules/s3_bucket"
+
+  bucket_prefix           = local.names.ssm_transfer_bucket
+  purpose                 = "Session Manager file transfers of the Ansible aws_ssm connection"
+  force_destroy           = true # holds only files in transit
+  kms_key_arn             = aws_kms_key.data.arn
+  versioning_enabled      = false
+  expiration_days         = 1
+  noncurrent_version_days = 1
+  access_log_bucket       = module.logs_bucket.id
+  access_log_prefix       = "s3/ssm-transfer/"
 }
 
 module "backups_dr_bucket" {

@@ -5,10 +5,11 @@
 
 locals {
   generated_secrets = {
-    webui_secret_key = { name = local.names.webui_secret, description = "Open-WebUI WEBUI_SECRET_KEY (shared by all frontend replicas)", length = 64 }
-    ollama_api_token = { name = local.names.api_token_secret, description = "Bearer token the backend proxy requires for the Ollama API", length = 48 }
-    redis_auth_token = { name = local.names.redis_secret, description = "ElastiCache Redis AUTH token for Open-WebUI", length = 64 }
-    origin_verify    = { name = local.names.origin_secret, description = "Header value CloudFront sends and the public ALB requires", length = 40 }
+    webui_secret_key     = { name = local.names.webui_secret, description = "Open-WebUI WEBUI_SECRET_KEY (shared by all frontend replicas)", length = 64 }
+    ollama_api_token     = { name = local.names.api_token_secret, description = "Bearer token the backend proxy requires for the Ollama API", length = 48 }
+    redis_auth_token     = { name = local.names.redis_secret, description = "ElastiCache Redis AUTH token for Open-WebUI", length = 64 }
+    origin_verify        = { name = local.names.origin_secret, description = "Header value CloudFront sends and the public ALB requires", length = 40 }
+    webui_admin_password = { name = local.names.webui_admin_secret, description = "Password of the Open-WebUI admin account (var.webui_admin_email) created on the first start", length = 32 }
   }
   secret_version = 1
 }
@@ -47,6 +48,14 @@ resource "aws_secretsmanager_secret_version" "this" {
   secret_id                = aws_secretsmanager_secret.this[each.key].id
   secret_string_wo         = ephemeral.aws_secretsmanager_random_password.this[each.key].random_password
   secret_string_wo_version = local.secret_version
+}
+
+# The Redis AUTH token as stored: ElastiCache is configured from the secret the instances read, so the two cannot
+# diverge (a replaced replication group gets the stored token, not a fresh random one).
+ephemeral "aws_secretsmanager_secret_version" "redis_auth_token" {
+  secret_id = aws_secretsmanager_secret.this["redis_auth_token"].id
+
+  depends_on = [aws_secretsmanager_secret_version.this]
 }
 
 data "aws_secretsmanager_secret_version" "origin_verify" {

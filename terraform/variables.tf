@@ -663,3 +663,41 @@ variable "billing_alarm_threshold_usd" {
     error_message = "var.billing_alarm_threshold_usd must be greater than 0."
   }
 }
+
+# --- Open-WebUI admin access ---
+
+variable "webui_admin_email" {
+  description = "E-mail of the Open-WebUI admin account created on the first start (its password is generated into the webui-admin-password secret)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.webui_admin_email))
+    error_message = "var.webui_admin_email must be an e-mail address (name@domain.tld): the Open-WebUI admin account is created for it."
+  }
+}
+
+variable "webui_oidc" {
+  description = "Optional single sign-on for Open-WebUI: the provider's discovery URL, the client id, the ARN of the Secrets Manager secret or SSM SecureString parameter holding the client secret (encrypted with the stack's data key or the service's AWS managed key) and the label of the sign-in button. null: no SSO."
+  type = object({
+    provider_url      = string
+    client_id         = string
+    client_secret_arn = string
+    provider_name     = optional(string, "SSO")
+  })
+  default = null
+
+  validation {
+    condition     = var.webui_oidc == null || can(regex("^https://[^/]+(/.*)?/\\.well-known/openid-configuration$", var.webui_oidc.provider_url))
+    error_message = "var.webui_oidc.provider_url must be the provider's https URL ending in /.well-known/openid-configuration."
+  }
+
+  validation {
+    condition     = var.webui_oidc == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+|ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+)$", var.webui_oidc.client_secret_arn))
+    error_message = "var.webui_oidc.client_secret_arn must be the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or of an SSM SecureString parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME), never the secret itself."
+  }
+
+  validation {
+    condition     = var.webui_oidc == null || try(length(var.webui_oidc.client_id) > 0 && length(var.webui_oidc.provider_name) > 0, false)
+    error_message = "var.webui_oidc.client_id and provider_name must not be empty."
+  }
+}

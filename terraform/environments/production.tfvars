@@ -51,3 +51,5 @@ monthly_budget_usd              = 8000
 budget_alert_thresholds_percent = [50, 80, 100]
 budget_alert_emails             = ["finance@example.com"] # replace: who answers for this account's bill
 billing_alarm_threshold_usd     = 10000
+
+webui_admin_email = "admin@example.com" # replace with the Open-WebUI administrator's e-mail

@@ -49,3 +49,5 @@ monthly_budget_usd              = 1500
 budget_alert_thresholds_percent = [80, 100]
 budget_alert_emails             = ["staging-owners@example.com"] # replace: who answers for this account's bill
 billing_alarm_threshold_usd     = 2000
+
+webui_admin_email = "admin@example.com" # replace with the Open-WebUI administrator's e-mail

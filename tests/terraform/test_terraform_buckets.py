@@ -1,12 +1,14 @@
-"""Every S3 bucket, wherever it is declared (root module or a local module), is versioned, encrypted, blocks public
-access, disables or restricts ACLs, has a lifecycle and a TLS-only policy; buckets use the customer-managed keys
-except the ALB access-log bucket; backups replicate to the DR region.
+"""Every S3 bucket, wherever it is declared (root module or a local module), is versioned (or, only where a call turns
+versioning off, expires its objects), encrypted, blocks public access, disables or restricts ACLs, has a lifecycle
+and a TLS-only policy; buckets use the customer-managed keys except the ALB access-log bucket; backups replicate to
+the DR region.
 
 The checks read what the resources do, not their addresses, and each is shown to fail on a planted violation.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,21 @@ def _denies_plain_http(document: dict[str, Any], documents: dict[str, dict[str, 
                for n, d in documents.items() if d is not document)  # fmt: skip
 
 
+SWITCHED = re.compile(r'^\$\{var\.(\w+) \? "Enabled" : "Disabled"\}$')
+
+
+def _versioned(configuration: dict[str, Any], variables: dict[str, dict[str, Any]]) -> bool:
+    """Enabled, or switched by a variable that defaults to true and refuses false without an object expiry."""
+    status = str(configuration.get("status"))
+    if status == "Enabled":
+        return True
+    switch = SWITCHED.match(status)
+    if not switch:
+        return False
+    variable = variables.get(switch.group(1), {})
+    return variable.get("default") is True and "var.expiration_days != null" in str(variable.get("validation", ""))
+
+
 def bucket_findings(root: Path) -> list[str]:
     """What is wrong with the hardening of each aws_s3_bucket under root."""
     findings = []
@@ -87,7 +104,7 @@ def bucket_findings(root: Path) -> list[str]:
                 return bodies[0]
 
             versioning = companion("aws_s3_bucket_versioning")
-            if versioning is not None and one(versioning["versioning_configuration"]).get("status") != "Enabled":
+            if versioning is not None and not _versioned(one(versioning["versioning_configuration"]), variables):
                 findings.append(f"{where}: versioning is not Enabled")
             if (sse := companion("aws_s3_bucket_server_side_encryption_configuration")) is not None:
                 default = one(one(sse["rule"])["apply_server_side_encryption_by_default"])
@@ -155,6 +172,8 @@ def encryption_findings(root: Path) -> list[str]:
             findings.append(f"module.{name}: ACLs enabled (only the CloudFront log bucket needs them)")
         if "access_log_bucket" not in call and not log_bucket and "providers" not in call:
             findings.append(f"module.{name}: no server access logging")
+        if call.get("versioning_enabled", True) is not True and call.get("expiration_days") is None:
+            findings.append(f"module.{name}: unversioned but its objects never expire")
     return findings
 
 
@@ -162,13 +181,14 @@ def test_every_bucket_wherever_declared_is_hardened():
     assert bucket_findings(TERRAFORM_DIR) == []
 
 
-def test_the_stack_declares_six_buckets():
+def test_the_stack_declares_its_buckets():
     calls = _bucket_calls(TERRAFORM_DIR)
     assert sorted(calls) == [
         "assets_bucket",
         "backups_bucket",
         "backups_dr_bucket",
         "logs_bucket",
+        "ssm_transfer_bucket",
         "uploads_bucket",
         "uploads_dr_bucket",
     ]
@@ -184,9 +204,10 @@ MAIN, VARIABLES = "modules/s3_bucket/main.tf", "modules/s3_bucket/variables.tf"
 PLANTED = [
     pytest.param(MAIN, "  block_public_acls       = true\n", "  block_public_acls       = false\n",
                  "public access block block_public_acls is not true", id="public-acls-allowed"),
-    pytest.param(MAIN, '    status = "Enabled"\n  }\n}\n\nresource "aws_s3_bucket_server',
-                 '    status = "Suspended"\n  }\n}\n\nresource "aws_s3_bucket_server', "versioning is not Enabled",
-                 id="versioning-suspended"),
+    pytest.param(MAIN, 'status = var.versioning_enabled ? "Enabled" : "Disabled"', 'status = "Suspended"',
+                 "versioning is not Enabled", id="versioning-suspended"),
+    pytest.param(VARIABLES, "var.versioning_enabled || var.expiration_days != null", "true",
+                 "versioning is not Enabled", id="unversioned-without-expiry-admitted"),
     pytest.param(MAIN, 'values   = ["false"]', 'values   = ["true"]',
                  "does not deny plain-HTTP", id="tls-only-statement-broken"),
     pytest.param(VARIABLES, '"BucketOwnerEnforced", "BucketOwnerPreferred"], var.object_ownership',

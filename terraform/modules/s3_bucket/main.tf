@@ -1,4 +1,4 @@
-# One private bucket: versioning, encryption (SSE-KMS with the given key, else SSE-S3), public access blocked,
+# One private bucket: versioning (unless the caller turns it off for a bucket whose objects expire), encryption (SSE-KMS with the given key, else SSE-S3), public access blocked,
 # ownership controls, lifecycle (intelligent tiering, noncurrent-version expiry, optional expiry), optional server
 # access logging, and a bucket policy that denies plain-HTTP access plus the caller's statements.
 
@@ -17,7 +17,8 @@ resource "aws_s3_bucket_versioning" "this" {
   bucket = aws_s3_bucket.this.id
 
   versioning_configuration {
-    status = "Enabled"
+    # "Disabled" is only valid when the bucket is created: turning versioning off later is refused by S3.
+    status = var.versioning_enabled ? "Enabled" : "Disabled"
   }
 }
 
@@ -76,7 +77,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
 
     abort_incomplete_multipart_upload {
-      days_after_initiation = 7
+      days_after_initiation = var.expiration_days == null ? 7 : min(7, var.expiration_days)
     }
   }
 }

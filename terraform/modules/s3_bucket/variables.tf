@@ -31,6 +31,17 @@ variable "object_ownership" {
   }
 }
 
+variable "versioning_enabled" {
+  description = "Keep object versions; false only for a bucket of short-lived objects that must not outlive their expiry (a transfer bucket), which then needs expiration_days."
+  type        = bool
+  default     = true
+
+  validation {
+    condition     = var.versioning_enabled || var.expiration_days != null
+    error_message = "versioning_enabled = false needs expiration_days: an unversioned bucket must expire its objects."
+  }
+}
+
 variable "noncurrent_version_days" {
   description = "Days a noncurrent object version is kept before it expires."
   type        = number
