@@ -74,6 +74,7 @@ resource "aws_cloudwatch_metric_alarm" "low_cpu" {
   comparison_operator = "LessThanOrEqualToThreshold"
   dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }
   alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 # --- Service alarms ---

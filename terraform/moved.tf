@@ -225,3 +225,13 @@ removed {
     destroy = true
   }
 }
+
+# The backend's low-CPU step scale-in fought the in-flight target tracking (GPU hosts generate at low CPU): it is gone,
+# and the in-flight policy alone scales the backend in (terraform/scaling.tf).
+removed {
+  from = aws_autoscaling_policy.step_in
+
+  lifecycle {
+    destroy = true
+  }
+}

@@ -66,8 +66,9 @@ def migrations(folder: Path) -> tuple[dict[str, str], set[str]]:
 
 
 def _covers(address: str, target: str) -> bool:
-    """True when target (a resource or a whole module call) is address or contains it."""
-    return address == target or address.startswith(f"{target}.")
+    """True when target (a resource or a whole module call, with or without its instances: a removed {} block names
+    a counted resource without an index) is address or contains it."""
+    return any(address == t or address.startswith(f"{t}.") for t in (target, f"{target}[*]"))
 
 
 def unmigrated(previous: set[str], folder: Path) -> list[str]:

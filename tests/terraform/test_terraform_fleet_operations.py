@@ -6,11 +6,12 @@ Each rule is a function returning findings, run on terraform/ (no finding) and o
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import pytest
 from terraform_helpers import REPO_ROOT, blocks
+
+from tests.project import load_program
 
 INFLIGHT_PUBLISHER = REPO_ROOT / "roles" / "ollama" / "files" / "ollama-inflight-metric"
 VERSION_PATHS = {
@@ -148,10 +149,9 @@ def test_a_policy_that_flaps_is_caught(hcl, plant):
 
 def test_the_inflight_policy_reads_what_the_backends_publish(hcl):
     """Metric name, namespace and dimension as roles/ollama's publisher writes them (a wrong one never scales)."""
-    source = INFLIGHT_PUBLISHER.read_text()
-    (metric,) = set(re.findall(r'"MetricName": "(\w+)"', source))
-    (dimension,) = set(re.findall(r'"Dimensions": \[\{"Name": "(\w+)"', source))
-    (namespace,) = set(re.findall(r'Namespace="(\w+)"', source)) or set(re.findall(r"Namespace=['\"](\w+)", source))
+    publisher = load_program(INFLIGHT_PUBLISHER, "ollama_inflight_metric")
+    metric, dimension, namespace = "InFlightRequests", publisher.DIMENSION, publisher.NAMESPACE
+    assert metric in publisher.METRICS, f"the backends no longer publish {metric}"
     spec = _one(
         _one(_resources(hcl, "aws_autoscaling_policy")["inflight"]["target_tracking_configuration"])[
             "customized_metric_specification"

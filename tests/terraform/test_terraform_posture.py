@@ -154,12 +154,16 @@ def test_the_translation_sees_every_alarm_and_subscription() -> None:
     assert len(stack.log_groups("/ollama/production/")) >= 4
 
 
-def test_a_scale_in_alarm_that_notifies_nobody_is_a_finding() -> None:
+def test_a_low_cpu_alarm_that_notifies_nobody_is_a_finding() -> None:
     planted = sources()
-    old = "alarm_actions = [aws_autoscaling_policy.step_in[0].arn, aws_sns_topic.alarms.arn]"
-    assert old in planted["monitoring.tf"]
+    old = (
+        'dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }\n'
+        "  alarm_actions       = local.alarm_actions\n"
+        "  ok_actions          = local.alarm_actions\n"
+    )
+    assert planted["monitoring.tf"].count(old) == 1
     planted["monitoring.tf"] = planted["monitoring.tf"].replace(
-        old, "alarm_actions = [aws_autoscaling_policy.step_in[0].arn]"
+        old, 'dimensions          = { AutoScalingGroupName = aws_autoscaling_group.this["backend"].name }\n'
     )
     assert findings(planted, tfvars_text("dev"), "dev") == [("alarm_actions", "aws_cloudwatch_metric_alarm.low_cpu")]
 
