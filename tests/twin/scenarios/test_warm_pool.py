@@ -1,0 +1,81 @@
+"""A backend group with a warm pool of one: the warmed instance configures itself and completes its launch hook on
+the way into the pool (target state Warmed:Stopped), rests stopped, and on scale-out is started, completes the hook
+again (target state InService) and serves.
+
+Product: the bootstrap reads autoscaling/target-lifecycle-state and completes the hook in both passes (the same code
+on AWS). Twin: the emulator plays the warm pool's lifecycle (tests/foundation/test_emulator_warm_pools.py, from AWS's
+documentation), and a stopped instance is a stopped container that the controller starts again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.twin.scenarios.conftest import Twin, console, http, wait_for
+from tools import aws_emulator
+
+pytestmark = pytest.mark.twin
+
+
+def _ec2_state(twin: Twin, instance_id: str) -> str:
+    reservations = twin.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]["State"]["Name"]
+
+
+def _warm_instances(twin: Twin, group: str) -> dict[str, str]:
+    pool = twin.client("autoscaling").describe_warm_pool(AutoScalingGroupName=group)
+    return {i["InstanceId"]: i["LifecycleState"] for i in pool.get("Instances", [])}
+
+
+def _completions(twin: Twin, instance_id: str) -> list[str]:
+    return [a["result"] for a in aws_emulator.lifecycle_actions(twin.endpoint) if a["instance_id"] == instance_id]
+
+
+def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serves(twin: Twin, record_property):
+    asg, group = twin.client("autoscaling"), twin.outputs["ollama_backend_asg_name"]
+    desired = twin.group(group)["DesiredCapacity"]
+    before = set(twin.in_service(group))
+    asg.put_warm_pool(AutoScalingGroupName=group, MaxGroupPreparedCapacity=desired + 1, PoolState="Stopped")
+    try:
+        warmed = wait_for(
+            "a warm-pool instance resting in Warmed:Stopped",
+            lambda: [i for i, s in _warm_instances(twin, group).items() if s == "Warmed:Stopped"],
+            timeout=900,
+            interval=5,
+        )[0]
+        assert _completions(twin, warmed) == ["CONTINUE"], "the warmed instance did not complete its launch hook"
+        wait_for("the warmed instance stopped", lambda: _ec2_state(twin, warmed) == "stopped", timeout=120)
+        started = time.monotonic()
+        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired + 1, HonorCooldown=False)
+        new = wait_for(
+            "the warmed instance InService",
+            lambda: sorted(set(twin.in_service(group)) - before),
+            timeout=600,
+            interval=3,
+        )
+        assert new == [warmed], f"scale-out launched {new} instead of taking the warmed {warmed}"
+        seconds = round(time.monotonic() - started, 1)
+        assert _completions(twin, warmed) == ["CONTINUE", "CONTINUE"]
+        journal = console(warmed, "journalctl", "-u", "ollama-platform-bootstrap", "--no-pager", "-o", "cat").stdout
+        assert "target lifecycle state InService" in journal, journal[-1500:]
+        token = {"Authorization": f"Bearer {twin.token()}"}
+        version_url = f"{twin.outputs['ollama_internal_api_url']}/api/version"
+
+        def served() -> bool:
+            for _ in range(6):
+                try:
+                    status, headers, _ = http(version_url, token, timeout=10)
+                except OSError:
+                    continue
+                if status == 200 and headers.get("x-served-by") == warmed:
+                    return True
+            return False
+
+        wait_for("the warmed instance serving through the internal load balancer", served, timeout=180)
+        record_property("warm_pool_scale_out_to_in_service_seconds", seconds)
+        print(f"warm pool: scale-out to InService in {seconds} s")
+    finally:
+        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+        asg.delete_warm_pool(AutoScalingGroupName=group, ForceDelete=True)
