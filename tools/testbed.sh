@@ -124,6 +124,9 @@ build_cloud_image() {
       # and its address per instance (tools/twin/controller.py).
       printf "datasource_list: [None]\ndisable_root: false\nssh_pwauth: false\nusers: []\nlocale: false\n" \
         >/etc/cloud/cloud.cfg.d/10-platform-image.cfg
+      # The twin mounts the host CA bundle over the file of this package in every instance (tools/twin/controller.py):
+      # an upgrade could not replace a mounted file, so the dist-upgrade of the bake leaves the package as it is.
+      apt-mark hold ca-certificates >/dev/null
       rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/lib/cloud/*' \
     >"$CACHE/cloud-image.log" 2>&1 \
     || { podman rm -f "$work" >/dev/null 2>&1; die "installing cloud-init into $image failed (log: .cache/cloud-image.log)"; }
