@@ -119,6 +119,16 @@ output "ollama_webui_secret_arn" {
   value       = "${format(local.arn_prefix, "secretsmanager")}:secret:${local.names.webui_secret}-${local.suffix}"
 }
 
+output "ollama_webui_admin_secret_arn" {
+  description = "Secret ARN of the Open-WebUI admin password."
+  value       = "${format(local.arn_prefix, "secretsmanager")}:secret:${local.name_prefix}/webui-admin-password-${local.suffix}"
+}
+
+output "ollama_ssm_transfer_bucket_name" {
+  description = "Unversioned, short-lived bucket Session Manager transfers files through."
+  value       = "${local.name_prefix}-ssm-transfer-${local.suffix}"
+}
+
 output "ollama_database_secret_arn" {
   description = "RDS master user secret ARN."
   value       = "${format(local.arn_prefix, "secretsmanager")}:secret:rds!db-${local.suffix}"

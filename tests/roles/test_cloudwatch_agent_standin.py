@@ -1,9 +1,10 @@
 """The log-shipping stand-in against the emulator: it reads the agent configuration the role renders and ships the
 lines of its files, and of the journal units the role's export units copy to files, to their log groups.
 
-The configuration is rendered by Ansible from the role (tests/roles/test_cloudwatch_agent_config.render) with the
-log paths moved under a temporary folder; the journal export runs the ExecStart of the role's rendered
-cloudwatch-journal-export@.service with a fake journalctl (the test host's journal cannot be written to).
+The configuration is rendered by Ansible from the role (the render helper of
+tests/roles/test_cloudwatch_agent_config.py) with the log paths moved under a temporary folder; the journal export
+runs the ExecStart of the role's rendered cloudwatch-journal-export@.service with a fake journalctl (the test host's
+journal cannot be written to).
 """
 
 from __future__ import annotations

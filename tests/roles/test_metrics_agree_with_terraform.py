@@ -140,7 +140,7 @@ def test_terraform_and_the_publishers_agree(texts: dict[str, str], agent_config:
 def test_the_readers_found_cover_policy_alarm_and_dashboard(texts: dict[str, str], agent_config: dict) -> None:
     readers = terraform_readers(texts, {"Ollama", "CWAgent"})
     wheres = {reader["where"] for metric_readers in readers.values() for reader in metric_readers}
-    assert {"asg.tf", "monitoring.tf", "monitoring.tf (dashboard)"} <= wheres
+    assert {"scaling.tf", "monitoring.tf", "monitoring.tf (dashboard)"} <= wheres
     assert Metric("Ollama", "InFlightRequests", ("AutoScalingGroupName",)) in readers
     assert Metric("CWAgent", "mem_used_percent", ("AutoScalingGroupName",)) in readers
 

@@ -10,7 +10,12 @@ import pytest
 
 from tests.roles.test_secrets_on_hosts import ROLES, play_configure
 
-BASE = {"open_webui_secret_key_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:key"}
+# Every frontend has its database (the vector store lives in it): its login secret and address.
+BASE = {
+    "open_webui_secret_key_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:key",
+    "open_webui_database_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+    "open_webui_database_host": "db.internal",
+}
 ADMIN = {"open_webui_admin_password_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin"}
 OIDC = {
     "open_webui_oidc_enabled": True,

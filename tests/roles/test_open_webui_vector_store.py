@@ -22,6 +22,9 @@ DB_URL = "postgresql://webui:p%40ss@db.internal:5432/openwebui"
 BASE = {
     "open_webui_ollama_base_urls": ["http://ollama.internal:8000"],
     "open_webui_secret_key_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:webui-key",
+    # The admin every deployment creates (the role refuses to run without one).
+    "open_webui_admin_email": "admin@example.com",
+    "open_webui_admin_password_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:webui-admin",
     "ansible_python_interpreter": sys.executable,
 }
 
@@ -136,7 +139,7 @@ def test_valid_vector_store_settings_pass(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({}, "no database is set: set open_webui_database_url_secret_id"),
+        ({}, "no database is set: set open_webui_database_secret_id"),
         ({"open_webui_database_url": "sqlite:////var/lib/open-webui/webui.db"}, "got a 'sqlite' URL"),
         (
             {"open_webui_database_url": DB_URL, "open_webui_pgvector_db_url": DB_URL,
