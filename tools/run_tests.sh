@@ -47,7 +47,8 @@ stage_lint() {
 }
 
 stage_pytest() {
-  pytest -p no:cacheprovider -m "not twin" --junitxml="$REPORTS/pytest.xml" -o junit_family=xunit2
+  # One worker per core (pytest-xdist): most tests wait on ansible-playbook or the emulator, not on each other.
+  pytest -p no:cacheprovider -m "not twin" -n "${PYTEST_WORKERS:-2}" --junitxml="$REPORTS/pytest.xml" -o junit_family=xunit2
 }
 
 stage_sanity() {
