@@ -18,6 +18,8 @@ from tests.twin.scenarios.conftest import Twin
 pytestmark = pytest.mark.twin
 
 CHROMIUM = "/usr/bin/chromium"
+# The chat model the bake pulls (the backend also serves the embedding model, which cannot chat).
+MODEL = "llama3.2:1b"
 MAX_CHATS = 8
 ANSWER_SECONDS = 120
 
@@ -33,7 +35,7 @@ def browser():
 
 
 def _open_chat_page(page, url: str) -> None:
-    page.goto(url, wait_until="domcontentloaded")
+    page.goto(f"{url}/?models={MODEL}", wait_until="domcontentloaded")
     page.wait_for_selector("#chat-input", timeout=60_000)
     whats_new = page.get_by_text("Okay, Let's Go!")  # the release notes shown once per account and version
     if whats_new.count():
