@@ -61,7 +61,7 @@ def test_scale_in_while_streams_run_cuts_none(twin: Twin):
         wait_for("the group back at its capacity", lambda: len(twin.in_service(group)) == desired, 600)
         drained = [
             a for a in aws_emulator.lifecycle_actions(twin.endpoint)
-            if a.get("hook") == f"{group}-drain" and a["result"] == "CONTINUE"
+            if a["lifecycle_hook_name"] == f"{group}-drain" and a["result"] == "CONTINUE"
         ]  # fmt: skip
         assert drained and drained[-1]["cause"] == "api", "the drain handler did not complete the terminating hook"
     finally:
