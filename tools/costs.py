@@ -70,16 +70,27 @@ def unpriced_types(documents: dict[str, dict[str, Any]], prices: dict[str, Any])
 
 
 def working_hours_per_month(schedule: dict[str, Any], hours_per_month: float) -> float:
-    """Hours a month a scale-to-zero schedule keeps the fleet up ("M H * * DAYS" start and stop, same days)."""
+    """Hours a month a scale-to-zero schedule keeps the fleet up: from the wake (working_day_start minus the
+    measured boot-to-ready and the margin, as terraform/scaling.tf computes it) to working_day_end, on working_days."""
     if not schedule.get("enabled"):
         return hours_per_month
-    start, stop = (_cron(schedule[key]) for key in ("start_cron", "stop_cron"))
-    if start[1] != stop[1]:
-        raise CostError(f"start and stop schedules run on different days ({start[1]} / {stop[1]}): not supported")
-    daily = stop[0] - start[0]
+    days = schedule["working_days"]
+    start, count = _cron(f"{_clock(schedule['working_day_start'])} * * {days}")
+    stop, _ = _cron(f"{_clock(schedule['working_day_end'])} * * {days}")
+    start -= (float(schedule["boot_to_ready_seconds"]) + float(schedule["wake_margin_seconds"])) / 3600
+    daily = stop - start
     if daily <= 0:
-        raise CostError(f"the stop time {schedule['stop_cron']} is not after the start {schedule['start_cron']}")
-    return daily * start[1] * hours_per_month / WEEK_HOURS
+        raise CostError(f"working_day_end {schedule['working_day_end']} is not after the wake before "
+                        f"{schedule['working_day_start']}")  # fmt: skip
+    return daily * count * hours_per_month / WEEK_HOURS
+
+
+def _clock(hh_mm: str) -> str:
+    """ "08:30" as the minute and hour fields of a cron expression ("30 8")."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(hh_mm).strip())
+    if not match:
+        raise CostError(f"time {hh_mm!r}: expected HH:MM")
+    return f"{int(match.group(2))} {int(match.group(1))}"
 
 
 _DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
@@ -208,15 +219,19 @@ def estimate(
     for _, rtype, name, body in resource_addresses(documents):
         entry = prices["resource_types"][rtype]
         address = f"{rtype}.{name}"
+        priced = "meter" in entry or "hourly" in entry or "monthly" in entry
         try:
             instances = evaluator.instances(address)
         except HclEvalError as error:
-            raise CostError(f"{address}: cannot count its instances ({error})") from error
+            if priced:
+                raise CostError(f"{address}: cannot count its instances ({error})") from error
+            # Free or usage-only: how many exist changes no fixed cost (for_each over values known after apply).
+            instances = {"(known after apply)": {}}
         if not instances:
             continue
         if "usage" in entry:
             result.usage[rtype] = entry["usage"]
-        if "meter" not in entry and "hourly" not in entry and "monthly" not in entry:
+        if not priced:
             continue
         total, details = 0.0, []
         for scope in instances.values():

@@ -32,6 +32,10 @@ class Unknown:
     def __bool__(self) -> bool:
         raise HclEvalError("a decision depends on a value known only after apply")
 
+    def __iter__(self) -> Any:
+        # Without this, Python would iterate through __getitem__(0), (1), ... for ever.
+        raise HclEvalError("a collection known only after apply cannot be iterated")
+
     def __repr__(self) -> str:
         return "(known after apply)"
 

@@ -105,22 +105,33 @@ def test_quantities_follow_each_environments_settings(estimates, prices):
     assert "2 x cache.t4g.small" in _line(staging, "aws_elasticache_replication_group.this").detail
 
 
+SCHEDULE = {
+    "enabled": True,
+    "working_days": "MON-FRI",
+    "working_day_start": "08:00",
+    "working_day_end": "19:00",
+    "boot_to_ready_seconds": 1200,
+    "wake_margin_seconds": 600,
+    "time_zone": "Etc/UTC",
+}
+
+
 def test_fleet_is_minimum_capacity_during_working_hours(estimates, prices):
     hours = prices["hours_per_month"]
-    working = 12 * 5 * hours / 168  # dev: 07:00-19:00 MON-FRI
-    assert costs.working_hours_per_month(
-        {"enabled": True, "start_cron": "0 7 * * MON-FRI", "stop_cron": "0 19 * * MON-FRI"}, hours
-    ) == pytest.approx(working)
+    working = 11.5 * 5 * hours / 168  # 07:30 (08:00 minus 20 minutes to boot and 10 of margin) to 19:00, MON-FRI
+    assert costs.working_hours_per_month(SCHEDULE, hours) == pytest.approx(working)
     ec2, spot, gp3 = prices["ec2_hourly"], prices["spot_price_fraction"], prices["ebs_gp3_gb_month"]
-    dev = (ec2["t3.medium"] + ec2["c6i.xlarge"]) * spot * working + (30 + 60) * gp3 * working / hours
+    # dev.tfvars: 08:00-19:00 MON-FRI, woken 10 minutes to boot plus 10 of margin early.
+    dev_working = (11 + 20 / 60) * 5 * hours / 168
+    dev = (ec2["t3.medium"] + ec2["c6i.xlarge"]) * spot * dev_working + (30 + 60) * gp3 * dev_working / hours
     assert _line(estimates["dev"], "aws_autoscaling_group.this").monthly == pytest.approx(dev, abs=0.01)
     fleet = _line(estimates["production"], "aws_autoscaling_group.this")
     assert "x 730 h" in fleet.detail and "spot" not in fleet.detail.replace("on-demand", "")
 
 
 def test_a_bad_schedule_is_refused():
-    with pytest.raises(costs.CostError, match="not after the start"):
-        costs.working_hours_per_month({"enabled": True, "start_cron": "0 19 * * *", "stop_cron": "0 7 * * *"}, 730)
+    with pytest.raises(costs.CostError, match="is not after the wake"):
+        costs.working_hours_per_month({**SCHEDULE, "working_day_start": "19:00", "working_day_end": "07:00"}, 730)
 
 
 @pytest.mark.parametrize(

@@ -293,6 +293,6 @@ def test_the_warm_up_settings_follow_ollama_gpu(gpu, expected):
 def test_the_emergency_configure_path_derives_the_same_settings():
     plays = yaml.safe_load((ROOT / "playbooks" / "configure.yml").read_text())
     (backend,) = [p for p in plays if p.get("hosts") == "role_backend"]
-    derive, apply = backend["pre_tasks"]
+    derive, apply = (t for t in backend["pre_tasks"] if "tuning" in str(t) or "set_fact" in str(t))
     assert derive["ansible.builtin.command"]["argv"][:2] == ["/usr/local/sbin/ollama-platform-bootstrap", "--tuning"]
     assert set(apply["ansible.builtin.set_fact"]) == set(bootstrap.derive_tuning("g6.xlarge").role_vars())

@@ -123,6 +123,7 @@ def test_another_replica_answers_with_the_document_as_a_source(webui: dict, uplo
         timeout=120,
     )
     sources = answer.get("sources", [])
-    names = {source.get("source", {}).get("name", "") for source in sources}
-    assert "twin-notes.txt" in names, answer
+    # Open-WebUI 0.12.4 names the cited file by its id (the name is empty for a file attached by id).
+    cited = {source.get("source", {}).get("id", "") for source in sources}
+    assert uploaded["file_id"] in cited, answer
     assert any(FACT in text for source in sources for text in source.get("document", [])), sources
