@@ -1,5 +1,5 @@
-"""Variables a molecule scenario registers or sets share one prefix style: ``molecule_<role or bench>_`` (not
-``<role>_...``: a role refuses variables with its own prefix that it does not declare)."""
+"""Variables a molecule scenario registers or sets share one prefix style: ``__<role or bench>_molecule_`` (ansible-lint
+wants the role's prefix; the leading underscores keep them out of the role's check for undeclared variables)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def defined_variables(tasks: Any) -> list[str]:
 
 
 def prefix(scenario: str) -> str:
-    return f"molecule_{Path(scenario.split('/molecule/')[0]).name}_"
+    return f"__{Path(scenario.split('/molecule/')[0]).name}_molecule_"
 
 
 def misnamed(scenario_dir: Path, expected_prefix: str) -> list[str]:
@@ -52,8 +52,8 @@ def test_a_planted_variable_without_the_prefix_is_named(tmp_path: Path):
     scenario.mkdir(parents=True)
     (scenario / "verify.yml").write_text(
         "- hosts: all\n  tasks:\n    - block:\n        - command: id\n          register: _demo_id\n"
-        "    - ansible.builtin.set_fact:\n        molecule_demo_ok: true\n"
+        "    - ansible.builtin.set_fact:\n        __demo_molecule_ok: true\n"
     )
-    assert misnamed(scenario, "molecule_demo_") == [
-        "roles/demo/molecule/default/verify.yml: _demo_id (use molecule_demo_...)"
+    assert misnamed(scenario, "__demo_molecule_") == [
+        "roles/demo/molecule/default/verify.yml: _demo_id (use __demo_molecule_...)"
     ]

@@ -76,7 +76,7 @@ def test_alarm_topics_need_a_subscriber_and_pending_ones_are_listed():
     findings, waiting = p.evaluate_alarms([alarm], topic, "ollama-dev", {topic: []})
     assert [(f["check"], f["resource"]) for f in findings] == [("alarm_subscribers", topic)]
     assert "alarm_emails or alarm_https_endpoints" in findings[0]["remediation"]
-    findings, _ = p.evaluate_alarms([alarm], topic, "ollama-dev", {topic: None})
+    findings = p.evaluate_alarms([alarm], topic, "ollama-dev", {topic: None})[0]
     assert checks(findings) == ["sns_topic"]
 
 
