@@ -1,4 +1,4 @@
-"""The project's root folder, defined once for every test module and helper (the ``project_root`` fixture too)."""
+"""The project's root folder, defined once for every test module and helper, and the loader of instance programs."""
 
 from __future__ import annotations
 

@@ -172,6 +172,6 @@ def load_helper() -> object:
 
 def test_the_start_check_refuses_pgvector_without_a_postgresql_url() -> None:
     helper = load_helper()
-    with pytest.raises(helper.HelperError, match="no PostgreSQL URL is set: set open_webui_database_url_secret_id"):
+    with pytest.raises(helper.HelperError, match="no PostgreSQL URL is set: set open_webui_database_secret_id"):
         helper.check_vector_store({"VECTOR_DB": "pgvector", "DATABASE_URL": "sqlite:///x.db"}, create=True)
     helper.check_vector_store({"VECTOR_DB": "chroma"}, create=True)

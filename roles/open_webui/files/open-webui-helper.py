@@ -279,8 +279,9 @@ def check_vector_store(env: dict[str, str], create: bool) -> None:
     url = env.get("PGVECTOR_DB_URL") or env.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
         raise HelperError(
-            "VECTOR_DB is pgvector but no PostgreSQL URL is set: set open_webui_database_url_secret_id "
-            "(or open_webui_pgvector_db_url_secret_id), or open_webui_vector_db: chroma for a single replica"
+            "VECTOR_DB is pgvector but no PostgreSQL URL is set: set open_webui_database_secret_id with its host "
+            "(the instance record's DATABASE_SECRET_ARN and DATABASE_HOST), or open_webui_pgvector_db_url_secret_id, "
+            "or open_webui_vector_db: chroma for a single replica"
         )
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
