@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from tests.twin.scenarios.conftest import Twin
@@ -22,6 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 MODEL = "llama3.2:1b"
 MAX_CHATS = 8
 ANSWER_SECONDS = 120
+# Open-WebUI's first page load: the application bundle, then its configuration from the frontend.
+SIGN_IN_SECONDS = 90
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +45,21 @@ def _open_chat_page(page, url: str) -> None:
         whats_new.click()
 
 
+def _page_state(page) -> str:
+    """Where the page is and what it shows, for a failure message."""
+    try:
+        text = " ".join(page.locator("body").inner_text(timeout=5_000).split())
+    except PlaywrightError as error:
+        text = f"(no text: {error.message.splitlines()[0]})"
+    return f"at {page.url!r} titled {page.title()!r}, showing: {text[:600]!r}"
+
+
 def _sign_in(page, url: str, account: dict[str, str]) -> None:
     page.goto(f"{url}/auth", wait_until="domcontentloaded")
+    try:
+        page.wait_for_selector("input[type=email]", timeout=SIGN_IN_SECONDS * 1000)
+    except PlaywrightError as error:
+        raise AssertionError(f"no sign-in form after {SIGN_IN_SECONDS} s: the page is {_page_state(page)}") from error
     page.fill("input[type=email]", account["email"])
     page.fill("input[type=password]", account["password"])
     page.click("button[type=submit]")
