@@ -234,7 +234,9 @@ class Evaluator:
     ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """The nested ``name`` blocks of a body: written ones, then those its ``dynamic "name"`` blocks generate,
         each as (content, scope) with the dynamic block's iterator bound in the scope. Arguments of a content are
-        evaluated with ``value(content[arg], scope)``; its own nested blocks with ``blocks(content, ..., scope)``."""
+        evaluated with ``value(content[arg], scope)``; its own nested blocks with ``blocks(content, ..., scope)``.
+        The parsed HCL does not keep the order between written and dynamic blocks of one name: where Terraform's
+        order matters (CloudFront's ordered cache behaviours), the reader must not depend on it."""
         scope = scope or {}
         found = [(block, scope) for block in body.get(name, []) if isinstance(block, dict)]
         for group in body.get("dynamic", []):
