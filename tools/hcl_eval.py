@@ -1,15 +1,19 @@
 """Evaluate the Terraform expressions that decide how many of each resource an environment gets, offline.
 
-The configuration is parsed with python-hcl2; `count` and `for_each` (and the few arguments the cost estimate reads)
-are evaluated with an environment's variables: literals, `var.*`, `local.*`, references to other resources (their
-keys and counts, attributes unknown), operators, conditionals, `for` expressions and the functions listed in
-FUNCTIONS. Anything else raises HclEvalError naming the expression: extend this evaluator rather than guess.
+The configuration is parsed with python-hcl2; `count` and `for_each` (and the arguments the cost estimate and the
+tests read) are evaluated with an environment's variables: literals, `var.*`, `local.*`, references to other
+resources (their keys and counts; attributes are unknown but remember which instance they come from, so a reader
+can follow them: ``Evaluator.source``), data sources answered by the caller, operators, conditionals, `for`
+expressions, `try`/`can` and the functions listed in FUNCTIONS; ``Evaluator.blocks`` expands `dynamic` blocks.
+Anything else raises HclEvalError naming the expression: extend this evaluator rather than guess.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +25,26 @@ class HclEvalError(ValueError):
 
 
 class Unknown:
-    """A value known only after apply (an id, an ARN): any attribute or index of it is unknown too."""
+    """A value known only after apply (an id, an ARN): any attribute or index of it is unknown too.
+
+    One that comes from a resource remembers where: ``origin(value)`` gives the address, the instance key and the
+    attribute path (``aws_lb_target_group.backend.arn``: address ``aws_lb_target_group.backend``, key None,
+    path ``("arn",)``)."""
+
+    __slots__ = ("_origin",)
+
+    def __init__(self, address: str | None = None, key: Any = None, path: tuple[Any, ...] = ()) -> None:
+        self._origin = (address, key, path)
 
     def __getattr__(self, name: str) -> Unknown:
-        return self
+        if name.startswith("__"):
+            raise AttributeError(name)
+        address, key, path = self._origin
+        return Unknown(address, key, (*path, name)) if address else self
 
-    def __getitem__(self, key: Any) -> Unknown:
-        return self
+    def __getitem__(self, index: Any) -> Unknown:
+        address, key, path = self._origin
+        return Unknown(address, key, (*path, index)) if address else self
 
     def __bool__(self) -> bool:
         raise HclEvalError("a decision depends on a value known only after apply")
@@ -37,7 +54,27 @@ class Unknown:
         raise HclEvalError("a collection known only after apply cannot be iterated")
 
     def __repr__(self) -> str:
-        return "(known after apply)"
+        address, key, path = self._origin
+        if not address:
+            return "(known after apply)"
+        where = address if key is None else f"{address}[{key!r}]"
+        return f"(known after apply: {'.'.join([where, *map(str, path)])})"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value known after apply comes from: a resource (or data source) instance and an attribute path."""
+
+    address: str
+    key: Any
+    path: tuple[Any, ...]
+
+
+def origin(value: Any) -> Origin | None:
+    """The resource instance and attribute a value known after apply comes from; None for anything else."""
+    if isinstance(value, Unknown) and value._origin[0]:
+        return Origin(*value._origin)
+    return None
 
 
 UNKNOWN = Unknown()
@@ -71,6 +108,12 @@ def _set(values: Any) -> list:
     return sorted({str(v) if not isinstance(v, Unknown) else v for v in values}, key=str)
 
 
+def _slice(values: Any, start: int, end: int) -> Any:
+    if not 0 <= start <= end <= len(values):
+        raise HclEvalError(f"slice({values!r}, {start}, {end}): the indices are out of range")
+    return values[start:end]
+
+
 def _merge(*maps: Any) -> Any:
     if any(isinstance(m, Unknown) for m in maps):
         return UNKNOWN
@@ -96,14 +139,29 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lookup": lambda m, key, default=None: m.get(key, default),
     "distinct": lambda values: list(dict.fromkeys(values)),
     "flatten": lambda values: [x for v in values for x in (v if isinstance(v, list) else [v])],
+    "slice": _slice,
+    "split": lambda separator, text: text.split(separator),
+    "ceil": math.ceil,
+    "floor": math.floor,
 }
+# A failure inside try()/can(): an evaluator refusal or what Python raises for Terraform's errors (a bad index, a
+# tonumber() of a non-number, a missing key).
+_TRY_ERRORS = (HclEvalError, IndexError, KeyError, ValueError, TypeError)
 
 
 class Evaluator:
     """Expressions of one configuration under one environment's variables."""
 
-    def __init__(self, documents: dict[str, dict[str, Any]], variables: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        documents: dict[str, dict[str, Any]],
+        variables: dict[str, Any],
+        answers: dict[str, Any] | None = None,
+    ) -> None:
+        """``answers``: what data sources return, by address (``{"data.aws_availability_zones.available": {"names":
+        [...]}}``); data sources not answered are known after apply."""
         self.variables = variables
+        self.answers = answers or {}
         self.local_sources: dict[str, Any] = {}
         self.resources: dict[str, dict[str, Any]] = {}  # "type.name" / "data.type.name" -> body
         for document in documents.values():
@@ -155,6 +213,43 @@ class Evaluator:
             self._busy.discard(address)
         self._instances[address] = result
         return result
+
+    def of_type(self, rtype: str) -> list[str]:
+        """Addresses of the managed resources of one type (``aws_autoscaling_group.this``, ...)."""
+        return [address for address in self.resources if address.split(".")[0] == rtype]
+
+    def source(self, value: Any) -> tuple[Origin, dict[str, Any], dict[str, Any]]:
+        """The resource instance a value known after apply comes from: its origin, its body and the scope of that
+        instance (``each``/``count`` bound), so that its arguments can be evaluated in turn."""
+        found = origin(value)
+        if found is None:
+            raise HclEvalError(f"{value!r} is not a reference to a resource")
+        instances = self.instances(found.address)
+        if found.key not in instances:
+            raise HclEvalError(f"{found.address} has no instance {found.key!r} (it has {sorted(instances, key=str)})")
+        return found, self.resources[found.address], instances[found.key]
+
+    def blocks(
+        self, body: dict[str, Any], name: str, scope: dict[str, Any] | None = None
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The nested ``name`` blocks of a body: written ones, then those its ``dynamic "name"`` blocks generate,
+        each as (content, scope) with the dynamic block's iterator bound in the scope. Arguments of a content are
+        evaluated with ``value(content[arg], scope)``; its own nested blocks with ``blocks(content, ..., scope)``.
+        The parsed HCL does not keep the order between written and dynamic blocks of one name: where Terraform's
+        order matters (CloudFront's ordered cache behaviours), the reader must not depend on it."""
+        scope = scope or {}
+        found = [(block, scope) for block in body.get(name, []) if isinstance(block, dict)]
+        for group in body.get("dynamic", []):
+            if name not in group:
+                continue
+            dynamic = group[name]
+            iterator = self.value(dynamic["iterator"], scope) if "iterator" in dynamic else name
+            collection = self.value(dynamic["for_each"], scope)
+            items = collection.items() if isinstance(collection, dict) else enumerate(collection)
+            for key, item in items:
+                bound = {**scope, iterator: {"key": key, "value": item}}
+                found.extend((content, bound) for content in dynamic["content"])
+        return found
 
     # --- internals ---
 
@@ -223,12 +318,14 @@ class Evaluator:
         if name == "data":
             prefix, name = "data.", parser.attribute()
         address = f"{prefix}{name}.{parser.attribute()}"
+        if address in self.answers:
+            return self.answers[address]
         instances = self.instances(address)
         if list(instances) == [None]:
-            return UNKNOWN
+            return Unknown(address)
         if instances and all(isinstance(k, int) for k in instances):
-            return [UNKNOWN for _ in instances]
-        return dict.fromkeys(instances, UNKNOWN)
+            return [Unknown(address, k) for k in instances]
+        return {k: Unknown(address, k) for k in instances}
 
 
 def _string(value: Any) -> str:
@@ -358,17 +455,20 @@ class _Parser:
                     value = value[name] if isinstance(value, dict) else getattr(value, name)
             elif self.peek() == "[*]":
                 self.take()
-                if self.peek() == ".":
-                    self.attribute()
+                name = self.attribute() if self.peek() == "." else None
                 if not self.skip and not isinstance(value, Unknown):
-                    value = [UNKNOWN for _ in value]
+                    # Instances of a resource keep their origin; other elements' attributes are not read here.
+                    value = [
+                        (getattr(item, name) if name else item) if isinstance(item, Unknown) else UNKNOWN
+                        for item in value
+                    ]
             elif self.peek() == "[":
                 self.take()
                 index = self.expression()
                 self.take("]")
                 if not self.skip:
                     key = int(index) if isinstance(value, list) else index
-                    value = UNKNOWN if isinstance(value, Unknown) else value[key]
+                    value = value[key]
             else:
                 return value
 
@@ -402,6 +502,8 @@ class _Parser:
 
     def call(self, name: str) -> Any:
         self.take("(")
+        if name in ("try", "can") and not self.skip:
+            return self._try(name)
         arguments, spread = [], False
         while self.peek() != ")":
             arguments.append(self.expression())
@@ -413,8 +515,6 @@ class _Parser:
         self.take(")")
         if self.skip:
             return None
-        if name in ("try", "can"):
-            raise HclEvalError(f"{self.text!r}: {name}() is not supported")
         if name not in FUNCTIONS:
             raise HclEvalError(f"{self.text!r}: function {name}() is not supported by tools/hcl_eval.py")
         if spread:
@@ -422,6 +522,32 @@ class _Parser:
         if any(isinstance(a, Unknown) for a in arguments) and name not in ("merge", "length", "toset", "concat"):
             return UNKNOWN
         return FUNCTIONS[name](*arguments)
+
+    def _try(self, name: str) -> Any:
+        """try(a, b, ...): the first argument that evaluates without an error; can(a): whether it does."""
+        results = []
+        while self.peek() != ")":
+            start, skip, scope = self.position, self.skip, self.scope
+            if any(succeeded for succeeded, _ in results):
+                self.skip += 1  # already decided: the remaining arguments are only parsed
+            try:
+                results.append((True, self.expression()))
+            except _TRY_ERRORS:
+                self.position, self.skip, self.scope = start, skip + 1, scope
+                self.expression()
+                results.append((False, None))
+            self.skip = skip
+            if self.peek() == ",":
+                self.take()
+        self.take(")")
+        if name == "can":
+            if len(results) != 1:
+                raise HclEvalError(f"{self.text!r}: can() takes one argument")
+            return results[0][0]
+        for succeeded, value in results:
+            if succeeded:
+                return value
+        raise HclEvalError(f"{self.text!r}: no argument of try() could be evaluated")
 
     def sequence(self) -> Any:
         if self.peek() == "for":
@@ -532,18 +658,27 @@ def load_configuration(terraform_dir: Path) -> dict[str, dict[str, Any]]:
     return {path.name: parse_file(path) for path in sorted(terraform_dir.glob("*.tf"))}
 
 
-def environment_variables(documents: dict[str, dict[str, Any]], tfvars: Path) -> dict[str, Any]:
-    """Declared variables' defaults overlaid with an environment's tfvars; a tfvars key not declared is an error."""
-    values: dict[str, Any] = {}
-    declared = set()
+def _declared_variables(documents: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
     for document in documents.values():
         for group in document.get("variable", []):
             for name, body in group.items():
-                if name.startswith("__"):
-                    continue
-                declared.add(name)
-                if "default" in body:
-                    values[name] = Evaluator({}, {}).value(body["default"])
+                if not name.startswith("__"):
+                    yield name, body
+
+
+def default_variables(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The declared variables' defaults (variables without one are left out)."""
+    return {
+        name: Evaluator({}, {}).value(body["default"])
+        for name, body in _declared_variables(documents)
+        if "default" in body
+    }
+
+
+def environment_variables(documents: dict[str, dict[str, Any]], tfvars: Path) -> dict[str, Any]:
+    """Declared variables' defaults overlaid with an environment's tfvars; a tfvars key not declared is an error."""
+    values = default_variables(documents)
+    declared = {name for name, _ in _declared_variables(documents)}
     for key, value in parse_file(tfvars).items():
         if key.startswith("__"):
             continue

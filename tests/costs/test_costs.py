@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tools import costs
-from tools.hcl_eval import Evaluator, HclEvalError, load_configuration
+from tools.hcl_eval import Evaluator, HclEvalError, load_configuration, origin
 
 REPO = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("dev", "staging", "production")
@@ -145,11 +145,63 @@ def test_a_bad_schedule_is_refused():
         ("${length(merge(var.m, {c = 3}))}", 3),
         ("${max(var.l...)}", 2),
         ('${var.n == 3 ? "three" : "other"}', "three"),
+        ('${try(tonumber(split(":", "8am")[1]), 0)}', 0),
+        ('${try(tonumber(split(":", "08:30")[1]), 0)}', 30),
+        ('${can(split(":", "8am")[1])}', False),
+        ("${slice(var.l, 0, 1)}", [1]),
+        ("${ceil(7 / 2)} ${floor(7 / 2)}", "4 3"),
     ],
 )
 def test_expressions(expression, expected):
     evaluator = Evaluator({}, {"a": False, "n": 3, "m": {"a": 1, "b": 2}, "l": [1, 2]})
     assert evaluator.value(expression) == expected
+
+
+def _documents(*resources: tuple[str, str, dict]) -> dict:
+    return {"x.tf": {"resource": [{rtype: {name: {**body, "__is_block__": True}}} for rtype, name, body in resources]}}
+
+
+def test_references_remember_the_instance_they_come_from():
+    documents = _documents(
+        ("aws_subnet", "a", {"count": "${var.n}", "cidr_block": "10.0.${count.index}.0/24"}),
+        ("aws_lb_target_group", "web", {"port": 8080}),
+        ("aws_autoscaling_group", "g", {"vpc_zone_identifier": "${aws_subnet.a[*].id}"}),
+    )
+    evaluator = Evaluator(documents, {"n": 2})
+    subnets = evaluator.value(evaluator.resources["aws_autoscaling_group.g"]["vpc_zone_identifier"])
+    found = [evaluator.source(subnet) for subnet in subnets]
+    assert [(o.address, o.key, o.path) for o, _, _ in found] == [
+        ("aws_subnet.a", 0, ("id",)),
+        ("aws_subnet.a", 1, ("id",)),
+    ]
+    assert [evaluator.value(body["cidr_block"], scope) for _, body, scope in found] == ["10.0.0.0/24", "10.0.1.0/24"]
+    group, body, _ = evaluator.source(evaluator.value("${aws_lb_target_group.web.arn}"))
+    assert (group.address, group.key, body["port"]) == ("aws_lb_target_group.web", None, 8080)
+    with pytest.raises(HclEvalError, match="not a reference to a resource"):
+        evaluator.source(evaluator.value("${var.n}"))
+
+
+def test_data_sources_take_the_callers_answers():
+    documents = {"x.tf": {"data": [{"aws_availability_zones": {"z": {"__is_block__": True}}}]}}
+    answered = Evaluator(documents, {}, answers={"data.aws_availability_zones.z": {"names": ["a", "b", "c"]}})
+    assert answered.value("${slice(data.aws_availability_zones.z.names, 0, 2)}") == ["a", "b"]
+    assert origin(Evaluator(documents, {}).value("${data.aws_availability_zones.z.names}")).path == ("names",)
+
+
+def test_dynamic_blocks_expand_with_their_iterator():
+    body = {
+        "rule": [{"name": "written", "__is_block__": True}],
+        "dynamic": [
+            {"rule": {"for_each": "${var.l}", "content": [{"name": "r${rule.value}", "__is_block__": True}]}},
+            {"other": {"for_each": "${var.l}", "content": [{"name": "x", "__is_block__": True}]}},
+        ],
+    }
+    evaluator = Evaluator({}, {"l": [1, 2]})
+    assert [evaluator.value(rule["name"], scope) for rule, scope in evaluator.blocks(body, "rule")] == [
+        "written",
+        "r1",
+        "r2",
+    ]
 
 
 def test_a_count_that_depends_on_an_apply_time_value_is_refused():

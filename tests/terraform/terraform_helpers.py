@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tools.hcl_eval import Evaluator, environment_variables, load_configuration
 from tools.provider_schema.check import parse_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -179,3 +180,17 @@ def planted_copy(tmp_path: Path, filename: str, old: str, new: str) -> Path:
     else:
         target.write_text(new)
     return copy
+
+
+ZONES = "data.aws_availability_zones.available"
+
+
+def evaluator(environment: str, terraform_dir: Path = TERRAFORM_DIR) -> Evaluator:
+    """One environment's configuration evaluated offline (tools/hcl_eval.py) with its tfvars. The zone lookup is
+    answered as AWS answers it when every zone its filter names exists (data.tf's postcondition refuses fewer)."""
+    documents = load_configuration(terraform_dir)
+    variables = environment_variables(documents, terraform_dir / "environments" / f"{environment}.tfvars")
+    plain = Evaluator(documents, variables)
+    filters = plain.blocks(plain.resources[ZONES], "filter")
+    (names,) = [plain.value(f["values"], scope) for f, scope in filters if plain.value(f["name"]) == "zone-name"]
+    return Evaluator(documents, variables, answers={ZONES: {"names": sorted(names)}})

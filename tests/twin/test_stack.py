@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tools.provider_schema.check import parse_file
+from tools.target_groups import target_groups
 from tools.twin import stack as twin_stack
 
 pytestmark = pytest.mark.emulator
@@ -85,6 +86,14 @@ def test_groups_launch_into_their_lifecycle_hook_behind_target_groups(deployed):
         assert {i["LifecycleState"] for i in group["Instances"]} == {"Pending:Wait"}
         health = elb.describe_target_health(TargetGroupArn=group["TargetGroupARNs"][0])["TargetHealthDescriptions"]
         assert health == []
+
+
+def test_target_groups_have_the_port_and_health_check_terraform_declares(deployed):
+    """terraform/alb.tf is the one definition: what the twin's proxies check is what the emulator holds."""
+    elb = boto3.client("elbv2")
+    for tier, declared in target_groups().items():
+        (group,) = elb.describe_target_groups(Names=[f"ollama-local-{tier}-tg"])["TargetGroups"]
+        assert {key: group[key] for key in declared.create_arguments()} == declared.create_arguments(), tier
 
 
 def test_the_user_data_records_the_keys_the_bootstrap_reads(deployed):

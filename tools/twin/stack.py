@@ -7,8 +7,9 @@ layers and from the same settings, and prints the same outputs (a test holds the
   public parameter of the OS's image, and the twin's data host (an instance from that image that plays RDS and
   ElastiCache, configured by the twin_data role);
 - ``fleet``: per tier the launch template (user data rendered from terraform/templates/user_data.sh.tftpl, image
-  from the tier's parameter the bake wrote), target group (terraform/alb.tf's health check), load balancer and
-  listener, Auto Scaling group with its launch lifecycle hook, and the CPU alarms.
+  from the tier's parameter the bake wrote), target group (port and health check read from terraform/alb.tf by
+  tools/target_groups.py), load balancer and listener, Auto Scaling group with its launch lifecycle hook, and the CPU
+  alarms.
 
 From there the emulator and the twin's controller (tools/twin/controller.py) take the path AWS takes: the group
 launches, the instance configures itself and completes its hook, the target is registered and the proxy serves it.
@@ -29,11 +30,13 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
 from tools import aws_emulator
+from tools.target_groups import TargetGroup, target_groups
 from tools.twin.controller import image_ref, proxy_ports
 from tools.twin.proxy import stream_idle_timeout_s
 
@@ -47,25 +50,27 @@ TWIN_ALARM_EMAIL = "ops@example.com"
 
 @dataclass(frozen=True)
 class TierSpec:
-    """One tier's fleet settings, as terraform/asg.tf and terraform/alb.tf set them."""
+    """One tier's fleet settings, as terraform/asg.tf sets them; the target group's port and health check are read
+    from terraform/alb.tf (terraform_target_group). The deregistration delay is the twin's own: shorter than
+    Terraform's (the longest generation plus 30 s), so the twin's drains end sooner."""
 
     tier: str
-    port: int
-    health_path: str
-    health_timeout: int
     heartbeat_timeout: int
     grace_period: int
     deregistration_delay: int
-    health_interval: int = 15
-    healthy_threshold: int = 2
-    unhealthy_threshold: int = 3
     scheme: str = "internal"
 
 
 TIERS = {
-    "backend": TierSpec("backend", 8000, "/ready", 10, 900, 600, 120),
-    "frontend": TierSpec("frontend", 8080, "/health", 5, 600, 300, 60, scheme="internet-facing"),
+    "backend": TierSpec("backend", 900, 600, 120),
+    "frontend": TierSpec("frontend", 600, 300, 60, scheme="internet-facing"),
 }
+
+
+@cache
+def terraform_target_group(tier: str) -> TargetGroup:
+    """The tier's target group (port, health check) as terraform/ declares it with the variables' defaults."""
+    return target_groups()[tier]
 
 
 def render_user_data(instance_env: dict[str, str], template: Path = USER_DATA_TEMPLATE) -> str:
@@ -315,17 +320,9 @@ class Stack:
             pass
         arn = elb.create_target_group(
             Name=name,
-            Protocol="HTTP",
-            Port=spec.port,
             VpcId=vpc,
             TargetType="instance",
-            HealthCheckProtocol="HTTP",
-            HealthCheckPath=spec.health_path,
-            HealthCheckIntervalSeconds=spec.health_interval,
-            HealthCheckTimeoutSeconds=spec.health_timeout,
-            HealthyThresholdCount=spec.healthy_threshold,
-            UnhealthyThresholdCount=spec.unhealthy_threshold,
-            Matcher={"HttpCode": "200"},
+            **terraform_target_group(spec.tier).create_arguments(),
         )["TargetGroups"][0]["TargetGroupArn"]
         elb.modify_target_group_attributes(
             TargetGroupArn=arn,
