@@ -1,14 +1,14 @@
 """Accuracy benchmark: how close are the suite's numbers to a server whose timings are known?
 
-Runs the chat scenario against the Ollama API double (``tests/ollama_double``, configured with a fixed TTFT, token
+Runs the chat scenario against the Ollama API double (the ``ollama-double`` package, configured with a fixed TTFT, token
 rate and model load time) at several concurrency levels, with the server pinned to one CPU and the load generator
 to another, and reports per metric the measurement error against the configured truth, the generator's CPU
 seconds per 1,000 tokens received, and whether the suite itself judged the run trustworthy.
 
     python -m loadtest.benchmark --streams 10,50,100,200,1000 --duration 60s --markdown bench.md
 
-This is a benchmark, not a unit test: it takes minutes and wants a quiet machine. It needs the repository checkout
-(the double lives under tests/).
+This is a benchmark, not a unit test: it takes minutes and wants a quiet machine. It needs the ``ollama-double``
+package (``packages/ollama_double``, installed into the project's virtualenv by ``make setup``).
 """
 
 from __future__ import annotations
@@ -109,8 +109,7 @@ def run_level(
     workdir: Path,
 ) -> dict[str, Any]:
     """One concurrency level: start the double, run Locust headless, compare with the truth."""
-    sys.path.insert(0, str(ROOT))
-    from tests.ollama_double.server import running_double
+    from ollama_double import running_double
 
     report_dir = workdir / f"streams-{streams}"
     report_dir.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,9 @@ make_venv() {
   echo "bootstrap: installing $req into ${dir#"$ROOT"/}"
   [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir" || die "python3 -m venv failed: install python3-venv"
   "$dir/bin/pip" install -q --upgrade pip >/dev/null
-  "$dir/bin/pip" install -q -r "$req" 2> >(grep -v "^WARNING: Location" >&2) || die "pip install -r $req failed: check that PyPI (or PIP_INDEX_URL) answers"
+  # From the project root: requirements.txt installs the repository's own packages by relative path (./packages/...).
+  (cd "$ROOT" && "$dir/bin/pip" install -q -r "$req") 2> >(grep -v "^WARNING: Location" >&2) \
+    || die "pip install -r $req failed: check that PyPI (or PIP_INDEX_URL) answers"
   echo "$want" >"$stamp"
 }
 

@@ -139,9 +139,9 @@ build_cloud_image() {
 
 build_ollama_release() {
   local out="$CACHE/ollama-release"
-  [ -f "$ROOT/tests/ollama_double/build_release.py" ] || die "tests/ollama_double/build_release.py is missing"
-  python3 "$ROOT/tests/ollama_double/build_release.py" --output-dir "$out" >/dev/null \
-    || die "building the Ollama release archive failed: run python3 tests/ollama_double/build_release.py --output-dir $out"
+  [ -f "$ROOT/packages/ollama_double/src/ollama_double/build_release.py" ] || die "packages/ollama_double/src/ollama_double/build_release.py is missing"
+  python3 "$ROOT/packages/ollama_double/src/ollama_double/build_release.py" --output-dir "$out" >/dev/null \
+    || die "building the Ollama release archive failed: run python3 packages/ollama_double/src/ollama_double/build_release.py --output-dir $out"
   log "Ollama release archive in .cache/ollama-release/"
 }
 

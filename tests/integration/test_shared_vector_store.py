@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ollama_double.server import embedding_vector
+from ollama_double.generation import embedding_vector
 
 pytestmark = pytest.mark.podman
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from loadtest_cli import EMBED, MODEL
 
-from tests.ollama_double.server import running_double
+from ollama_double import running_double
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import requests
 from loadtest_fakes import canned, chat_done, chat_line, ndjson, serve
 
 from loadtest import clients
-from tests.ollama_double.server import running_double
+from ollama_double import running_double
 
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"

@@ -15,7 +15,7 @@ import pytest
 from loadtest_cli import cli_args, run_cli
 from loadtest_fakes import auth_proxy, serve
 
-from tests.ollama_double.server import running_double
+from ollama_double import running_double
 
 TTFT_S = 0.25
 TPS = 20.0

@@ -13,14 +13,13 @@ from ansible_collections.ollama.platform.plugins.module_utils.ollama_api import 
     plan_models,
     summarize_models,
 )
-from ansible_collections.ollama.platform.tests.unit.plugins.module_utils.ollama_fake import FakeOllama, digest_of
+from ansible_collections.ollama.platform.tests.unit.plugins._ollama_double import call, installed, load, ollama
 
 
 @pytest.fixture
-def fake():
-    server = FakeOllama().start()
-    yield server
-    server.stop()
+def double():
+    with ollama() as server:
+        yield server
 
 
 @pytest.mark.parametrize(
@@ -100,53 +99,52 @@ def test_client_rejects_url_without_scheme():
         OllamaClient("127.0.0.1:11434")
 
 
-def test_client_reads_version_tags_and_ps(fake):
-    fake.add("qwen2.5:0.5b")
-    client = OllamaClient(fake.url)
-    assert client.version() == "0.12.6"
-    assert client.model_names() == ["qwen2.5:0.5b"]
-    assert client.tags()["models"][0]["digest"] == digest_of("qwen2.5:0.5b")
-    assert client.ps()["models"][0]["context_length"] == 4096
+def test_client_reads_version_tags_and_ps():
+    with ollama(models=["qwen2.5:0.5b"]) as server:
+        load(server, "qwen2.5:0.5b")
+        client = OllamaClient(server.url)
+        assert client.version() == "0.12.6"
+        assert client.model_names() == ["qwen2.5:0.5b"]
+        assert client.tags()["models"][0]["digest"] == installed(server)["qwen2.5:0.5b"]
+        assert client.ps()["models"][0]["context_length"] == 4096
 
 
 def test_client_sends_bearer_token():
-    server = FakeOllama(token="s3cret-token-value").start()
-    try:
+    with ollama(api_token="s3cret-token-value") as server:
         assert OllamaClient(server.url, token="s3cret-token-value").version() == "0.12.6"
         with pytest.raises(OllamaAPIError) as err:
             OllamaClient(server.url).version()
-        assert err.value.status == 401
-        assert "unauthorized" in str(err.value)
-    finally:
-        server.stop()
+    assert err.value.status == 401
+    assert "unauthorized" in str(err.value)
 
 
-def test_client_pull_reads_stream_until_success(fake):
-    client = OllamaClient(fake.url)
+def test_client_pull_reads_stream_until_success(double):
+    client = OllamaClient(double.url)
     assert client.pull("tinyllama")["status"] == "success"
-    assert "tinyllama:latest" in fake.models
+    assert "tinyllama:latest" in installed(double)
 
 
-def test_client_pull_error_in_stream_raises(fake):
+def test_client_pull_error_in_stream_raises(double):
     with pytest.raises(OllamaAPIError, match="file does not exist"):
-        OllamaClient(fake.url).pull("does-not-exist")
+        OllamaClient(double.url).pull("does-not-exist")
 
 
-def test_client_delete_missing_model_reports_ollama_error(fake):
+def test_client_delete_missing_model_reports_ollama_error(double):
     with pytest.raises(OllamaAPIError) as err:
-        OllamaClient(fake.url).delete("ghost:1")
+        OllamaClient(double.url).delete("ghost:1")
     assert err.value.status == 404
     assert "model 'ghost:1' not found" in str(err.value)
 
 
-def test_client_probe_measures_stream(fake):
-    fake.add("qwen2.5:0.5b")
-    fake.token_delay = 0.02
-    probe = OllamaClient(fake.url).probe_generate("qwen2.5:0.5b", "hi", num_predict=6)
+def test_client_probe_measures_stream():
+    with ollama(models=["qwen2.5:0.5b"], tokens_per_second=50) as server:
+        probe = OllamaClient(server.url).probe_generate("qwen2.5:0.5b", "hi", num_predict=6)
+        body = {"model": "qwen2.5:0.5b", "prompt": "hi", "stream": False, "options": {"num_predict": 6}}
+        whole = call(server, "POST", "/api/generate", body)
     assert probe["eval_count"] == 6
-    assert probe["response"].startswith("tok0 tok1")
+    assert probe["response"] == whole["response"], "the streamed pieces, joined, are the whole answer"
     assert probe["time_to_first_token_s"] < probe["total_time_s"]
-    # 5 intervals of ~20 ms: the client-side rate must be in the right range, not a constant.
+    # 5 intervals of 20 ms (50 tokens/s): the client-side rate must be in the right range, not a constant.
     assert 10 < probe["tokens_per_second"] < 60
 
 

@@ -6,7 +6,7 @@ import json
 
 import requests
 
-from tests.ollama_double.server import RunningDouble, running_double
+from ollama_double import RunningDouble, running_double
 
 MESSAGES = [{"role": "user", "content": "tell me something"}]
 

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
-from tests.ollama_double import models as m
-from tests.ollama_double.knobs import connectable_host, parse_host
-from tests.ollama_double.server import Config, go_time_utc, running_double
+from ollama_double import models as m
+from ollama_double import running_double
+from ollama_double.knobs import Config, connectable_host, parse_host
+from ollama_double.protocol import go_time_utc
 
 
 @pytest.mark.parametrize(
@@ -105,3 +108,16 @@ def test_in_process_mode_and_unknown_knob() -> None:
         assert r.status_code == 200 and r.json()["eval_count"] == 24
     with pytest.raises(TypeError, match="unknown knob 'ttft'"), running_double(ttft=5):
         pass
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["thread", "process"])
+def test_requests_are_read_back_from_the_log(in_process: bool) -> None:
+    with running_double(in_process=in_process, models=["tinyllama"], ttft_ms=0, tokens_per_second=0) as d:
+        requests.get(d.url + "/api/tags", timeout=10)
+        requests.post(d.url + "/api/show", json={"model": "nope"}, timeout=10)
+        requests.delete(d.url + "/api/delete", json={"model": "tinyllama"}, timeout=10)
+        deadline = time.monotonic() + 5  # a child process writes its line just after the answer
+        while len(d.requests()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen = [(r.method, r.path, r.status) for r in d.requests()]
+    assert seen == [("GET", "/api/tags", 200), ("POST", "/api/show", 404), ("DELETE", "/api/delete", 200)]

@@ -12,7 +12,7 @@ import httpx
 import ollama
 import pytest
 
-from tests.ollama_double.server import RunningDouble
+from ollama_double import RunningDouble
 
 TOOL = {
     "type": "function",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import socket
@@ -11,14 +12,17 @@ import subprocess
 import sys
 import tarfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.project import ROOT as REPO
+from ollama_double import build_release
+from ollama_double.running import stop_process
 
-BUILDER = REPO / "tests" / "ollama_double" / "build_release.py"
+# Run by its path, as tools/testbed.sh and the molecule scenarios do: it needs no installed package.
+BUILDER = Path(build_release.__file__)
 NOT_RUNNING = (
     "Error: ollama server not responding - could not connect to ollama server, run 'ollama serve' to start it\n"
 )
@@ -83,12 +87,7 @@ def serving(ollama_bin: Path, env: dict[str, str], *flags: str, host: str = "127
         address = log.read_text().split("Listening on ", 1)[1].split(" ", 1)[0]
         yield {**env, "OLLAMA_HOST": address}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def cli(ollama_bin: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -111,6 +110,10 @@ def test_archive_is_release_shaped_and_deterministic(tmp_path: Path) -> None:
         assert (binary.uid, binary.gid) == (0, 0)
         assert members["./lib/ollama"].isdir()
         assert tar.extractfile(binary).read().startswith(b"#!/usr/bin/env python3\n")
+        app = zipfile.ZipFile(io.BytesIO(tar.extractfile(binary).read()))
+    packaged = {name for name in app.namelist() if name.startswith("ollama_double/")}
+    modules = {f"ollama_double/{p.name}" for p in BUILDER.parent.glob("*.py") if p.name != "build_release.py"}
+    assert packaged == modules, "bin/ollama must hold every module of the package but the builder"
     before = (a / "ollama-linux-amd64.tgz").stat().st_mtime_ns
     again = build(a)
     assert "unchanged" in again.stdout

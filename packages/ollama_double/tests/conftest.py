@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import ollama
 import pytest
 
-from tests.ollama_double.server import RunningDouble, running_double
+from ollama_double import RunningDouble, running_double
 
 FAST = {"ttft_ms": 20, "tokens_per_second": 400, "load_ms": 40, "num_predict": 8, "pull_ms": 300}
 

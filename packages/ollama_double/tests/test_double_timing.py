@@ -15,7 +15,8 @@ import ollama
 import pytest
 import requests
 
-from tests.ollama_double.server import QUEUE_FULL, running_double
+from ollama_double import running_double
+from ollama_double.scheduler import QUEUE_FULL
 
 TTFT_MS = 200
 RATE = 50.0

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build a release archive of the Ollama API double shaped like Ollama's Linux release.
 
-    python3 tests/ollama_double/build_release.py --output-dir DIR [--version 0.12.6] [--arch amd64]
+    python3 -m ollama_double.build_release --output-dir DIR [--version 0.12.6] [--arch amd64]
+    python3 packages/ollama_double/src/ollama_double/build_release.py ...   (the same, from a checkout)
 
 writes ``DIR/ollama-linux-<arch>.tgz`` (``./bin/ollama`` + ``./lib/ollama/``, as in the real tarball that is
 unpacked with ``tar -C /usr -xzf``) and ``DIR/sha256sum.txt`` (``<sha256>  ./ollama-linux-<arch>.tgz``, the format of
@@ -23,7 +24,8 @@ import zipfile
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-MODULES = ("__init__.py", "__main__.py", "cli.py", "knobs.py", "models.py", "server.py")
+# Every module of the package goes into bin/ollama except this builder and the version file it writes itself.
+LEFT_OUT = ("build_release.py", "_version.py")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 TAR_MTIME = 1760572800  # 2025-10-16T00:00:00Z, fixed so rebuilds are byte-identical
 SHEBANG = b"#!/usr/bin/env python3\n"
@@ -46,8 +48,9 @@ def build_zipapp(version: str) -> bytes:
             f'"""Version the double reports (`ollama --version`, `GET /api/version`)."""\n\nVERSION = "{version}"\n'
         ).encode(),
     }
-    for name in MODULES:
-        files[f"ollama_double/{name}"] = (PACKAGE / name).read_bytes()
+    for path in sorted(PACKAGE.glob("*.py")):
+        if path.name not in LEFT_OUT:
+            files[f"ollama_double/{path.name}"] = path.read_bytes()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for arcname in sorted(files):

@@ -182,8 +182,7 @@ def cmd_version(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from . import server
 
-    env = knobs.env_from_flags(args, dict(os.environ))
-    cfg = server.Config.from_env(env)
+    cfg = knobs.TABLE.from_env(knobs.TABLE.env_from_flags(args, os.environ))
     return server.serve(cfg)
 
 
@@ -367,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
 
     p = sub.add_parser("serve", aliases=["start"], help="Start ollama")
-    knobs.add_serve_flags(p)
+    knobs.TABLE.add_serve_flags(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("show", help="Show information for a model")
