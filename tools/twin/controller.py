@@ -321,6 +321,9 @@ class Controller:
         self.podman("rm", "-f", name, check=False)
         args = [
             "run", "-d", "--tty", "--systemd=always", "--name", name, "--hostname", hostname_for(inst.private_ip),
+            # An instance's systemd builds a mount namespace for each sandboxed service (ProtectSystem=, DynamicUser=),
+            # as it does on EC2; without CAP_SYS_ADMIN it silently skips most sandboxing and refuses DynamicUser=.
+            "--cap-add", "SYS_ADMIN",
             "--network", self.network, "--ip", inst.private_ip, "--mac-address", mac_for_ip(inst.private_ip),
             "--label", LABEL, "--label", f"ollama-twin-instance={inst.instance_id}",
             "--label", f"ollama-twin-role={inst.tags.get('Role', '')}",
