@@ -228,7 +228,7 @@ resource "aws_iam_role_policy_attachment" "backup" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/${each.key}"
 }
 
-# --- S3 replication of the backups bucket ---
+# --- S3 replication to the DR region: the backups bucket, and the uploads bucket unless this is a DR stack ---
 
 resource "aws_iam_role" "replication" {
   name               = local.names.replication_role
@@ -236,20 +236,41 @@ resource "aws_iam_role" "replication" {
   assume_role_policy = data.aws_iam_policy_document.assume["replication"].json
 }
 
+# Each replicated bucket: its replica, the actions on the replica's key and the inline policy's name.
+locals {
+  replicated_buckets = merge({
+    backups = {
+      policy_name     = "${local.names.replication_role}-access"
+      source          = module.backups_bucket.arn
+      replica         = module.backups_dr_bucket.arn
+      replica_key_use = ["kms:Encrypt", "kms:GenerateDataKey"]
+    }
+    }, var.dr_mode == "" ? {
+    uploads = {
+      policy_name     = "${local.name_prefix}-replicate-uploads"
+      source          = module.uploads_bucket[0].arn
+      replica         = module.uploads_dr_bucket[0].arn
+      replica_key_use = ["kms:Encrypt"]
+    }
+  } : {})
+}
+
 data "aws_iam_policy_document" "replication" {
+  for_each = local.replicated_buckets
+
   statement {
     actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-    resources = [module.backups_bucket.arn]
+    resources = [each.value.source]
   }
 
   statement {
     actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
-    resources = ["${module.backups_bucket.arn}/*"]
+    resources = ["${each.value.source}/*"]
   }
 
   statement {
     actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
-    resources = ["${module.backups_dr_bucket.arn}/*"]
+    resources = ["${each.value.replica}/*"]
   }
 
   statement {
@@ -258,15 +279,17 @@ data "aws_iam_policy_document" "replication" {
   }
 
   statement {
-    actions   = ["kms:Encrypt", "kms:GenerateDataKey"]
+    actions   = each.value.replica_key_use
     resources = [aws_kms_key.dr.arn]
   }
 }
 
 resource "aws_iam_role_policy" "replication" {
-  name   = "${local.names.replication_role}-access"
+  for_each = local.replicated_buckets
+
+  name   = each.value.policy_name
   role   = aws_iam_role.replication.id
-  policy = data.aws_iam_policy_document.replication.json
+  policy = data.aws_iam_policy_document.replication[each.key].json
 }
 
 # --- RDS enhanced monitoring ---

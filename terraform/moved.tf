@@ -235,3 +235,14 @@ removed {
     destroy = true
   }
 }
+
+# The replication role's inline policies are one for_each over local.replicated_buckets (iam.tf).
+moved {
+  from = aws_iam_role_policy.replication
+  to   = aws_iam_role_policy.replication["backups"]
+}
+
+moved {
+  from = aws_iam_role_policy.replication_uploads[0]
+  to   = aws_iam_role_policy.replication["uploads"]
+}
