@@ -246,3 +246,12 @@ moved {
   from = aws_iam_role_policy.replication_uploads[0]
   to   = aws_iam_role_policy.replication["uploads"]
 }
+
+# The frontend's uploads statements are part of its instance policy (iam.tf, local.instance_bucket_access).
+removed {
+  from = aws_iam_role_policy.frontend_uploads
+
+  lifecycle {
+    destroy = true
+  }
+}

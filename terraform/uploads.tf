@@ -2,7 +2,7 @@
 # S3 Replication Time Control (15-minute SLA). The DR region's SSM parameter /ollama/<env>/dr/uploads-bucket names
 # the replica, so playbooks/dr.yml finds it without reading the primary region. A DR stack (var.dr_mode) creates
 # no uploads bucket: it runs on the bucket dr.yml gives it (the replica in a failover, the drill's copy in a drill).
-# The replication role's policy is in iam.tf.
+# The replication role's policy and the frontend's access to the bucket are in iam.tf.
 
 module "uploads_bucket" {
   source = "./modules/s3_bucket"
@@ -80,32 +80,6 @@ resource "aws_s3_bucket_replication_configuration" "uploads" {
   }
 
   depends_on = [module.uploads_bucket, module.uploads_dr_bucket]
-}
-
-# The frontend tier (Open-WebUI, STORAGE_PROVIDER=s3) reads and writes uploads.
-data "aws_iam_policy_document" "frontend_uploads" {
-  statement {
-    sid       = "OpenWebUIUploads"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.uploads_bucket_arn}/uploads/*"]
-  }
-
-  statement {
-    sid       = "ListOpenWebUIUploads"
-    actions   = ["s3:ListBucket"]
-    resources = [local.uploads_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["uploads/*"]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "frontend_uploads" {
-  name   = "${local.name_prefix}-uploads"
-  role   = aws_iam_role.instance["frontend"].id
-  policy = data.aws_iam_policy_document.frontend_uploads.json
 }
 
 # Where dr.yml finds the replica (read in the DR region only).

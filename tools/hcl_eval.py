@@ -4,6 +4,8 @@ The configuration is parsed with python-hcl2; `count` and `for_each` (and the fe
 are evaluated with an environment's variables: literals, `var.*`, `local.*`, references to other resources (their
 keys and counts, attributes unknown), operators, conditionals, `for` expressions and the functions listed in
 FUNCTIONS. Anything else raises HclEvalError naming the expression: extend this evaluator rather than guess.
+With symbolic=True, resource and module attributes keep their names (Symbol): an IAM policy document evaluates to
+its statements with ARNs such as `${aws_kms_key.data.arn}/...`, comparable with what the programs call.
 """
 
 from __future__ import annotations
@@ -41,6 +43,35 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
+
+
+class Symbol(Unknown):
+    """A value known only after apply, kept by name (symbolic evaluation): ``aws_kms_key.data.arn`` stays
+    ``${aws_kms_key.data.arn}``, in templates too, so policies can be compared with the ARNs programs use."""
+
+    def __init__(self, address: str) -> None:
+        self._symbol_address = address  # a name no Terraform attribute has (attributes resolve to Symbols)
+
+    def __getattr__(self, name: str) -> Symbol:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Symbol(f"{self._symbol_address}.{name}")
+
+    def __getitem__(self, key: Any) -> Symbol:
+        address = self._symbol_address
+        return Symbol(f"{address}[{key}]" if isinstance(key, int) else f'{address}["{key}"]')
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Symbol) and other._symbol_address == self._symbol_address
+
+    def __hash__(self) -> int:
+        return hash(self._symbol_address)
+
+    def __str__(self) -> str:
+        return "${" + self._symbol_address + "}"
+
+    __repr__ = __str__
+
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -96,14 +127,19 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lookup": lambda m, key, default=None: m.get(key, default),
     "distinct": lambda values: list(dict.fromkeys(values)),
     "flatten": lambda values: [x for v in values for x in (v if isinstance(v, list) else [v])],
+    "join": lambda separator, values: separator.join(_string(v) for v in values),
+    "split": lambda separator, text: text.split(separator),
 }
 
 
 class Evaluator:
     """Expressions of one configuration under one environment's variables."""
 
-    def __init__(self, documents: dict[str, dict[str, Any]], variables: dict[str, Any]) -> None:
+    def __init__(self, documents: dict[str, dict[str, Any]], variables: dict[str, Any], symbolic: bool = False) -> None:
+        """symbolic: values known only after apply (resource and module attributes) are Symbols that keep their
+        names, instead of UNKNOWN."""
         self.variables = variables
+        self.symbolic = symbolic
         self.local_sources: dict[str, Any] = {}
         self.resources: dict[str, dict[str, Any]] = {}  # "type.name" / "data.type.name" -> body
         for document in documents.values():
@@ -192,6 +228,9 @@ class Evaluator:
                 out.append(piece)
             else:
                 evaluated = self._expression(piece, scope)
+                if isinstance(evaluated, Symbol):
+                    out.append(str(evaluated))
+                    continue
                 if isinstance(evaluated, Unknown):
                     return UNKNOWN
                 out.append(_string(evaluated))
@@ -219,16 +258,19 @@ class Evaluator:
             return UNKNOWN
         if name in ("each", "count", "self"):
             raise HclEvalError(f"{name}.* used outside of a block that binds it")
+        if name == "module" and self.symbolic:
+            return Symbol(f"module.{parser.attribute()}")
         prefix = ""
         if name == "data":
             prefix, name = "data.", parser.attribute()
         address = f"{prefix}{name}.{parser.attribute()}"
         instances = self.instances(address)
+        symbol = Symbol(address)
         if list(instances) == [None]:
-            return UNKNOWN
+            return symbol if self.symbolic else UNKNOWN
         if instances and all(isinstance(k, int) for k in instances):
-            return [UNKNOWN for _ in instances]
-        return dict.fromkeys(instances, UNKNOWN)
+            return [symbol[k] if self.symbolic else UNKNOWN for k in instances]
+        return {k: symbol[k] if self.symbolic else UNKNOWN for k in instances}
 
 
 def _string(value: Any) -> str:
@@ -368,7 +410,8 @@ class _Parser:
                 self.take("]")
                 if not self.skip:
                     key = int(index) if isinstance(value, list) else index
-                    value = UNKNOWN if isinstance(value, Unknown) else value[key]
+                    keeps_name = isinstance(value, Symbol) and not isinstance(index, Unknown)
+                    value = value[key] if keeps_name or not isinstance(value, Unknown) else UNKNOWN
             else:
                 return value
 
