@@ -58,11 +58,15 @@ resource "aws_iam_instance_profile" "backend" {
   role = aws_iam_role.instance["backend"].name
 }
 
+# What each tier's programs call, and on what (docs/SECURITY.md lists the programs and their calls;
+# tests/terraform/test_terraform_instance_roles.py compares these statements with the calls, both ways).
 locals {
+  # The CloudWatch agent ships the tier's files to these groups (roles/cloudwatch_agent, cloudwatch_agent_log_files).
   instance_log_groups = {
     frontend = [local.log_groups.open_webui, local.log_groups.system]
     backend  = [local.log_groups.ollama, local.log_groups.nginx, local.log_groups.system]
   }
+  # The secrets of the tier's instance record: ollama-platform-bootstrap describes each, the services read them.
   instance_secrets = {
     frontend = concat([
       aws_secretsmanager_secret.this["webui_secret_key"].arn,
@@ -72,6 +76,39 @@ locals {
       aws_secretsmanager_secret.this["webui_admin_password"].arn,
     ], local.webui_oidc_client_secret.secretsmanager)
     backend = [aws_secretsmanager_secret.this["ollama_api_token"].arn]
+  }
+  # Metric namespaces: the CloudWatch agent's (CWAgent) on both tiers, the in-flight publisher's (Ollama) on the backend.
+  instance_metric_namespaces = {
+    frontend = ["CWAgent"]
+    backend  = ["Ollama", "CWAgent"]
+  }
+  # Open-WebUI (STORAGE_PROVIDER=s3) keeps uploads under uploads/ of the uploads bucket, which holds nothing else:
+  # its "delete all files" lists the whole bucket.
+  instance_bucket_access = {
+    frontend = {
+      OpenWebUIUploads     = { actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = ["${local.uploads_bucket_arn}/uploads/*"] }
+      ListOpenWebUIUploads = { actions = ["s3:ListBucket"], resources = [local.uploads_bucket_arn] }
+    }
+    backend = {}
+  }
+  # The data key, through the service that uses it for the tier (sid => service, actions and the encryption context
+  # it must carry): the secrets both tiers read, the uploads bucket, and an OIDC client secret kept in a SecureString
+  # parameter on the frontend. That one is held to its parameter: the SSM agent's managed policy lets the instance
+  # read every parameter, so without the context it could decrypt any SecureString under the data key.
+  instance_data_key_use = {
+    frontend = merge({
+      DecryptSecrets = { service = "secretsmanager", actions = ["kms:Decrypt"], encryption_context = {} }
+      EncryptUploads = { service = "s3", actions = ["kms:Decrypt", "kms:GenerateDataKey"], encryption_context = {} }
+      }, length(local.webui_oidc_client_secret.ssm) > 0 ? {
+      DecryptOidcClientSecretParameter = {
+        service            = "ssm"
+        actions            = ["kms:Decrypt"]
+        encryption_context = { PARAMETER_ARN = local.webui_oidc_client_secret.ssm }
+      }
+    } : {})
+    backend = {
+      DecryptSecrets = { service = "secretsmanager", actions = ["kms:Decrypt"], encryption_context = {} }
+    }
   }
 }
 
@@ -94,34 +131,39 @@ data "aws_iam_policy_document" "instance" {
     }
   }
 
-  statement {
-    sid       = "ReadEnvironmentParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
-    resources = ["arn:${local.partition}:ssm:${var.aws_region}:${local.account_id}:parameter/ollama/${var.environment}/*"]
-  }
-
-  statement {
-    sid       = "DecryptWithDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.data.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["secretsmanager.${var.aws_region}.amazonaws.com", "s3.${var.aws_region}.amazonaws.com", "ssm.${var.aws_region}.amazonaws.com"]
+  dynamic "statement" {
+    for_each = local.instance_data_key_use[each.key]
+    content {
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = [aws_kms_key.data.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["${statement.value.service}.${var.aws_region}.amazonaws.com"]
+      }
+      dynamic "condition" {
+        for_each = statement.value.encryption_context
+        content {
+          test     = "StringEquals"
+          variable = "kms:EncryptionContext:${condition.key}"
+          values   = condition.value
+        }
+      }
     }
   }
 
   statement {
     sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = flatten([for g in local.instance_log_groups[each.key] : ["arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:${g}", "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:${g}:log-stream:*"]])
   }
 
-  # The CloudWatch agent reads the instance's tags to add the AutoScalingGroupName dimension; read-only, and
-  # these Describe calls have no resource-level permissions.
+  # The CloudWatch agent reads the instance's tags for the AutoScalingGroupName dimension; DescribeTags has no
+  # resource-level permissions.
   statement {
     sid       = "CloudWatchAgentDimensions"
-    actions   = ["ec2:DescribeTags", "ec2:DescribeVolumes"]
+    actions   = ["ec2:DescribeTags"]
     resources = ["*"]
   }
 
@@ -133,54 +175,25 @@ data "aws_iam_policy_document" "instance" {
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = ["Ollama", "CWAgent"]
-    }
-  }
-
-  statement {
-    sid       = "WriteBackups"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${module.backups_bucket.arn}/${var.environment}/${each.key}/*"]
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "frontend" ? [1] : []
-    content {
-      sid       = "OpenWebUIUploads"
-      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-      resources = ["${module.assets_bucket.arn}/uploads/*"]
+      values   = local.instance_metric_namespaces[each.key]
     }
   }
 
   dynamic "statement" {
-    for_each = each.key == "frontend" ? [1] : []
+    for_each = local.instance_bucket_access[each.key]
     content {
-      sid       = "ListOpenWebUIUploads"
-      actions   = ["s3:ListBucket"]
-      resources = [module.assets_bucket.arn]
-      condition {
-        test     = "StringLike"
-        variable = "s3:prefix"
-        values   = ["uploads/*"]
-      }
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = statement.value.resources
     }
   }
 
-  # Both tiers' instance bootstrap completes its own group's launch lifecycle hook; the drain handler completes the
-  # terminating hook and protects the instance from scale-in while it generates.
+  # ollama-platform-bootstrap completes the group's launch hook; ollama-platform-drain completes the terminating
+  # hook (or the launch hook on a return to the warm pool) and protects the instance from scale-in while it streams.
   statement {
-    sid       = "CompleteLaunchHook"
-    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceProtection"]
+    sid       = "LifecycleHooks"
+    actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:SetInstanceProtection"]
     resources = ["arn:${local.partition}:autoscaling:${var.aws_region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${each.key == "backend" ? local.names.asg : local.names.frontend_asg}"]
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "backend" ? [1] : []
-    content {
-      sid       = "ReadModelCatalog"
-      actions   = ["dynamodb:GetItem", "dynamodb:Query"]
-      resources = [aws_dynamodb_table.data.arn]
-    }
   }
 }
 
@@ -228,7 +241,7 @@ resource "aws_iam_role_policy_attachment" "backup" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/${each.key}"
 }
 
-# --- S3 replication of the backups bucket ---
+# --- S3 replication to the DR region: the backups bucket, and the uploads bucket unless this is a DR stack ---
 
 resource "aws_iam_role" "replication" {
   name               = local.names.replication_role
@@ -236,20 +249,41 @@ resource "aws_iam_role" "replication" {
   assume_role_policy = data.aws_iam_policy_document.assume["replication"].json
 }
 
+# Each replicated bucket: its replica, the actions on the replica's key and the inline policy's name.
+locals {
+  replicated_buckets = merge({
+    backups = {
+      policy_name     = "${local.names.replication_role}-access"
+      source          = module.backups_bucket.arn
+      replica         = module.backups_dr_bucket.arn
+      replica_key_use = ["kms:Encrypt", "kms:GenerateDataKey"]
+    }
+    }, var.dr_mode == "" ? {
+    uploads = {
+      policy_name     = "${local.name_prefix}-replicate-uploads"
+      source          = module.uploads_bucket[0].arn
+      replica         = module.uploads_dr_bucket[0].arn
+      replica_key_use = ["kms:Encrypt"]
+    }
+  } : {})
+}
+
 data "aws_iam_policy_document" "replication" {
+  for_each = local.replicated_buckets
+
   statement {
     actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-    resources = [module.backups_bucket.arn]
+    resources = [each.value.source]
   }
 
   statement {
     actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
-    resources = ["${module.backups_bucket.arn}/*"]
+    resources = ["${each.value.source}/*"]
   }
 
   statement {
     actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
-    resources = ["${module.backups_dr_bucket.arn}/*"]
+    resources = ["${each.value.replica}/*"]
   }
 
   statement {
@@ -258,15 +292,17 @@ data "aws_iam_policy_document" "replication" {
   }
 
   statement {
-    actions   = ["kms:Encrypt", "kms:GenerateDataKey"]
+    actions   = each.value.replica_key_use
     resources = [aws_kms_key.dr.arn]
   }
 }
 
 resource "aws_iam_role_policy" "replication" {
-  name   = "${local.names.replication_role}-access"
+  for_each = local.replicated_buckets
+
+  name   = each.value.policy_name
   role   = aws_iam_role.replication.id
-  policy = data.aws_iam_policy_document.replication.json
+  policy = data.aws_iam_policy_document.replication[each.key].json
 }
 
 # --- RDS enhanced monitoring ---

@@ -235,3 +235,23 @@ removed {
     destroy = true
   }
 }
+
+# The replication role's inline policies are one for_each over local.replicated_buckets (iam.tf).
+moved {
+  from = aws_iam_role_policy.replication
+  to   = aws_iam_role_policy.replication["backups"]
+}
+
+moved {
+  from = aws_iam_role_policy.replication_uploads[0]
+  to   = aws_iam_role_policy.replication["uploads"]
+}
+
+# The frontend's uploads statements are part of its instance policy (iam.tf, local.instance_bucket_access).
+removed {
+  from = aws_iam_role_policy.frontend_uploads
+
+  lifecycle {
+    destroy = true
+  }
+}

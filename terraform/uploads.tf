@@ -2,6 +2,7 @@
 # S3 Replication Time Control (15-minute SLA). The DR region's SSM parameter /ollama/<env>/dr/uploads-bucket names
 # the replica, so playbooks/dr.yml finds it without reading the primary region. A DR stack (var.dr_mode) creates
 # no uploads bucket: it runs on the bucket dr.yml gives it (the replica in a failover, the drill's copy in a drill).
+# The replication role's policy and the frontend's access to the bucket are in iam.tf.
 
 module "uploads_bucket" {
   source = "./modules/s3_bucket"
@@ -79,68 +80,6 @@ resource "aws_s3_bucket_replication_configuration" "uploads" {
   }
 
   depends_on = [module.uploads_bucket, module.uploads_dr_bucket]
-}
-
-data "aws_iam_policy_document" "replication_uploads" {
-  count = var.dr_mode == "" ? 1 : 0
-
-  statement {
-    actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-    resources = [module.uploads_bucket[0].arn]
-  }
-
-  statement {
-    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
-    resources = ["${module.uploads_bucket[0].arn}/*"]
-  }
-
-  statement {
-    actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
-    resources = ["${module.uploads_dr_bucket[0].arn}/*"]
-  }
-
-  statement {
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.data.arn]
-  }
-
-  statement {
-    actions   = ["kms:Encrypt"]
-    resources = [aws_kms_key.dr.arn]
-  }
-}
-
-resource "aws_iam_role_policy" "replication_uploads" {
-  count  = var.dr_mode == "" ? 1 : 0
-  name   = "${local.name_prefix}-replicate-uploads"
-  role   = aws_iam_role.replication.id
-  policy = data.aws_iam_policy_document.replication_uploads[0].json
-}
-
-# The frontend tier (Open-WebUI, STORAGE_PROVIDER=s3) reads and writes uploads.
-data "aws_iam_policy_document" "frontend_uploads" {
-  statement {
-    sid       = "OpenWebUIUploads"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.uploads_bucket_arn}/uploads/*"]
-  }
-
-  statement {
-    sid       = "ListOpenWebUIUploads"
-    actions   = ["s3:ListBucket"]
-    resources = [local.uploads_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["uploads/*"]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "frontend_uploads" {
-  name   = "${local.name_prefix}-uploads"
-  role   = aws_iam_role.instance["frontend"].id
-  policy = data.aws_iam_policy_document.frontend_uploads.json
 }
 
 # Where dr.yml finds the replica (read in the DR region only).

@@ -2,7 +2,7 @@
 
 locals {
   # Paths whose bodies are prompts, answers, uploads or websocket frames (Open-WebUI chat and files, the Ollama API
-  # through Open-WebUI, socket.io): the body-inspecting managed groups skip them.
+  # through Open-WebUI, socket.io): the body-inspecting managed groups never see them (rule allow-chat-paths).
   waf_chat_path_prefixes = ["/api/chat/", "/api/v1/chats/", "/api/v1/files/", "/ollama/", "/ws/"]
   waf_chat_paths_regex   = "^(${join("|", local.waf_chat_path_prefixes)})"
 }
@@ -41,6 +41,83 @@ resource "aws_wafv2_web_acl" "this" {
   }
 
   rule {
+    name     = "AWSManagedRulesAmazonIpReputationList"
+    priority = 2
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesAmazonIpReputationList"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-AWSManagedRulesAmazonIpReputationList"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesAnonymousIpList"
+    priority = 3
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesAnonymousIpList"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-AWSManagedRulesAnonymousIpList"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  # The chat, upload, model API and websocket paths carry prompts full of code, which the body-inspecting groups
+  # below (cross-site scripting, LFI/RFI, SQL, Log4j in bodies) read as attacks: once the rate limit and the address
+  # reputation rules above have passed them, they are allowed here and no later rule inspects them.
+  rule {
+    name     = "allow-chat-paths"
+    priority = 4
+
+    action {
+      allow {}
+    }
+
+    statement {
+      regex_match_statement {
+        regex_string = local.waf_chat_paths_regex
+
+        field_to_match {
+          uri_path {}
+        }
+
+        text_transformation {
+          priority = 0
+          type     = "NONE"
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-allow-chat-paths"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
     name     = "AWSManagedRulesCommonRuleSet"
     priority = 10
 
@@ -52,27 +129,6 @@ resource "aws_wafv2_web_acl" "this" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
-
-        # Body-inspecting rules (cross-site scripting, LFI/RFI, SQL, Log4j in bodies) read prompts full of code as
-        # attacks: the group does not apply to the chat, upload, model API and websocket paths.
-        scope_down_statement {
-          not_statement {
-            statement {
-              regex_match_statement {
-                regex_string = local.waf_chat_paths_regex
-
-                field_to_match {
-                  uri_path {}
-                }
-
-                text_transformation {
-                  priority = 0
-                  type     = "NONE"
-                }
-              }
-            }
-          }
-        }
 
         # Chat prompts and document uploads are legitimately large bodies: count instead of block.
         rule_action_override {
@@ -104,77 +160,12 @@ resource "aws_wafv2_web_acl" "this" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesKnownBadInputsRuleSet"
-
-        # Body-inspecting rules (cross-site scripting, LFI/RFI, SQL, Log4j in bodies) read prompts full of code as
-        # attacks: the group does not apply to the chat, upload, model API and websocket paths.
-        scope_down_statement {
-          not_statement {
-            statement {
-              regex_match_statement {
-                regex_string = local.waf_chat_paths_regex
-
-                field_to_match {
-                  uri_path {}
-                }
-
-                text_transformation {
-                  priority = 0
-                  type     = "NONE"
-                }
-              }
-            }
-          }
-        }
       }
     }
 
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${local.name_prefix}-AWSManagedRulesKnownBadInputsRuleSet"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "AWSManagedRulesAmazonIpReputationList"
-    priority = 30
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesAmazonIpReputationList"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${local.name_prefix}-AWSManagedRulesAmazonIpReputationList"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "AWSManagedRulesAnonymousIpList"
-    priority = 40
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesAnonymousIpList"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${local.name_prefix}-AWSManagedRulesAnonymousIpList"
       sampled_requests_enabled   = true
     }
   }

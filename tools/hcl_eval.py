@@ -6,6 +6,8 @@ resources (their keys and counts; attributes are unknown but remember which inst
 can follow them: ``Evaluator.source``), data sources answered by the caller, operators, conditionals, `for`
 expressions, `try`/`can` and the functions listed in FUNCTIONS; ``Evaluator.blocks`` expands `dynamic` blocks.
 Anything else raises HclEvalError naming the expression: extend this evaluator rather than guess.
+With symbolic=True, resource and module attributes keep their names (Symbol): an IAM policy document evaluates to
+its statements with ARNs such as `${aws_kms_key.data.arn}/...`, comparable with what the programs call.
 """
 
 from __future__ import annotations
@@ -79,6 +81,35 @@ def origin(value: Any) -> Origin | None:
 
 UNKNOWN = Unknown()
 
+
+class Symbol(Unknown):
+    """A value known only after apply, kept by name (symbolic evaluation): ``aws_kms_key.data.arn`` stays
+    ``${aws_kms_key.data.arn}``, in templates too, so policies can be compared with the ARNs programs use."""
+
+    def __init__(self, address: str) -> None:
+        self._symbol_address = address  # a name no Terraform attribute has (attributes resolve to Symbols)
+
+    def __getattr__(self, name: str) -> Symbol:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Symbol(f"{self._symbol_address}.{name}")
+
+    def __getitem__(self, key: Any) -> Symbol:
+        address = self._symbol_address
+        return Symbol(f"{address}[{key}]" if isinstance(key, int) else f'{address}["{key}"]')
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Symbol) and other._symbol_address == self._symbol_address
+
+    def __hash__(self) -> int:
+        return hash(self._symbol_address)
+
+    def __str__(self) -> str:
+        return "${" + self._symbol_address + "}"
+
+    __repr__ = __str__
+
+
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<num>\d+(?:\.\d+)?)
@@ -143,6 +174,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "split": lambda separator, text: text.split(separator),
     "ceil": math.ceil,
     "floor": math.floor,
+    "join": lambda separator, values: separator.join(_string(v) for v in values),
 }
 # A failure inside try()/can(): an evaluator refusal or what Python raises for Terraform's errors (a bad index, a
 # tonumber() of a non-number, a missing key).
@@ -157,11 +189,14 @@ class Evaluator:
         documents: dict[str, dict[str, Any]],
         variables: dict[str, Any],
         answers: dict[str, Any] | None = None,
+        symbolic: bool = False,
     ) -> None:
         """``answers``: what data sources return, by address (``{"data.aws_availability_zones.available": {"names":
-        [...]}}``); data sources not answered are known after apply."""
+        [...]}}``); data sources not answered are known after apply. ``symbolic``: values known only after apply
+        (resource and module attributes) are Symbols that keep their names."""
         self.variables = variables
         self.answers = answers or {}
+        self.symbolic = symbolic
         self.local_sources: dict[str, Any] = {}
         self.resources: dict[str, dict[str, Any]] = {}  # "type.name" / "data.type.name" -> body
         for document in documents.values():
@@ -287,6 +322,9 @@ class Evaluator:
                 out.append(piece)
             else:
                 evaluated = self._expression(piece, scope)
+                if isinstance(evaluated, Symbol):
+                    out.append(str(evaluated))
+                    continue
                 if isinstance(evaluated, Unknown):
                     return UNKNOWN
                 out.append(_string(evaluated))
@@ -314,6 +352,8 @@ class Evaluator:
             return UNKNOWN
         if name in ("each", "count", "self"):
             raise HclEvalError(f"{name}.* used outside of a block that binds it")
+        if name == "module" and self.symbolic:
+            return Symbol(f"module.{parser.attribute()}")
         prefix = ""
         if name == "data":
             prefix, name = "data.", parser.attribute()
@@ -321,11 +361,12 @@ class Evaluator:
         if address in self.answers:
             return self.answers[address]
         instances = self.instances(address)
+        symbol = Symbol(address)
         if list(instances) == [None]:
-            return Unknown(address)
+            return symbol if self.symbolic else Unknown(address)
         if instances and all(isinstance(k, int) for k in instances):
-            return [Unknown(address, k) for k in instances]
-        return {k: Unknown(address, k) for k in instances}
+            return [symbol[k] if self.symbolic else Unknown(address, k) for k in instances]
+        return {k: symbol[k] if self.symbolic else Unknown(address, k) for k in instances}
 
 
 def _string(value: Any) -> str:
@@ -468,7 +509,8 @@ class _Parser:
                 self.take("]")
                 if not self.skip:
                     key = int(index) if isinstance(value, list) else index
-                    value = value[key]
+                    # A Symbol indexed by a value known only after apply has no name left to keep.
+                    value = UNKNOWN if isinstance(value, Symbol) and isinstance(index, Unknown) else value[key]
             else:
                 return value
 

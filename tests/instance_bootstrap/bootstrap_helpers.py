@@ -15,7 +15,11 @@ PACKER = ROLE / "files" / "pack_instance_code.py"
 
 
 def load(path: Path, name: str) -> ModuleType:
-    """Import a script that is not a package module (its file name has dashes)."""
+    """Import a script that is not a package module (its file name has dashes). Its folder goes on sys.path, as
+    Python puts a script's own folder there: the programs import the lifecycle module beside them (on an instance,
+    from the virtualenv's site-packages)."""
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

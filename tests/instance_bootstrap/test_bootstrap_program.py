@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from unittest import mock
 
 import pytest
-from bootstrap_helpers import PROGRAM, backend_record, env_text, load
+from bootstrap_helpers import PROGRAM, ROLE, backend_record, env_text, load
 from botocore.exceptions import ClientError
 
 bootstrap = load(PROGRAM, "ollama_platform_bootstrap")
@@ -65,6 +65,14 @@ def test_secret_settings_are_the_arn_keys_only():
         "DATABASE_SECRET_ARN": "arn:db",
         "OLLAMA_API_TOKEN_SECRET_ARN": record["OLLAMA_API_TOKEN_SECRET_ARN"],
     }
+
+
+def test_secret_settings_leave_an_ssm_parameter_to_the_service_that_reads_it():
+    """DescribeSecret knows no SSM parameter (AWS refuses it): an OIDC client secret kept in Parameter Store must not
+    abandon every launch."""
+    parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/ollama/oidc-client-secret"
+    record = backend_record(OIDC_CLIENT_SECRET_ARN=parameter)
+    assert bootstrap.secret_settings(record) == {"OLLAMA_API_TOKEN_SECRET_ARN": record["OLLAMA_API_TOKEN_SECRET_ARN"]}
 
 
 # -- metadata -------------------------------------------------------------------------------------------------
@@ -353,6 +361,23 @@ def test_complete_hook_raises_other_errors():
     client.complete_lifecycle_action.side_effect = client_error("AccessDenied", "not allowed")
     with pytest.raises(ClientError):
         bootstrap.complete_hook(client, backend_record(), "i-1", "CONTINUE")
+
+
+def test_bootstrap_and_drain_complete_hooks_through_the_one_installed_module():
+    """One CompleteLifecycleAction for both programs: the module the role installs into their virtualenv."""
+    lifecycle = ROLE / "files" / "ollama_platform_lifecycle.py"
+    programs = [PROGRAM, ROLE / "files" / "ollama-platform-drain.py"]
+    for program in programs:
+        source = program.read_text()
+        assert "from ollama_platform_lifecycle import complete_lifecycle_action" in source, program.name
+        assert "No active Lifecycle Action" not in source, f"{program.name} handles the answer itself again"
+    assert "def complete_lifecycle_action(" in lifecycle.read_text()
+    tasks = (ROLE / "tasks" / "service.yml").read_text()
+    assert "src: ollama_platform_lifecycle.py" in tasks
+    assert "instance_bootstrap_site_packages.stdout }}/ollama_platform_lifecycle.py" in tasks
+    assert "get_path('purelib')" in tasks and "instance_bootstrap__venv }}/bin/python3" in tasks
+    for unit in ("ollama-platform-bootstrap.service.j2", "ollama-platform-drain.service.j2"):
+        assert "{{ instance_bootstrap__venv }}/bin/python3" in (ROLE / "templates" / unit).read_text(), unit
 
 
 def test_failure_line_names_the_step():

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from instance_calls import SCENARIOS
+from instance_calls import Stack as InstanceStack
 from terraform_helpers import TERRAFORM_DIR
 
 from tools.provider_schema.check import parse_file
@@ -90,10 +92,14 @@ def transfer_bucket_findings(root: Path) -> list[str]:
         findings.append("module.ssm_transfer_bucket: not encrypted with the data key")
     if stack.outputs.get("ollama_ssm_transfer_bucket_name", {}).get("value") != "${module.ssm_transfer_bucket.id}":
         findings.append("output ollama_ssm_transfer_bucket_name does not name the transfer bucket")
-    instance_policy = stack.blocks[("data", "aws_iam_policy_document", "instance")]
-    if "module.ssm_transfer_bucket" in str(instance_policy):
-        findings.append("an instance role is granted the transfer bucket (it fetches through presigned URLs only)")
-    return findings
+    for scenario in SCENARIOS:
+        roles = InstanceStack(root, scenario)
+        for tier in ("frontend", "backend"):
+            statements, _ = roles.inline_statements(tier)
+            if any("module.ssm_transfer_bucket" in r for s in statements for r in s.resources):
+                findings.append(f"the {tier} instance role is granted the transfer bucket (it fetches through "
+                                "presigned URLs only)")  # fmt: skip
+    return list(dict.fromkeys(findings))
 
 
 # --- Open-WebUI admin password and OIDC client secret ---
@@ -196,9 +202,9 @@ PLANTED = [
                  "do not expire after 1 day", id="transfer-expiry-30-days"),
     pytest.param(transfer_bucket_findings, "s3.tf", UNVERSIONED + EXPIRES, UNVERSIONED,
                  "do not expire after 1 day", id="transfer-without-expiry"),
-    pytest.param(transfer_bucket_findings, "iam.tf", 'resources = ["${module.assets_bucket.arn}/uploads/*"]',
-                 'resources = ["${module.assets_bucket.arn}/uploads/*", "${module.ssm_transfer_bucket.arn}/*"]',
-                 "an instance role is granted the transfer bucket", id="instance-role-on-transfer-bucket"),
+    pytest.param(transfer_bucket_findings, "iam.tf", 'resources = ["${local.uploads_bucket_arn}/uploads/*"]',
+                 'resources = ["${local.uploads_bucket_arn}/uploads/*", "${module.ssm_transfer_bucket.arn}/*"]',
+                 "instance role is granted the transfer bucket", id="instance-role-on-transfer-bucket"),
     pytest.param(admin_findings, "asg.tf", ADMIN_ARN_LINE, "",
                  "WEBUI_ADMIN_PASSWORD_SECRET_ARN is not the admin secret", id="admin-secret-not-in-record"),
     pytest.param(admin_findings, "asg.tf", "        WEBUI_ADMIN_EMAIL               = var.webui_admin_email\n", "",

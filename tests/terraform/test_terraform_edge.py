@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -164,14 +163,28 @@ def waf_findings(root: Path) -> list[str]:
     if model.locals["waf_chat_paths_regex"] != '^(${join("|", local.waf_chat_path_prefixes)})':
         findings.append("local.waf_chat_paths_regex is not built from local.waf_chat_path_prefixes")
     for name, acl in model.of_type("aws_wafv2_web_acl").items():
-        for rule in acl.get("rule", []):
+        # Rules run by priority; an allow on the chat paths ends their evaluation there.
+        rules = sorted(acl.get("rule", []), key=lambda r: r["priority"])
+        allowed_at = min((r["priority"] for r in rules if _allows_chat_paths(r)), default=None)
+        for rule in rules:
             managed = one(one(rule["statement"]).get("managed_rule_group_statement", [{}]))
-            if managed.get("name") not in BODY_GROUPS:
-                continue
-            scope = json.dumps(managed.get("scope_down_statement", []))
-            if '"not_statement"' not in scope or "${local.waf_chat_paths_regex}" not in scope:
-                findings.append(f"aws_wafv2_web_acl.{name}: {managed['name']} inspects the bodies of the chat paths")
+            rule_name = managed.get("name") or rule["name"]
+            if rule_name in BODY_GROUPS:
+                scope = json.dumps(managed.get("scope_down_statement", []))
+                scoped = '"not_statement"' in scope and "${local.waf_chat_paths_regex}" in scope
+                if not scoped and (allowed_at is None or allowed_at > rule["priority"]):
+                    findings.append(f"aws_wafv2_web_acl.{name}: {rule_name} inspects the bodies of the chat paths")
+            elif allowed_at is not None and rule["priority"] > allowed_at:
+                findings.append(f"aws_wafv2_web_acl.{name}: {rule_name} does not apply to the chat paths")
     return findings
+
+
+def _allows_chat_paths(rule: dict[str, Any]) -> bool:
+    """An allow rule whose statement matches the URI path against local.waf_chat_paths_regex."""
+    match = one(one(rule["statement"]).get("regex_match_statement", [{}]))
+    on_path = "uri_path" in one(match.get("field_to_match", [{}]))
+    allow = "allow" in one(rule.get("action", [{}]))
+    return allow and on_path and match.get("regex_string") == "${local.waf_chat_paths_regex}"
 
 
 CHECKS = {
@@ -239,15 +252,19 @@ def test_planted_edge_violation_is_caught(tmp_path, check, filename, old, new, e
 
 
 def test_planted_body_inspection_on_chat_paths_is_caught(tmp_path):
-    copy = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform"))
-    waf = copy / "waf.tf"
-    text = waf.read_text()
-    start = text.index("        # Body-inspecting rules")  # the Common Rule Set's scope-down statement comes first
-    end = text.index("\n        }\n", start) + len("\n        }\n")
-    waf.write_text(text[:start] + text[end:])
+    allow = '    name     = "allow-chat-paths"\n    priority = 4\n'
+    copy = planted_copy(tmp_path, "waf.tf", allow, allow.replace("4", "15"))  # after the Common Rule Set
     assert waf_findings(copy) == [
         "aws_wafv2_web_acl.this: AWSManagedRulesCommonRuleSet inspects the bodies of the chat paths"
+    ]
+
+
+def test_planted_reputation_rule_after_the_chat_paths_is_caught(tmp_path):
+    """The rate limit and the address reputation rules still apply to the chat paths: they run before the allow."""
+    reputation = '    name     = "AWSManagedRulesAnonymousIpList"\n    priority = 3\n'
+    copy = planted_copy(tmp_path, "waf.tf", reputation, reputation.replace("3", "5"))
+    assert waf_findings(copy) == [
+        "aws_wafv2_web_acl.this: AWSManagedRulesAnonymousIpList does not apply to the chat paths"
     ]
 
 

@@ -8,7 +8,8 @@ ollama-platform-bootstrap.service (after cloud-init's user data wrote the record
   metadata   IMDSv2: instance id, region, instance type and the Auto Scaling target lifecycle state
   tuning     backend: Ollama's GPU use, concurrency and keep-alive derived from the instance type (one launch
              template serves every type of the group), passed to the playbook as ollama_* extra vars
-  secrets    check every *_SECRET_ARN of the record exists and is readable (DescribeSecret; no value is read)
+  secrets    check every *_SECRET_ARN of the record that names a Secrets Manager secret exists and is readable
+             (DescribeSecret; no value is read)
   configure  ansible-playbook -i localhost, -c local /opt/ollama-platform/ansible/instance.yml -e @<record.json>
   ready      wait until the tier answers (backend GET :8000/ready, frontend GET :8080/health) with HTTP 200
   complete   CompleteLifecycleAction CONTINUE when the group waits for this instance (target state InService or
@@ -105,7 +106,6 @@ OPTIONAL_KEYS = (
     "OLLAMA_PLATFORM_DRAIN_SECONDS",
 )
 READY_URLS = {"backend": "http://127.0.0.1:8000/ready", "frontend": "http://127.0.0.1:8080/health"}
-NO_ACTIVE_ACTION = "No active Lifecycle Action"
 
 
 class BootstrapError(Exception):
@@ -186,8 +186,14 @@ def read_record(path: Path) -> dict[str, str]:
 
 
 def secret_settings(record: dict[str, str]) -> dict[str, str]:
-    """The record's secret references: key -> ARN (names only; values are read by the services)."""
-    return {key: value for key, value in sorted(record.items()) if key.endswith("_SECRET_ARN") and value}
+    """The record's Secrets Manager references: key -> ARN (names only; values are read by the services). A
+    reference to an SSM parameter (the OIDC client secret may be one) is not a secret DescribeSecret knows: the
+    service that reads it checks it at its start."""
+    return {
+        key: value
+        for key, value in sorted(record.items())
+        if key.endswith("_SECRET_ARN") and value and ":ssm:" not in value
+    }
 
 
 # -- metadata -------------------------------------------------------------------------------------------------
@@ -573,22 +579,12 @@ def wait_ready(
 
 
 def complete_hook(client: Any, record: dict[str, str], instance_id: str, result: str) -> str:
-    """CompleteLifecycleAction; returns what happened ("completed" or "nothing waiting")."""
-    from botocore.exceptions import ClientError
+    """CompleteLifecycleAction on the record's launch hook; returns "completed" or "nothing waiting"."""
+    from ollama_platform_lifecycle import complete_lifecycle_action  # the role installs it beside the SDK
 
-    try:
-        client.complete_lifecycle_action(
-            LifecycleHookName=record["OLLAMA_PLATFORM_LIFECYCLE_HOOK"],
-            AutoScalingGroupName=record["OLLAMA_PLATFORM_ASG_NAME"],
-            LifecycleActionResult=result,
-            InstanceId=instance_id,
-        )
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") == "ValidationError" and NO_ACTIVE_ACTION in error.get("Message", ""):
-            return "nothing waiting"
-        raise
-    return "completed"
+    return complete_lifecycle_action(
+        client, record["OLLAMA_PLATFORM_ASG_NAME"], record["OLLAMA_PLATFORM_LIFECYCLE_HOOK"], instance_id, result
+    )
 
 
 def autoscaling_client(region: str) -> Any:

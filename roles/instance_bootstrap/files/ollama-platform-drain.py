@@ -38,7 +38,6 @@ TIER_PORTS = {"backend": 8000, "frontend": 8080}
 TIER_SERVICES = {"backend": ("nginx", "ollama"), "frontend": ("open-webui",)}
 READY_MARKERS = {"backend": Path("/run/ollama/ready")}  # nginx answers /ready with 200 only while it exists
 TCP_ESTABLISHED = "01"
-NO_ACTIVE_ACTION = "No active Lifecycle Action"
 
 
 class DrainError(Exception):
@@ -216,21 +215,10 @@ def wait_for_streams(
 
 
 def complete_hook(client: Any, settings: Settings, hook: str, instance_id: str) -> str:
-    from botocore.exceptions import ClientError
+    """CompleteLifecycleAction CONTINUE on `hook`; returns "completed" or "nothing waiting"."""
+    from ollama_platform_lifecycle import complete_lifecycle_action  # the role installs it beside the SDK
 
-    try:
-        client.complete_lifecycle_action(
-            LifecycleHookName=hook,
-            AutoScalingGroupName=settings.asg_name,
-            LifecycleActionResult="CONTINUE",
-            InstanceId=instance_id,
-        )
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") == "ValidationError" and NO_ACTIVE_ACTION in error.get("Message", ""):
-            return "nothing waiting"
-        raise
-    return "completed"
+    return complete_lifecycle_action(client, settings.asg_name, hook, instance_id, "CONTINUE")
 
 
 def set_protection(client: Any, settings: Settings, instance_id: str, protected: bool) -> None:
