@@ -96,6 +96,31 @@ def test_target_groups_have_the_port_and_health_check_terraform_declares(deploye
         assert {key: group[key] for key in declared.create_arguments()} == declared.create_arguments(), tier
 
 
+def test_every_alarm_a_release_watches_exists_on_the_load_balancers_metrics(deployed):
+    """A release's instance refresh names alarms (playbooks/vars/release.yml) that AWS refuses when they do not
+    exist: the twin creates each, on the load balancer and target group metrics terraform/monitoring.tf uses."""
+    release = yaml.safe_load((ROOT / "playbooks" / "vars" / "release.yml").read_text())["platform_release_alarms"]
+    names = {entry.split("'")[1] for alarms in release.values() for entry in alarms}
+    assert names == {"alb-5xx-rate", "backend-unhealthy-hosts", "backend-latency-p95", "frontend-unhealthy-hosts",
+                     "frontend-latency-p95"}  # fmt: skip
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for alarm in boto3.client("cloudwatch").describe_alarms(AlarmNames=[f"ollama-local-{n}" for n in names])[
+            "MetricAlarms"
+        ]
+    }
+    assert set(alarms) == {f"ollama-local-{n}" for n in names}
+    for tier in ("backend", "frontend"):
+        for kind, metric in (("unhealthy-hosts", "UnHealthyHostCount"), ("latency-p95", "TargetResponseTime")):
+            alarm = alarms[f"ollama-local-{tier}-{kind}"]
+            assert alarm["Namespace"] == "AWS/ApplicationELB" and alarm["MetricName"] == metric
+            dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            assert dimensions["TargetGroup"].startswith(f"targetgroup/ollama-local-{tier}-tg/")
+            assert dimensions["LoadBalancer"].startswith("app/")
+    rate = alarms["ollama-local-alb-5xx-rate"]
+    assert {query["Id"] for query in rate["Metrics"]} == {"rate", "errors_elb", "errors_target", "requests"}
+
+
 def test_the_user_data_records_the_keys_the_bootstrap_reads(deployed):
     """The user data is terraform/templates/user_data.sh.tftpl with the keys of the instance record contract."""
     _, _, outputs = deployed

@@ -406,6 +406,67 @@ class Stack:
         )
         self.changes.append(f"create alarm {name}")
 
+    def release_alarms(self, tiers: dict[str, FleetTier], topic: str) -> None:
+        """The alarms a release's instance refresh watches (playbooks/vars/release.yml), as terraform/monitoring.tf
+        declares them: the public load balancer's 5xx rate, and each tier's unhealthy targets and p95 latency."""
+        cw = self.c("cloudwatch")
+
+        def put(name: str, **alarm: Any) -> None:
+            if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+                return
+            cw.put_metric_alarm(AlarmName=name, AlarmActions=[topic], OKActions=[topic], Tags=self.tag_list(), **alarm)
+            self.changes.append(f"create alarm {name}")
+
+        elb = self.c("elbv2")
+        suffixes = {
+            tier: _arn_suffix(
+                elb.describe_load_balancers(Names=[fleet.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
+            )
+            for tier, fleet in tiers.items()
+        }
+        public = suffixes["frontend"]
+
+        def elb_metric(query_id: str, metric: str) -> dict[str, Any]:
+            dimensions = [{"Name": "LoadBalancer", "Value": public}]
+            stat = {"Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dimensions}}
+            return {"Id": query_id, "MetricStat": {**stat, "Period": 60, "Stat": "Sum"}, "ReturnData": False}
+
+        put(
+            self.name("alb-5xx-rate"),
+            Metrics=[
+                {
+                    "Id": "rate",
+                    "Expression": "100 * (errors_elb + errors_target) / MAX([requests, 1])",
+                    "Label": "5xx rate (%)",
+                    "ReturnData": True,
+                },
+                elb_metric("errors_elb", "HTTPCode_ELB_5XX_Count"),
+                elb_metric("errors_target", "HTTPCode_Target_5XX_Count"),
+                elb_metric("requests", "RequestCount"),
+            ],
+            EvaluationPeriods=5,
+            Threshold=5,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+        )
+        for tier, fleet in tiers.items():
+            dimensions = [
+                {"Name": "TargetGroup", "Value": _arn_suffix(fleet.target_group_arn)},
+                {"Name": "LoadBalancer", "Value": suffixes[tier]},
+            ]
+            common = {"Namespace": "AWS/ApplicationELB", "Dimensions": dimensions, "Period": 60}
+            put(
+                self.name(f"{tier}-unhealthy-hosts"),
+                MetricName="UnHealthyHostCount", Statistic="Maximum", EvaluationPeriods=3, Threshold=0,
+                ComparisonOperator="GreaterThanThreshold", **common,
+            )  # fmt: skip
+            put(
+                self.name(f"{tier}-latency-p95"),
+                MetricName="TargetResponseTime", ExtendedStatistic="p95", EvaluationPeriods=5,
+                Threshold=60 if tier == "backend" else 5, ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching", **common,
+            )  # fmt: skip
+
     def table(self, key: str) -> str:
         ddb = self.c("dynamodb")
         name = self.name("data-table")
@@ -572,6 +633,12 @@ def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = 
     }
 
 
+def _arn_suffix(arn: str) -> str:
+    """What CloudWatch's load-balancer dimensions take (Terraform's arn_suffix): app/<name>/<id> for a load balancer,
+    targetgroup/<name>/<id> for a target group."""
+    return arn.split(":", 5)[-1].removeprefix("loadbalancer/")
+
+
 def instance_settings(
     outputs: dict[str, Any], tier: str, instance_endpoint: str, urls: dict[str, str], admin_email: str = ""
 ) -> dict[str, str]:
@@ -628,6 +695,7 @@ def fleet(
     backend_asg = created["backend"].asg_name
     stack.alarm(stack.name("high-cpu"), backend_asg, topic, 70.0, "GreaterThanOrEqualToThreshold")
     stack.alarm(stack.name("low-cpu"), backend_asg, topic, 20.0, "LessThanOrEqualToThreshold")
+    stack.release_alarms(created, topic)
     return {
         **outputs,
         "ollama_backend_asg_name": created["backend"].asg_name,
