@@ -221,3 +221,12 @@ def test_the_unit_runs_the_program_on_the_agents_configuration(tmp_path: Path) -
     assert "ExecStart=/usr/local/bin/cloudwatch-agent-standin --config " in unit
     assert "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json" in unit
     assert "EnvironmentFile=-/etc/ollama-platform/instance.env" in unit  # AWS_ENDPOINT_URL from the record
+
+
+def test_the_endpoint_is_passed_to_the_sdk_explicitly() -> None:
+    """Debian 12's python3-boto3 (1.26), which the stand-in runs on, ignores AWS_ENDPOINT_URL*: the program reads
+    the SDK's own variables itself, the service-specific one first, and leaves AWS's endpoint when neither is set."""
+    assert standin.logs_endpoint({}) is None
+    assert standin.logs_endpoint({"AWS_ENDPOINT_URL": "http://10.0.0.1:4566"}) == "http://10.0.0.1:4566"
+    both = {"AWS_ENDPOINT_URL": "http://10.0.0.1:4566", "AWS_ENDPOINT_URL_LOGS": "https://logs.vpce.example"}
+    assert standin.logs_endpoint(both) == "https://logs.vpce.example"
