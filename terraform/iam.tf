@@ -241,7 +241,7 @@ resource "aws_iam_role_policy_attachment" "backup" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/${each.key}"
 }
 
-# --- S3 replication to the DR region: the backups bucket, and the uploads bucket unless this is a DR stack ---
+# --- S3 replication to the DR region: the backups and uploads buckets (a DR stack replicates nothing) ---
 
 resource "aws_iam_role" "replication" {
   name               = local.names.replication_role
@@ -251,21 +251,20 @@ resource "aws_iam_role" "replication" {
 
 # Each replicated bucket: its replica, the actions on the replica's key and the inline policy's name.
 locals {
-  replicated_buckets = merge({
+  replicated_buckets = local.is_primary ? {
     backups = {
       policy_name     = "${local.names.replication_role}-access"
       source          = module.backups_bucket.arn
-      replica         = module.backups_dr_bucket.arn
+      replica         = module.backups_dr_bucket[0].arn
       replica_key_use = ["kms:Encrypt", "kms:GenerateDataKey"]
     }
-    }, var.dr_mode == "" ? {
     uploads = {
       policy_name     = "${local.name_prefix}-replicate-uploads"
       source          = module.uploads_bucket[0].arn
       replica         = module.uploads_dr_bucket[0].arn
       replica_key_use = ["kms:Encrypt"]
     }
-  } : {})
+  } : {}
 }
 
 data "aws_iam_policy_document" "replication" {
@@ -293,7 +292,7 @@ data "aws_iam_policy_document" "replication" {
 
   statement {
     actions   = each.value.replica_key_use
-    resources = [aws_kms_key.dr.arn]
+    resources = [aws_kms_key.dr[0].arn]
   }
 }
 

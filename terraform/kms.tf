@@ -129,6 +129,7 @@ resource "aws_kms_alias" "logs" {
 }
 
 resource "aws_kms_key" "dr" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.dr
 
   description             = "${local.name_prefix}: disaster-recovery copies (DynamoDB replica, backups bucket, backup vault)"
@@ -138,8 +139,9 @@ resource "aws_kms_key" "dr" {
 }
 
 resource "aws_kms_alias" "dr" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.dr
 
   name          = local.names.kms_dr_alias
-  target_key_id = aws_kms_key.dr.key_id
+  target_key_id = aws_kms_key.dr[0].key_id
 }

@@ -10,6 +10,10 @@ locals {
   # a stack rebuilt in the DR region creates its own beside the primary's instead of colliding with them.
   global_name_prefix = "${local.name_prefix}-${var.aws_region}"
   is_production      = var.environment == "production"
+  # The primary stack (var.dr_mode = "") prepares the DR region (aws.dr: its key, the replicas, the backup vault copy).
+  # A DR stack's var.dr_region is the lost primary: it creates nothing there and its aws.dr provider points at its own
+  # region (providers.tf), so nothing it plans or applies calls the lost region.
+  is_primary = var.dr_mode == ""
 
   names = {
     vpc               = "${local.name_prefix}-vpc"

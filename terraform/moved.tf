@@ -255,3 +255,25 @@ removed {
     destroy = true
   }
 }
+
+# The primary stack alone creates what lives in the DR region (local.is_primary): a DR stack's DR region is the lost
+# primary. The DR key, its alias, the backups replica and the backups replication gained a count.
+moved {
+  from = aws_kms_key.dr
+  to   = aws_kms_key.dr[0]
+}
+
+moved {
+  from = aws_kms_alias.dr
+  to   = aws_kms_alias.dr[0]
+}
+
+moved {
+  from = module.backups_dr_bucket
+  to   = module.backups_dr_bucket[0]
+}
+
+moved {
+  from = aws_s3_bucket_replication_configuration.backups
+  to   = aws_s3_bucket_replication_configuration.backups[0]
+}

@@ -96,8 +96,8 @@ output "ollama_backups_bucket_name" {
 }
 
 output "ollama_backups_dr_bucket_name" {
-  description = "Replica of the backups bucket in the DR region."
-  value       = module.backups_dr_bucket.id
+  description = "Replica of the backups bucket in the DR region; \"\" in a DR stack (it replicates nothing)."
+  value       = local.is_primary ? module.backups_dr_bucket[0].id : ""
 }
 
 output "ollama_ssm_transfer_bucket_name" {

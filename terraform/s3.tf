@@ -1,4 +1,4 @@
-# Buckets: assets, logs, backups (+ its replica in the DR region), the Session Manager transfer bucket, each through modules/s3_bucket: versioning,
+# Buckets: assets, logs, backups (+ its replica in the DR region, primary stack only), the Session Manager transfer bucket, each through modules/s3_bucket: versioning,
 # encryption, public access block, ownership, TLS-only policy, lifecycle (intelligent tiering, noncurrent-version
 # expiry). The logs bucket uses SSE-S3 because ALB access logs can only be delivered to SSE-S3 buckets.
 
@@ -58,12 +58,13 @@ module "ssm_transfer_bucket" {
 
 module "backups_dr_bucket" {
   source    = "./modules/s3_bucket"
+  count     = local.is_primary ? 1 : 0
   providers = { aws = aws.dr }
 
   bucket_prefix           = local.names.backups_dr_bucket
   purpose                 = "DR-region replica of the backups bucket"
   force_destroy           = !local.is_production
-  kms_key_arn             = aws_kms_key.dr.arn
+  kms_key_arn             = aws_kms_key.dr[0].arn
   noncurrent_version_days = var.s3_noncurrent_version_days
 }
 
@@ -144,9 +145,10 @@ data "aws_iam_policy_document" "logs" {
   }
 }
 
-# --- Cross-region replication of backups ---
+# --- Cross-region replication of backups (not from a DR stack: its DR region is the lost primary) ---
 
 resource "aws_s3_bucket_replication_configuration" "backups" {
+  count  = local.is_primary ? 1 : 0
   bucket = module.backups_bucket.id
   role   = aws_iam_role.replication.arn
 
@@ -167,11 +169,11 @@ resource "aws_s3_bucket_replication_configuration" "backups" {
     }
 
     destination {
-      bucket        = module.backups_dr_bucket.arn
+      bucket        = module.backups_dr_bucket[0].arn
       storage_class = "INTELLIGENT_TIERING"
 
       encryption_configuration {
-        replica_kms_key_id = aws_kms_key.dr.arn
+        replica_kms_key_id = aws_kms_key.dr[0].arn
       }
     }
   }

@@ -34,10 +34,10 @@ resource "aws_secretsmanager_secret" "this" {
   # Readable in the DR region while the primary is down (Secrets Manager replica, the DR region's key). A stack
   # rebuilt there (failover) reads these replicas; it replicates nowhere until a new DR region is set up.
   dynamic "replica" {
-    for_each = var.dr_mode == "" ? [var.dr_region] : []
+    for_each = local.is_primary ? [var.dr_region] : []
     content {
       region     = replica.value
-      kms_key_id = aws_kms_key.dr.arn
+      kms_key_id = aws_kms_key.dr[0].arn
     }
   }
 }
