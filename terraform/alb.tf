@@ -71,7 +71,7 @@ resource "aws_lb_listener" "public_https" {
 data "aws_secretsmanager_secret_version" "origin_verify_previous" {
   count = local.secret_version > 1 ? 1 : 0
 
-  secret_id     = aws_secretsmanager_secret.this["origin_verify"].id
+  secret_id     = local.secret_arns["origin_verify"]
   version_stage = "AWSPREVIOUS"
 
   depends_on = [aws_secretsmanager_secret_version.this]

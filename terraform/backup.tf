@@ -47,7 +47,7 @@ resource "aws_backup_plan" "this" {
 resource "aws_backup_selection" "this" {
   name         = "${local.name_prefix}-data"
   plan_id      = aws_backup_plan.this.id
-  iam_role_arn = aws_iam_role.backup.arn
+  iam_role_arn = local.service_role_arns.backup
   resources = [
     aws_db_instance.webui.arn,
     aws_dynamodb_table.data.arn,
@@ -59,7 +59,7 @@ resource "aws_backup_selection" "this" {
 resource "aws_backup_selection" "ebs" {
   name         = "${local.name_prefix}-ebs"
   plan_id      = aws_backup_plan.this.id
-  iam_role_arn = aws_iam_role.backup.arn
+  iam_role_arn = local.service_role_arns.backup
   resources    = ["arn:${local.partition}:ec2:*:*:volume/*"]
 
   condition {

@@ -277,3 +277,45 @@ moved {
   from = aws_s3_bucket_replication_configuration.backups
   to   = aws_s3_bucket_replication_configuration.backups[0]
 }
+
+# IAM belongs to the primary stack (a DR stack writes nothing to it): its roles gained a count, the instance profiles
+# are one for_each over its instance roles (its region's and the DR region's).
+moved {
+  from = aws_iam_instance_profile.frontend
+  to   = aws_iam_instance_profile.this["frontend"]
+}
+
+moved {
+  from = aws_iam_instance_profile.backend
+  to   = aws_iam_instance_profile.this["backend"]
+}
+
+moved {
+  from = aws_iam_role.flow_logs
+  to   = aws_iam_role.flow_logs[0]
+}
+
+moved {
+  from = aws_iam_role_policy.flow_logs
+  to   = aws_iam_role_policy.flow_logs[0]
+}
+
+moved {
+  from = aws_iam_role.backup
+  to   = aws_iam_role.backup[0]
+}
+
+moved {
+  from = aws_iam_role.replication
+  to   = aws_iam_role.replication[0]
+}
+
+moved {
+  from = aws_iam_role.rds_monitoring
+  to   = aws_iam_role.rds_monitoring[0]
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.rds_monitoring
+  to   = aws_iam_role_policy_attachment.rds_monitoring[0]
+}

@@ -112,17 +112,17 @@ output "ollama_sns_topic_arn" {
 
 output "ollama_api_token_secret_arn" {
   description = "ARN of the Secrets Manager secret holding the Ollama API bearer token (the ARN, not the value)."
-  value       = aws_secretsmanager_secret.this["ollama_api_token"].arn
+  value       = local.secret_arns["ollama_api_token"]
 }
 
 output "ollama_webui_secret_arn" {
   description = "ARN of the Secrets Manager secret holding WEBUI_SECRET_KEY (the ARN, not the value)."
-  value       = aws_secretsmanager_secret.this["webui_secret_key"].arn
+  value       = local.secret_arns["webui_secret_key"]
 }
 
 output "ollama_webui_admin_secret_arn" {
   description = "ARN of the Secrets Manager secret holding the password of the Open-WebUI admin account var.webui_admin_email (the ARN, not the value)."
-  value       = aws_secretsmanager_secret.this["webui_admin_password"].arn
+  value       = local.secret_arns["webui_admin_password"]
 }
 
 output "ollama_database_secret_arn" {

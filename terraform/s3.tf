@@ -150,7 +150,7 @@ data "aws_iam_policy_document" "logs" {
 resource "aws_s3_bucket_replication_configuration" "backups" {
   count  = local.is_primary ? 1 : 0
   bucket = module.backups_bucket.id
-  role   = aws_iam_role.replication.arn
+  role   = aws_iam_role.replication[0].arn
 
   rule {
     id     = "backups-to-dr-region"

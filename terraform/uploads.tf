@@ -37,7 +37,7 @@ locals {
 resource "aws_s3_bucket_replication_configuration" "uploads" {
   count  = local.is_primary ? 1 : 0
   bucket = module.uploads_bucket[0].id
-  role   = aws_iam_role.replication.arn
+  role   = aws_iam_role.replication[0].arn
 
   rule {
     id     = "uploads-to-dr-region"

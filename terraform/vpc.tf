@@ -138,7 +138,7 @@ resource "aws_flow_log" "this" {
   traffic_type             = "ALL"
   log_destination_type     = "cloud-watch-logs"
   log_destination          = aws_cloudwatch_log_group.this["flow_logs"].arn
-  iam_role_arn             = aws_iam_role.flow_logs.arn
+  iam_role_arn             = local.service_role_arns.flow_logs
   max_aggregation_interval = 60
 
   tags = { Name = "${local.name_prefix}-flow-logs" }
