@@ -263,4 +263,7 @@ resource "aws_autoscaling_group" "this" {
       error_message = "var.ollama_warm_pool_size > 0 needs var.ollama_on_demand_percentage = 100 and a single ollama_backend_instance_types entry: AWS warm pools cannot be used with a mixed-instances policy (spot or fallback types). Set the warm pool to 0 to keep the fallback types (docs/GPU.md)."
     }
   }
+
+  # A DR stack's internal entry takes its fixed private addresses before any instance could (failover.tf).
+  depends_on = [aws_lb.entry]
 }

@@ -298,6 +298,8 @@ resource "aws_iam_role" "flow_logs" {
 
 # The flow-log group of this region and of the DR region (a DR stack's VPC logs there with this role).
 data "aws_iam_policy_document" "flow_logs" {
+  count = local.is_primary ? 1 : 0
+
   statement {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"]
     resources = flatten([for region in [var.aws_region, var.dr_region] : ["arn:${local.partition}:logs:${region}:${local.account_id}:log-group:${local.log_groups.flow_logs}", "arn:${local.partition}:logs:${region}:${local.account_id}:log-group:${local.log_groups.flow_logs}:*"]])
@@ -309,7 +311,7 @@ resource "aws_iam_role_policy" "flow_logs" {
 
   name   = "${local.names.flow_logs_role}-delivery"
   role   = aws_iam_role.flow_logs[0].id
-  policy = data.aws_iam_policy_document.flow_logs.json
+  policy = data.aws_iam_policy_document.flow_logs[0].json
 }
 
 # --- AWS Backup ---

@@ -69,7 +69,8 @@ data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; principals are the owning account root, services limited to this account, and the Auto Scaling role matched by its exact ARN
   #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
   #checkov:skip=CKV_AWS_109:key policy - key administration is granted to the owning account root only, so IAM policies decide who manages the key
-  for_each = local.kms_key_statements
+  # A DR stack creates only its data and logs keys (the DR and edge keys are the primary's).
+  for_each = { for key, statements in local.kms_key_statements : key => statements if local.is_primary || contains(["data", "logs"], key) }
 
   # The account administers the key; IAM policies decide who else may use it.
   statement {

@@ -180,38 +180,9 @@ moved {
   to   = module.backups_dr_bucket.aws_s3_bucket_policy.this
 }
 
-# A domain became required (no plain-HTTP mode): the certificate, DNS and HTTPS-listener singletons lost their count,
-# and the public ALB's HTTP listener (redirect or 403) is gone.
-
-moved {
-  from = aws_acm_certificate.regional[0]
-  to   = aws_acm_certificate.regional
-}
-
-moved {
-  from = aws_acm_certificate.cloudfront[0]
-  to   = aws_acm_certificate.cloudfront
-}
-
-moved {
-  from = aws_acm_certificate_validation.regional[0]
-  to   = aws_acm_certificate_validation.regional
-}
-
-moved {
-  from = aws_acm_certificate_validation.cloudfront[0]
-  to   = aws_acm_certificate_validation.cloudfront
-}
-
-moved {
-  from = aws_route53_record.origin[0]
-  to   = aws_route53_record.origin
-}
-
-moved {
-  from = aws_route53_record.backend[0]
-  to   = aws_route53_record.backend
-}
+# A domain became required (no plain-HTTP mode): the HTTPS-listener singleton lost its count, and the public ALB's
+# HTTP listener (redirect or 403) is gone. (Its certificates and DNS records have a count again: the primary stack's
+# alone, below.)
 
 moved {
   from = aws_lb_listener.public_https[0]
@@ -318,4 +289,83 @@ moved {
 moved {
   from = aws_iam_role_policy_attachment.rds_monitoring
   to   = aws_iam_role_policy_attachment.rds_monitoring[0]
+}
+
+# The global layer belongs to the primary stack (a DR stack writes nothing to us-east-1 control planes): its
+# certificates, DNS records, CloudFront distribution, WAF, us-east-1 key, billing alarm and budget gained a count.
+# origin.<domain> became the PRIMARY of a failover pair (failover.tf): a set identifier replaces the record.
+
+moved {
+  from = aws_acm_certificate.regional
+  to   = aws_acm_certificate.regional[0]
+}
+
+moved {
+  from = aws_acm_certificate.cloudfront
+  to   = aws_acm_certificate.cloudfront[0]
+}
+
+moved {
+  from = aws_acm_certificate_validation.regional
+  to   = aws_acm_certificate_validation.regional[0]
+}
+
+moved {
+  from = aws_acm_certificate_validation.cloudfront
+  to   = aws_acm_certificate_validation.cloudfront[0]
+}
+
+moved {
+  from = aws_route53_record.origin
+  to   = aws_route53_record.origin[0]
+}
+
+moved {
+  from = aws_route53_record.backend
+  to   = aws_route53_record.backend[0]
+}
+
+moved {
+  from = aws_cloudfront_origin_access_control.assets
+  to   = aws_cloudfront_origin_access_control.assets[0]
+}
+
+moved {
+  from = aws_cloudfront_distribution.this
+  to   = aws_cloudfront_distribution.this[0]
+}
+
+moved {
+  from = aws_wafv2_web_acl.this
+  to   = aws_wafv2_web_acl.this[0]
+}
+
+moved {
+  from = aws_kms_key.edge
+  to   = aws_kms_key.edge[0]
+}
+
+moved {
+  from = aws_cloudwatch_log_group.waf
+  to   = aws_cloudwatch_log_group.waf[0]
+}
+
+moved {
+  from = aws_wafv2_web_acl_logging_configuration.this
+  to   = aws_wafv2_web_acl_logging_configuration.this[0]
+}
+
+moved {
+  from = aws_sns_topic.billing
+  to   = aws_sns_topic.billing[0]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.billing
+  to   = aws_cloudwatch_metric_alarm.billing[0]
+}
+
+moved {
+  from = aws_budgets_budget.monthly
+  to   = aws_budgets_budget.monthly[0]
 }

@@ -51,13 +51,13 @@ output "ollama_internal_api_url" {
 }
 
 output "ollama_cloudfront_domain_name" {
-  description = "CloudFront domain name of the service."
-  value       = aws_cloudfront_distribution.this.domain_name
+  description = "CloudFront domain name of the service; \"\" in a DR stack (the primary's distribution serves it)."
+  value       = local.is_primary ? aws_cloudfront_distribution.this[0].domain_name : ""
 }
 
 output "ollama_cloudfront_distribution_id" {
-  description = "CloudFront distribution ID (for invalidations after an assets deploy)."
-  value       = aws_cloudfront_distribution.this.id
+  description = "CloudFront distribution ID (for invalidations after an assets deploy); \"\" in a DR stack."
+  value       = local.is_primary ? aws_cloudfront_distribution.this[0].id : ""
 }
 
 output "ollama_service_url" {

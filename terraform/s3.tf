@@ -12,7 +12,7 @@ module "assets_bucket" {
   noncurrent_version_days = var.s3_noncurrent_version_days
   access_log_bucket       = module.logs_bucket.id
   access_log_prefix       = "s3/assets/"
-  policy_documents        = [data.aws_iam_policy_document.assets.json]
+  policy_documents        = data.aws_iam_policy_document.assets[*].json
 }
 
 module "logs_bucket" {
@@ -70,7 +70,10 @@ module "backups_dr_bucket" {
 
 # --- Bucket policies: each bucket's service writers/readers (the module adds the TLS-only statement) ---
 
+# CloudFront reads assets/ (the primary's distribution; a DR stack has none).
 data "aws_iam_policy_document" "assets" {
+  count = local.is_primary ? 1 : 0
+
   statement {
     sid       = "CloudFrontReadsAssets"
     actions   = ["s3:GetObject"]
@@ -82,7 +85,7 @@ data "aws_iam_policy_document" "assets" {
     condition {
       test     = "StringEquals"
       variable = "AWS:SourceArn"
-      values   = [aws_cloudfront_distribution.this.arn]
+      values   = [aws_cloudfront_distribution.this[0].arn]
     }
   }
 }

@@ -398,7 +398,7 @@ def test_encryption_and_rotation_everywhere(hcl):
             assert body["storage_encrypted"] is True and body["manage_master_user_password"] is True, where
         if rtype == "aws_elasticache_replication_group":
             assert body["transit_encryption_enabled"] is True and body["at_rest_encryption_enabled"] is True
-        if rtype == "aws_lb":
+        if rtype == "aws_lb" and body.get("load_balancer_type") != "network":  # NLB: TCP pass-through to an ALB
             assert body["drop_invalid_header_fields"] is True, where
             assert _one(body["access_logs"])["enabled"] is True, where
 
