@@ -68,6 +68,7 @@ resource "aws_route53_record" "origin_secondary" {
 
 # The DR region's entry addresses, one per zone, held until a DR stack puts its entry load balancer on them.
 resource "aws_eip" "dr_entry" {
+  #checkov:skip=CKV2_AWS_19:held in advance for a DR stack's entry load balancer, whose subnet mappings take them; nothing holds them while the primary runs
   count    = local.failover_routing ? var.az_count : 0
   provider = aws.dr
 
@@ -105,6 +106,7 @@ locals {
 }
 
 resource "aws_route53_record" "dr_backend" {
+  #checkov:skip=CKV2_AWS_23:names the fixed private addresses a DR stack's internal entry load balancer takes (below), created with that stack
   count = local.is_primary ? 1 : 0
 
   zone_id = var.route53_zone_id
