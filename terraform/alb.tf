@@ -1,12 +1,12 @@
-# Public ALB "ollama-alb" (only CloudFront reaches it: prefix list or HTTPS + a secret origin header) and the
-# internal ALB in front of the Ollama backend.
+# Public ALB "ollama-alb" (only CloudFront reaches it: prefix list or HTTPS + a secret origin header; Route 53's
+# health checkers its health path) and the internal ALB in front of the Ollama backend.
 
 resource "aws_lb" "public" {
   #checkov:skip=CKV2_AWS_28:the WAF web ACL is attached at the CloudFront edge (waf.tf), where viewer IPs are visible; this ALB admits only CloudFront's prefix list and answers 403 without the secret origin header
   name                       = local.names.alb
   internal                   = false
   load_balancer_type         = "application"
-  security_groups            = [aws_security_group.alb.id]
+  security_groups            = concat([aws_security_group.alb.id], aws_security_group.alb_health_checks[*].id)
   subnets                    = aws_subnet.public[*].id
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
@@ -52,7 +52,7 @@ resource "aws_lb_listener" "public_https" {
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-  certificate_arn   = aws_acm_certificate_validation.regional.certificate_arn
+  certificate_arn   = local.regional_certificate_arn
 
   default_action {
     type = "fixed-response"
@@ -71,7 +71,7 @@ resource "aws_lb_listener" "public_https" {
 data "aws_secretsmanager_secret_version" "origin_verify_previous" {
   count = local.secret_version > 1 ? 1 : 0
 
-  secret_id     = aws_secretsmanager_secret.this["origin_verify"].id
+  secret_id     = local.secret_arns["origin_verify"]
   version_stage = "AWSPREVIOUS"
 
   depends_on = [aws_secretsmanager_secret_version.this]
@@ -91,6 +91,24 @@ resource "aws_lb_listener_rule" "from_cloudfront" {
     http_header {
       http_header_name = "X-Origin-Verify"
       values           = concat([data.aws_secretsmanager_secret_version.origin_verify.secret_string], data.aws_secretsmanager_secret_version.origin_verify_previous[*].secret_string)
+    }
+  }
+}
+
+# The health path without the origin header: for Route 53's health checkers (the primary's failover record) and a DR
+# stack's entry load balancer (failover.tf). It forwards that one path to the frontends, whose answer holds no data.
+resource "aws_lb_listener_rule" "health" {
+  listener_arn = aws_lb_listener.public_https.arn
+  priority     = 5
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.frontend.arn
+  }
+
+  condition {
+    path_pattern {
+      values = [var.ollama_frontend_health_path]
     }
   }
 }
@@ -137,7 +155,7 @@ resource "aws_lb_listener" "internal" {
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-  certificate_arn   = aws_acm_certificate_validation.regional.certificate_arn
+  certificate_arn   = local.regional_certificate_arn
 
   default_action {
     type             = "forward"

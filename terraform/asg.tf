@@ -32,7 +32,7 @@ locals {
     OLLAMA_PLATFORM_ENVIRONMENT = var.environment
     OLLAMA_PLATFORM_REGION      = var.aws_region
     OLLAMA_PLATFORM_LOG_PREFIX  = local.log_group_prefix
-    OLLAMA_API_TOKEN_SECRET_ARN = aws_secretsmanager_secret.this["ollama_api_token"].arn
+    OLLAMA_API_TOKEN_SECRET_ARN = local.secret_arns["ollama_api_token"]
   }
 
   tiers = {
@@ -43,7 +43,7 @@ locals {
       capacity       = var.ollama_frontend_capacity
       volume_gb      = var.ollama_frontend_volume_gb
       sg             = aws_security_group.frontend.id
-      profile        = aws_iam_instance_profile.frontend.arn
+      profile        = local.instance_profile_arns.frontend
       target_group   = aws_lb_target_group.frontend.arn
       settings = merge(local.common_settings, {
         OLLAMA_PLATFORM_ROLE           = "frontend"
@@ -53,8 +53,8 @@ locals {
         OLLAMA_PLATFORM_DRAIN_SECONDS  = local.drain_seconds
         WEBUI_URL                      = local.service_url
         OLLAMA_BASE_URL                = local.backend_url
-        WEBUI_SECRET_KEY_SECRET_ARN    = aws_secretsmanager_secret.this["webui_secret_key"].arn
-        REDIS_AUTH_SECRET_ARN          = aws_secretsmanager_secret.this["redis_auth_token"].arn
+        WEBUI_SECRET_KEY_SECRET_ARN    = local.secret_arns["webui_secret_key"]
+        REDIS_AUTH_SECRET_ARN          = local.secret_arns["redis_auth_token"]
         REDIS_HOST                     = aws_elasticache_replication_group.this.primary_endpoint_address
         DATABASE_HOST                  = aws_db_instance.webui.address
         DATABASE_SECRET_ARN            = aws_db_instance.webui.master_user_secret[0].secret_arn
@@ -63,10 +63,11 @@ locals {
         S3_BUCKET_NAME                 = local.uploads_bucket
         S3_KEY_PREFIX                  = "uploads"
         }, {
-        # Admin account created on the first start, and the optional single sign-on (var.webui_oidc).
+        # Admin account created on the first start, and the optional single sign-on (var.webui_oidc; not in a DR
+        # stack: the client secret var.webui_oidc names lives in the primary's region).
         WEBUI_ADMIN_EMAIL               = var.webui_admin_email
-        WEBUI_ADMIN_PASSWORD_SECRET_ARN = aws_secretsmanager_secret.this["webui_admin_password"].arn
-        }, var.webui_oidc == null ? {} : {
+        WEBUI_ADMIN_PASSWORD_SECRET_ARN = local.secret_arns["webui_admin_password"]
+        }, var.webui_oidc == null || !local.is_primary ? {} : {
         OIDC_PROVIDER_URL      = var.webui_oidc.provider_url
         OIDC_CLIENT_ID         = var.webui_oidc.client_id
         OIDC_CLIENT_SECRET_ARN = var.webui_oidc.client_secret_arn
@@ -80,7 +81,7 @@ locals {
       capacity       = var.ollama_backend_capacity
       volume_gb      = var.ollama_backend_volume_gb
       sg             = aws_security_group.backend.id
-      profile        = aws_iam_instance_profile.backend.arn
+      profile        = local.instance_profile_arns.backend
       target_group   = aws_lb_target_group.backend.arn
       settings = merge(local.common_settings, {
         OLLAMA_PLATFORM_ROLE           = "backend"
@@ -262,4 +263,7 @@ resource "aws_autoscaling_group" "this" {
       error_message = "var.ollama_warm_pool_size > 0 needs var.ollama_on_demand_percentage = 100 and a single ollama_backend_instance_types entry: AWS warm pools cannot be used with a mixed-instances policy (spot or fallback types). Set the warm pool to 0 to keep the fallback types (docs/GPU.md)."
     }
   }
+
+  # A DR stack's internal entry takes its fixed private addresses before any instance could (failover.tf).
+  depends_on = [aws_lb.entry]
 }

@@ -8,11 +8,11 @@ resource "aws_backup_vault" "this" {
 }
 
 resource "aws_backup_vault" "dr" {
-  count    = var.dr_mode == "" ? 1 : 0
+  count    = local.is_primary ? 1 : 0
   provider = aws.dr
 
   name          = "${local.names.backup_vault}-dr"
-  kms_key_arn   = aws_kms_key.dr.arn
+  kms_key_arn   = aws_kms_key.dr[0].arn
   force_destroy = !local.is_production
 }
 
@@ -47,7 +47,7 @@ resource "aws_backup_plan" "this" {
 resource "aws_backup_selection" "this" {
   name         = "${local.name_prefix}-data"
   plan_id      = aws_backup_plan.this.id
-  iam_role_arn = aws_iam_role.backup.arn
+  iam_role_arn = local.service_role_arns.backup
   resources = [
     aws_db_instance.webui.arn,
     aws_dynamodb_table.data.arn,
@@ -59,7 +59,7 @@ resource "aws_backup_selection" "this" {
 resource "aws_backup_selection" "ebs" {
   name         = "${local.name_prefix}-ebs"
   plan_id      = aws_backup_plan.this.id
-  iam_role_arn = aws_iam_role.backup.arn
+  iam_role_arn = local.service_role_arns.backup
   resources    = ["arn:${local.partition}:ec2:*:*:volume/*"]
 
   condition {
@@ -77,11 +77,11 @@ resource "aws_backup_selection" "ebs" {
 # RDS automated backups (snapshots + transaction logs) copied continuously to the DR region: a failover restores the
 # database to any second of the retention window there (RPO: minutes), with nothing read from the primary region.
 resource "aws_db_instance_automated_backups_replication" "webui" {
-  count    = var.dr_mode == "" ? 1 : 0
+  count    = local.is_primary ? 1 : 0
   provider = aws.dr
 
   source_db_instance_arn = aws_db_instance.webui.arn
-  kms_key_id             = aws_kms_key.dr.arn
+  kms_key_id             = aws_kms_key.dr[0].arn
   retention_period       = var.rds_backup_retention_days
 }
 

@@ -1,8 +1,11 @@
 # Cost alerts that reach a person: the monthly budget (actual and forecast) and Cost Anomaly Detection, both to
 # var.budget_alert_emails. The budget filters on the Environment cost-allocation tag: AWS applies such a filter only
 # once the tag is activated in the payer account's Billing console (Cost allocation tags), see docs/COSTS.md.
+# Global services (control plane in us-east-1): the primary stack's alone; they keep counting a DR stack's spend.
 
 resource "aws_budgets_budget" "monthly" {
+  count = local.is_primary ? 1 : 0
+
   name         = local.names.budget
   budget_type  = "COST"
   limit_amount = tostring(var.monthly_budget_usd)
@@ -37,7 +40,7 @@ resource "aws_budgets_budget" "monthly" {
 # One anomaly monitor per account (AWS allows one per service dimension): where environments share an account, set
 # var.cost_anomaly_monitor_enabled = false in all but one of them.
 resource "aws_ce_anomaly_monitor" "this" {
-  count = var.cost_anomaly_monitor_enabled ? 1 : 0
+  count = var.cost_anomaly_monitor_enabled && local.is_primary ? 1 : 0
 
   name              = "${local.name_prefix}-cost-anomalies"
   monitor_type      = "DIMENSIONAL"
@@ -45,7 +48,7 @@ resource "aws_ce_anomaly_monitor" "this" {
 }
 
 resource "aws_ce_anomaly_subscription" "this" {
-  count = var.cost_anomaly_monitor_enabled ? 1 : 0
+  count = var.cost_anomaly_monitor_enabled && local.is_primary ? 1 : 0
 
   name             = "${local.name_prefix}-cost-anomalies"
   frequency        = "DAILY"

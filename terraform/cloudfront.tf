@@ -1,23 +1,35 @@
 # Static assets stay at the edge (assets bucket through Origin Access Control, Open-WebUI's immutable bundles);
-# the app, its API and websockets pass through uncached to the ALB with the secret origin header.
+# the app, its API and websockets pass through uncached to the ALB with the secret origin header. The primary stack
+# owns the distribution (CloudFront's control plane is in us-east-1); in a failover it keeps serving, its origin name
+# answering with the DR region's entry (failover.tf), so a DR stack creates none.
 
 data "aws_cloudfront_cache_policy" "disabled" {
+  count = local.is_primary ? 1 : 0
+
   name = "Managed-CachingDisabled"
 }
 
 data "aws_cloudfront_cache_policy" "optimized" {
+  count = local.is_primary ? 1 : 0
+
   name = "Managed-CachingOptimized"
 }
 
 data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
+  count = local.is_primary ? 1 : 0
+
   name = "Managed-AllViewerExceptHostHeader"
 }
 
 data "aws_cloudfront_response_headers_policy" "security_headers" {
+  count = local.is_primary ? 1 : 0
+
   name = "Managed-SecurityHeadersPolicy"
 }
 
 resource "aws_cloudfront_origin_access_control" "assets" {
+  count = local.is_primary ? 1 : 0
+
   name                              = "${local.global_name_prefix}-assets-oac"
   description                       = "CloudFront reads the assets bucket"
   origin_access_control_origin_type = "s3"
@@ -35,14 +47,16 @@ locals {
 
 resource "aws_cloudfront_distribution" "this" {
   #checkov:skip=CKV_AWS_374:a private team service used from wherever the team works; access is controlled by Open-WebUI accounts and WAF, not by country
-  #checkov:skip=CKV_AWS_310:the dynamic origin is the single regional ALB; regional failover is the DR rebuild (playbooks/dr.yml), a static failover origin cannot serve chat
+  #checkov:skip=CKV_AWS_310:the dynamic origin fails over by DNS: origin.<domain> is a Route 53 failover pair (failover.tf) whose secondary is the DR region's entry; an origin group would fail over GET requests only, not chat
   #checkov:skip=CKV_AWS_305:the root path is Open-WebUI served by the ALB origin; a default root object would rewrite / to an S3 key
+  count = local.is_primary ? 1 : 0
+
   enabled         = true
   is_ipv6_enabled = true
   comment         = local.names.cloudfront
   price_class     = var.cloudfront_price_class
   aliases         = [var.domain_name]
-  web_acl_id      = aws_wafv2_web_acl.this.arn
+  web_acl_id      = aws_wafv2_web_acl.this[0].arn
   http_version    = "http2and3"
 
   origin {
@@ -67,7 +81,7 @@ resource "aws_cloudfront_distribution" "this" {
   origin {
     origin_id                = local.assets_origin_id
     domain_name              = module.assets_bucket.bucket_regional_domain_name
-    origin_access_control_id = aws_cloudfront_origin_access_control.assets.id
+    origin_access_control_id = aws_cloudfront_origin_access_control.assets[0].id
   }
 
   default_cache_behavior {
@@ -75,9 +89,9 @@ resource "aws_cloudfront_distribution" "this" {
     viewer_protocol_policy     = "redirect-to-https"
     allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
     cached_methods             = ["GET", "HEAD"]
-    cache_policy_id            = data.aws_cloudfront_cache_policy.disabled.id
-    origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+    cache_policy_id            = data.aws_cloudfront_cache_policy.disabled[0].id
+    origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host[0].id
+    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers[0].id
     compress                   = true
   }
 
@@ -87,8 +101,8 @@ resource "aws_cloudfront_distribution" "this" {
     viewer_protocol_policy     = "redirect-to-https"
     allowed_methods            = ["GET", "HEAD", "OPTIONS"]
     cached_methods             = ["GET", "HEAD"]
-    cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+    cache_policy_id            = data.aws_cloudfront_cache_policy.optimized[0].id
+    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers[0].id
     compress                   = true
   }
 
@@ -100,8 +114,8 @@ resource "aws_cloudfront_distribution" "this" {
       viewer_protocol_policy     = "redirect-to-https"
       allowed_methods            = ["GET", "HEAD", "OPTIONS"]
       cached_methods             = ["GET", "HEAD"]
-      cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
-      response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+      cache_policy_id            = data.aws_cloudfront_cache_policy.optimized[0].id
+      response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers[0].id
       compress                   = true
     }
   }
@@ -114,9 +128,9 @@ resource "aws_cloudfront_distribution" "this" {
       viewer_protocol_policy     = "https-only"
       allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
       cached_methods             = ["GET", "HEAD"]
-      cache_policy_id            = data.aws_cloudfront_cache_policy.disabled.id
-      origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
-      response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+      cache_policy_id            = data.aws_cloudfront_cache_policy.disabled[0].id
+      origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host[0].id
+      response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers[0].id
       compress                   = false # streamed tokens must not wait for a compression buffer
     }
   }
@@ -134,7 +148,7 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   viewer_certificate {
-    acm_certificate_arn      = aws_acm_certificate_validation.cloudfront.certificate_arn
+    acm_certificate_arn      = aws_acm_certificate_validation.cloudfront[0].certificate_arn
     ssl_support_method       = "sni-only"
     minimum_protocol_version = "TLSv1.2_2021"
   }

@@ -27,8 +27,12 @@ locals {
   partition  = data.aws_partition.current.partition
 
   # Every hop is TLS to a name its certificate carries (acm.tf): viewers to CloudFront (<domain>), CloudFront to the
-  # public ALB (origin.<domain>), Open-WebUI to the internal ALB (backend.<domain>).
-  service_url = "https://${var.domain_name}"
-  origin_host = "origin.${var.domain_name}"
-  backend_url = "https://backend.${var.domain_name}"
+  # public ALB (origin.<domain>), Open-WebUI to the internal ALB (backend.<domain>). A DR stack's internal ALB is
+  # backend.<its region>.<domain>: the primary published that name and issued its certificate in advance
+  # (failover.tf), as it did for origin.<domain>, which fails over to the DR region by health.
+  service_url     = "https://${var.domain_name}"
+  origin_host     = "origin.${var.domain_name}"
+  dr_backend_host = "backend.${var.dr_region}.${var.domain_name}"
+  backend_host    = local.is_primary ? "backend.${var.domain_name}" : "backend.${var.aws_region}.${var.domain_name}"
+  backend_url     = "https://${local.backend_host}"
 }

@@ -31,10 +31,10 @@ resource "aws_dynamodb_table" "data" {
   # Global-table replica in the DR region, every environment: the data a failover runs on (RPO: seconds). A failover
   # stack adopts the replica (the import below); a drill stack restores a copy of it (playbooks/dr.yml).
   dynamic "replica" {
-    for_each = var.dr_mode == "" ? [var.dr_region] : []
+    for_each = local.is_primary ? [var.dr_region] : []
     content {
       region_name            = replica.value
-      kms_key_arn            = aws_kms_key.dr.arn
+      kms_key_arn            = aws_kms_key.dr[0].arn
       point_in_time_recovery = true
       propagate_tags         = true
     }

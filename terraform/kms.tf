@@ -69,7 +69,8 @@ data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_111:key policy - Resource "*" means this key only; principals are the owning account root, services limited to this account, and the Auto Scaling role matched by its exact ARN
   #checkov:skip=CKV_AWS_356:key policy - Resource "*" is the only valid resource in a KMS key policy and denotes the key itself
   #checkov:skip=CKV_AWS_109:key policy - key administration is granted to the owning account root only, so IAM policies decide who manages the key
-  for_each = local.kms_key_statements
+  # A DR stack creates only its data and logs keys (the DR and edge keys are the primary's).
+  for_each = { for key, statements in local.kms_key_statements : key => statements if local.is_primary || contains(["data", "logs"], key) }
 
   # The account administers the key; IAM policies decide who else may use it.
   statement {
@@ -129,6 +130,7 @@ resource "aws_kms_alias" "logs" {
 }
 
 resource "aws_kms_key" "dr" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.dr
 
   description             = "${local.name_prefix}: disaster-recovery copies (DynamoDB replica, backups bucket, backup vault)"
@@ -138,8 +140,9 @@ resource "aws_kms_key" "dr" {
 }
 
 resource "aws_kms_alias" "dr" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.dr
 
   name          = local.names.kms_dr_alias
-  target_key_id = aws_kms_key.dr.key_id
+  target_key_id = aws_kms_key.dr[0].key_id
 }

@@ -5,16 +5,34 @@ locals {
   # The naming rule (shared with filter_plugins/naming.py): "ollama-<purpose>" in production,
   # "ollama-<environment>-<purpose>" elsewhere, so environments can share an account.
   # A DR drill's stack (var.dr_mode = "drill") has names of its own: it stands beside the primary's replicas.
-  name_prefix = "${var.environment == "production" ? "ollama" : "ollama-${var.environment}"}${var.dr_mode == "drill" ? "-drill" : ""}"
-  # Account-wide (IAM) and us-east-1-only (CloudFront, WAF, budget, billing alarm) names carry the stack's region:
-  # a stack rebuilt in the DR region creates its own beside the primary's instead of colliding with them.
+  primary_name_prefix = var.environment == "production" ? "ollama" : "ollama-${var.environment}"
+  name_prefix         = "${local.primary_name_prefix}${var.dr_mode == "drill" ? "-drill" : ""}"
+  # us-east-1-only names (CloudFront, WAF, budget, billing alarm) carry the stack's region.
   global_name_prefix = "${local.name_prefix}-${var.aws_region}"
   is_production      = var.environment == "production"
+  # The primary stack (var.dr_mode = "") prepares the DR region (aws.dr: its key, the replicas, the backup vault copy)
+  # and owns IAM. A DR stack's var.dr_region is the lost primary: it creates nothing there and its aws.dr provider
+  # points at its own region (providers.tf), so nothing it plans or applies calls the lost region.
+  is_primary = var.dr_mode == ""
+  # IAM is global and its control plane is in us-east-1: the primary stack creates every role, named for its region,
+  # and the DR region's instance roles in advance (iam.tf). A DR stack uses them by name and writes nothing to IAM.
+  primary_region  = local.is_primary ? var.aws_region : var.dr_region
+  iam_name_prefix = "${local.primary_name_prefix}-${local.primary_region}"
+  # The instance roles (and profiles, of the same names) each region's stacks launch with.
+  instance_role_names = {
+    for region in [var.aws_region, var.dr_region] : region => {
+      for tier in ["frontend", "backend"] : tier => "${local.primary_name_prefix}-${region}-${tier}-role"
+    }
+  }
 
   names = {
     vpc               = "${local.name_prefix}-vpc"
     alb               = "${local.name_prefix}-alb"
     alb_sg            = "${local.name_prefix}-alb-sg"
+    alb_health_sg     = "${local.name_prefix}-alb-health-sg"
+    entry             = "${local.name_prefix}-entry"
+    internal_entry    = "${local.name_prefix}-entry-int"
+    dr_entry          = "${local.primary_name_prefix}-dr-entry"
     internal_alb      = "${local.name_prefix}-internal-alb"
     internal_alb_sg   = "${local.name_prefix}-internal-alb-sg"
     frontend_tg       = "${local.name_prefix}-frontend-tg"
@@ -35,12 +53,12 @@ locals {
     logs_bucket       = "${local.name_prefix}-logs-"
     backups_bucket    = "${local.name_prefix}-backups-"
     backups_dr_bucket = "${local.name_prefix}-backups-dr-"
-    backend_role      = "${local.global_name_prefix}-backend-role"
-    frontend_role     = "${local.global_name_prefix}-frontend-role"
-    flow_logs_role    = "${local.global_name_prefix}-flow-logs-role"
-    backup_role       = "${local.global_name_prefix}-backup-role"
-    replication_role  = "${local.global_name_prefix}-replication-role"
-    rds_monitoring    = "${local.global_name_prefix}-rds-monitoring-role"
+    backend_role      = local.instance_role_names[var.aws_region].backend
+    frontend_role     = local.instance_role_names[var.aws_region].frontend
+    flow_logs_role    = "${local.iam_name_prefix}-flow-logs-role"
+    backup_role       = "${local.iam_name_prefix}-backup-role"
+    replication_role  = "${local.iam_name_prefix}-replication-role"
+    rds_monitoring    = "${local.iam_name_prefix}-rds-monitoring-role"
     rds               = "${local.name_prefix}-webui-db"
     redis             = "${local.name_prefix}-webui-redis"
     waf               = "${local.global_name_prefix}-waf"
@@ -50,16 +68,17 @@ locals {
     budget            = "${local.global_name_prefix}-monthly-budget"
     backup_vault      = "${local.name_prefix}-backup-vault"
     backup_plan       = "${local.name_prefix}-backup-plan"
-    webui_secret      = "${local.name_prefix}/webui-secret-key"
-    api_token_secret  = "${local.name_prefix}/ollama-api-token"
-    redis_secret      = "${local.name_prefix}/redis-auth-token"
-    origin_secret     = "${local.name_prefix}/origin-verify-header"
-    kms_data_alias    = "alias/${local.name_prefix}-data"
-    kms_logs_alias    = "alias/${local.name_prefix}-logs"
-    kms_dr_alias      = "alias/${local.name_prefix}-dr"
+    # The primary's secrets, which a DR stack reads as the replicas in its region (secrets.tf), and its DR-region key.
+    webui_secret     = "${local.primary_name_prefix}/webui-secret-key"
+    api_token_secret = "${local.primary_name_prefix}/ollama-api-token"
+    redis_secret     = "${local.primary_name_prefix}/redis-auth-token"
+    origin_secret    = "${local.primary_name_prefix}/origin-verify-header"
+    kms_data_alias   = "alias/${local.name_prefix}-data"
+    kms_logs_alias   = "alias/${local.name_prefix}-logs"
+    kms_dr_alias     = "alias/${local.primary_name_prefix}-dr"
 
     # Open-WebUI admin access and the Session Manager transfer bucket.
-    webui_admin_secret  = "${local.name_prefix}/webui-admin-password"
+    webui_admin_secret  = "${local.primary_name_prefix}/webui-admin-password"
     ssm_transfer_bucket = "${local.name_prefix}-ssm-transfer-"
   }
 

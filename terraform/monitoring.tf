@@ -254,34 +254,37 @@ resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
 }
 
 # Billing metrics exist only in us-east-1 (and need "Receive Billing Alerts" enabled on the account). The topic uses
-# the us-east-1 customer-managed key: alarms cannot publish to a topic under the AWS-managed SNS key.
+# the us-east-1 customer-managed key: alarms cannot publish to a topic under the AWS-managed SNS key. Account-wide
+# and in us-east-1: the primary stack's alone.
 resource "aws_sns_topic" "billing" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.us_east_1
 
   name              = "${local.name_prefix}-billing-alarms"
-  kms_master_key_id = aws_kms_key.edge.id
+  kms_master_key_id = aws_kms_key.edge[0].id
 }
 
 resource "aws_sns_topic_subscription" "billing_email" {
-  for_each = toset(var.alarm_emails)
+  for_each = local.is_primary ? toset(var.alarm_emails) : toset([])
   provider = aws.us_east_1
 
-  topic_arn = aws_sns_topic.billing.arn
+  topic_arn = aws_sns_topic.billing[0].arn
   protocol  = "email"
   endpoint  = each.value
 }
 
 resource "aws_sns_topic_subscription" "billing_https" {
-  for_each = toset(var.alarm_https_endpoints)
+  for_each = local.is_primary ? toset(var.alarm_https_endpoints) : toset([])
   provider = aws.us_east_1
 
-  topic_arn              = aws_sns_topic.billing.arn
+  topic_arn              = aws_sns_topic.billing[0].arn
   protocol               = "https"
   endpoint               = each.value
   endpoint_auto_confirms = true
 }
 
 resource "aws_cloudwatch_metric_alarm" "billing" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.us_east_1
 
   alarm_name          = "${local.global_name_prefix}-estimated-charges"
@@ -294,7 +297,7 @@ resource "aws_cloudwatch_metric_alarm" "billing" {
   threshold           = var.billing_alarm_threshold_usd
   comparison_operator = "GreaterThanThreshold"
   dimensions          = { Currency = "USD" }
-  alarm_actions       = [aws_sns_topic.billing.arn]
+  alarm_actions       = [aws_sns_topic.billing[0].arn]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

@@ -51,13 +51,13 @@ output "ollama_internal_api_url" {
 }
 
 output "ollama_cloudfront_domain_name" {
-  description = "CloudFront domain name of the service."
-  value       = aws_cloudfront_distribution.this.domain_name
+  description = "CloudFront domain name of the service; \"\" in a DR stack (the primary's distribution serves it)."
+  value       = local.is_primary ? aws_cloudfront_distribution.this[0].domain_name : ""
 }
 
 output "ollama_cloudfront_distribution_id" {
-  description = "CloudFront distribution ID (for invalidations after an assets deploy)."
-  value       = aws_cloudfront_distribution.this.id
+  description = "CloudFront distribution ID (for invalidations after an assets deploy); \"\" in a DR stack."
+  value       = local.is_primary ? aws_cloudfront_distribution.this[0].id : ""
 }
 
 output "ollama_service_url" {
@@ -96,8 +96,8 @@ output "ollama_backups_bucket_name" {
 }
 
 output "ollama_backups_dr_bucket_name" {
-  description = "Replica of the backups bucket in the DR region."
-  value       = module.backups_dr_bucket.id
+  description = "Replica of the backups bucket in the DR region; \"\" in a DR stack (it replicates nothing)."
+  value       = local.is_primary ? module.backups_dr_bucket[0].id : ""
 }
 
 output "ollama_ssm_transfer_bucket_name" {
@@ -112,17 +112,17 @@ output "ollama_sns_topic_arn" {
 
 output "ollama_api_token_secret_arn" {
   description = "ARN of the Secrets Manager secret holding the Ollama API bearer token (the ARN, not the value)."
-  value       = aws_secretsmanager_secret.this["ollama_api_token"].arn
+  value       = local.secret_arns["ollama_api_token"]
 }
 
 output "ollama_webui_secret_arn" {
   description = "ARN of the Secrets Manager secret holding WEBUI_SECRET_KEY (the ARN, not the value)."
-  value       = aws_secretsmanager_secret.this["webui_secret_key"].arn
+  value       = local.secret_arns["webui_secret_key"]
 }
 
 output "ollama_webui_admin_secret_arn" {
   description = "ARN of the Secrets Manager secret holding the password of the Open-WebUI admin account var.webui_admin_email (the ARN, not the value)."
-  value       = aws_secretsmanager_secret.this["webui_admin_password"].arn
+  value       = local.secret_arns["webui_admin_password"]
 }
 
 output "ollama_database_secret_arn" {

@@ -41,6 +41,19 @@ resource "aws_cloudwatch_log_group" "rds" {
   kms_key_id        = aws_kms_key.logs.arn
 }
 
+# The database secret the frontends read is encrypted with the key of the other secrets they read: the data key, or
+# in a DR stack the DR key the primary created in this region (it encrypts the replicated secrets), which the
+# instance roles the primary made for this region may use (iam.tf).
+data "aws_kms_key" "dr_region" {
+  count = local.is_primary ? 0 : 1
+
+  key_id = local.names.kms_dr_alias
+}
+
+locals {
+  instance_secrets_key_arn = local.is_primary ? aws_kms_key.data.arn : data.aws_kms_key.dr_region[0].arn
+}
+
 resource "aws_db_instance" "webui" {
   identifier                            = local.names.rds
   engine                                = "postgres"
@@ -54,7 +67,7 @@ resource "aws_db_instance" "webui" {
   db_name                               = "openwebui"
   username                              = "openwebui"
   manage_master_user_password           = true
-  master_user_secret_kms_key_id         = aws_kms_key.data.arn
+  master_user_secret_kms_key_id         = local.instance_secrets_key_arn
   db_subnet_group_name                  = aws_db_subnet_group.webui.name
   parameter_group_name                  = aws_db_parameter_group.webui.name
   vpc_security_group_ids                = [aws_security_group.rds.id]
@@ -73,7 +86,7 @@ resource "aws_db_instance" "webui" {
   performance_insights_kms_key_id       = aws_kms_key.data.arn
   performance_insights_retention_period = 7
   monitoring_interval                   = 60
-  monitoring_role_arn                   = aws_iam_role.rds_monitoring.arn
+  monitoring_role_arn                   = local.service_role_arns.rds_monitoring
   enabled_cloudwatch_logs_exports       = local.rds_log_exports
 
   depends_on = [aws_cloudwatch_log_group.rds]

@@ -1,4 +1,4 @@
-# Buckets: assets, logs, backups (+ its replica in the DR region), the Session Manager transfer bucket, each through modules/s3_bucket: versioning,
+# Buckets: assets, logs, backups (+ its replica in the DR region, primary stack only), the Session Manager transfer bucket, each through modules/s3_bucket: versioning,
 # encryption, public access block, ownership, TLS-only policy, lifecycle (intelligent tiering, noncurrent-version
 # expiry). The logs bucket uses SSE-S3 because ALB access logs can only be delivered to SSE-S3 buckets.
 
@@ -12,7 +12,7 @@ module "assets_bucket" {
   noncurrent_version_days = var.s3_noncurrent_version_days
   access_log_bucket       = module.logs_bucket.id
   access_log_prefix       = "s3/assets/"
-  policy_documents        = [data.aws_iam_policy_document.assets.json]
+  policy_documents        = data.aws_iam_policy_document.assets[*].json
 }
 
 module "logs_bucket" {
@@ -58,18 +58,22 @@ module "ssm_transfer_bucket" {
 
 module "backups_dr_bucket" {
   source    = "./modules/s3_bucket"
+  count     = local.is_primary ? 1 : 0
   providers = { aws = aws.dr }
 
   bucket_prefix           = local.names.backups_dr_bucket
   purpose                 = "DR-region replica of the backups bucket"
   force_destroy           = !local.is_production
-  kms_key_arn             = aws_kms_key.dr.arn
+  kms_key_arn             = aws_kms_key.dr[0].arn
   noncurrent_version_days = var.s3_noncurrent_version_days
 }
 
 # --- Bucket policies: each bucket's service writers/readers (the module adds the TLS-only statement) ---
 
+# CloudFront reads assets/ (the primary's distribution; a DR stack has none).
 data "aws_iam_policy_document" "assets" {
+  count = local.is_primary ? 1 : 0
+
   statement {
     sid       = "CloudFrontReadsAssets"
     actions   = ["s3:GetObject"]
@@ -81,7 +85,7 @@ data "aws_iam_policy_document" "assets" {
     condition {
       test     = "StringEquals"
       variable = "AWS:SourceArn"
-      values   = [aws_cloudfront_distribution.this.arn]
+      values   = [aws_cloudfront_distribution.this[0].arn]
     }
   }
 }
@@ -144,11 +148,12 @@ data "aws_iam_policy_document" "logs" {
   }
 }
 
-# --- Cross-region replication of backups ---
+# --- Cross-region replication of backups (not from a DR stack: its DR region is the lost primary) ---
 
 resource "aws_s3_bucket_replication_configuration" "backups" {
+  count  = local.is_primary ? 1 : 0
   bucket = module.backups_bucket.id
-  role   = aws_iam_role.replication.arn
+  role   = aws_iam_role.replication[0].arn
 
   rule {
     id     = "backups-to-dr-region"
@@ -167,11 +172,11 @@ resource "aws_s3_bucket_replication_configuration" "backups" {
     }
 
     destination {
-      bucket        = module.backups_dr_bucket.arn
+      bucket        = module.backups_dr_bucket[0].arn
       storage_class = "INTELLIGENT_TIERING"
 
       encryption_configuration {
-        replica_kms_key_id = aws_kms_key.dr.arn
+        replica_kms_key_id = aws_kms_key.dr[0].arn
       }
     }
   }

@@ -2,6 +2,9 @@
 # the plan or the state. Rotate one by bumping its *_version in a change.
 # Exception: the origin-verify header value must be configured on CloudFront and in the ALB rule, so it is read
 # back (sensitive) - it only proves a request came through CloudFront, it grants no access to data.
+# The primary stack creates them with a replica in the DR region. A DR stack (drill or failover) creates none: it
+# runs on those replicas (readable while the primary is down, encrypted with the DR key), so its Open-WebUI keeps the
+# sessions, its admin password matches the restored database and its load balancer accepts the primary's CloudFront.
 
 locals {
   generated_secrets = {
@@ -15,51 +18,62 @@ locals {
 }
 
 ephemeral "aws_secretsmanager_random_password" "this" {
-  for_each = local.generated_secrets
+  for_each = local.is_primary ? local.generated_secrets : {}
 
   password_length     = each.value.length
   exclude_punctuation = true
 }
 
 resource "aws_secretsmanager_secret" "this" {
-  for_each = local.generated_secrets
+  for_each = local.is_primary ? local.generated_secrets : {}
 
   #checkov:skip=CKV2_AWS_57:rotation is an operator action (bump the version, roll the fleet): a Lambda rotator cannot restart Open-WebUI, Redis AUTH and the proxy together
   name        = each.value.name
   description = each.value.description
   kms_key_id  = aws_kms_key.data.arn
-  # 0 outside production and in a drill stack: the stack can be recreated (and a drill repeated) at once.
-  recovery_window_in_days = local.is_production && var.dr_mode != "drill" ? 30 : 0
+  # 0 outside production: the stack can be recreated at once.
+  recovery_window_in_days = local.is_production ? 30 : 0
 
-  # Readable in the DR region while the primary is down (Secrets Manager replica, the DR region's key). A stack
-  # rebuilt there (failover) reads these replicas; it replicates nowhere until a new DR region is set up.
+  # Readable in the DR region while the primary is down (Secrets Manager replica, the DR region's key).
   dynamic "replica" {
-    for_each = var.dr_mode == "" ? [var.dr_region] : []
+    for_each = local.is_primary ? [var.dr_region] : []
     content {
       region     = replica.value
-      kms_key_id = aws_kms_key.dr.arn
+      kms_key_id = aws_kms_key.dr[0].arn
     }
   }
 }
 
 resource "aws_secretsmanager_secret_version" "this" {
-  for_each = local.generated_secrets
+  for_each = aws_secretsmanager_secret.this
 
-  secret_id                = aws_secretsmanager_secret.this[each.key].id
+  secret_id                = each.value.id
   secret_string_wo         = ephemeral.aws_secretsmanager_random_password.this[each.key].random_password
   secret_string_wo_version = local.secret_version
+}
+
+# A DR stack's secrets: the replicas in its region, found by the primary's names.
+data "aws_secretsmanager_secret" "replica" {
+  for_each = local.is_primary ? {} : local.generated_secrets
+
+  name = each.value.name
+}
+
+locals {
+  # The secrets this stack's instances, load balancer and cache read: its own, or the replicas.
+  secret_arns = local.is_primary ? { for key, secret in aws_secretsmanager_secret.this : key => secret.arn } : { for key, secret in data.aws_secretsmanager_secret.replica : key => secret.arn }
 }
 
 # The Redis AUTH token as stored: ElastiCache is configured from the secret the instances read, so the two cannot
 # diverge (a replaced replication group gets the stored token, not a fresh random one).
 ephemeral "aws_secretsmanager_secret_version" "redis_auth_token" {
-  secret_id = aws_secretsmanager_secret.this["redis_auth_token"].id
+  secret_id = local.secret_arns["redis_auth_token"]
 
   depends_on = [aws_secretsmanager_secret_version.this]
 }
 
 data "aws_secretsmanager_secret_version" "origin_verify" {
-  secret_id = aws_secretsmanager_secret.this["origin_verify"].id
+  secret_id = local.secret_arns["origin_verify"]
 
   depends_on = [aws_secretsmanager_secret_version.this]
 }

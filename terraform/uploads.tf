@@ -6,7 +6,7 @@
 
 module "uploads_bucket" {
   source = "./modules/s3_bucket"
-  count  = var.dr_mode == "" ? 1 : 0
+  count  = local.is_primary ? 1 : 0
 
   bucket_prefix           = "${local.name_prefix}-uploads-"
   purpose                 = "Open-WebUI uploads, replicated to the DR region"
@@ -19,13 +19,13 @@ module "uploads_bucket" {
 
 module "uploads_dr_bucket" {
   source    = "./modules/s3_bucket"
-  count     = var.dr_mode == "" ? 1 : 0
+  count     = local.is_primary ? 1 : 0
   providers = { aws = aws.dr }
 
   bucket_prefix           = "${local.name_prefix}-uploads-dr-"
   purpose                 = "DR-region replica of the uploads bucket"
   force_destroy           = !local.is_production
-  kms_key_arn             = aws_kms_key.dr.arn
+  kms_key_arn             = aws_kms_key.dr[0].arn
   noncurrent_version_days = var.s3_noncurrent_version_days
 }
 
@@ -35,9 +35,9 @@ locals {
 }
 
 resource "aws_s3_bucket_replication_configuration" "uploads" {
-  count  = var.dr_mode == "" ? 1 : 0
+  count  = local.is_primary ? 1 : 0
   bucket = module.uploads_bucket[0].id
-  role   = aws_iam_role.replication.arn
+  role   = aws_iam_role.replication[0].arn
 
   rule {
     id     = "uploads-to-dr-region"
@@ -60,7 +60,7 @@ resource "aws_s3_bucket_replication_configuration" "uploads" {
       storage_class = "STANDARD"
 
       encryption_configuration {
-        replica_kms_key_id = aws_kms_key.dr.arn
+        replica_kms_key_id = aws_kms_key.dr[0].arn
       }
 
       replication_time {
@@ -84,7 +84,7 @@ resource "aws_s3_bucket_replication_configuration" "uploads" {
 
 # Where dr.yml finds the replica (read in the DR region only).
 resource "aws_ssm_parameter" "dr_uploads_bucket" {
-  count    = var.dr_mode == "" ? 1 : 0
+  count    = local.is_primary ? 1 : 0
   provider = aws.dr
 
   #checkov:skip=CKV2_AWS_34:a bucket name, not a secret (dr.yml reads it with no key access in the DR region)

@@ -58,6 +58,12 @@ variable "dr_uploads_bucket" {
   }
 }
 
+variable "dr_failover_routing" {
+  description = "Route 53 failover of origin.<domain> to the DR region (failover.tf): a health check on the primary's public ALB and one Elastic IP per zone held in the DR region for a DR stack's entry, about $9-12 a month. false: origin.<domain> is a plain record, and a DR stack rebuilt there serves no traffic until the record is changed by hand (a Route 53 control-plane write)."
+  type        = bool
+  default     = true
+}
+
 variable "allowed_account_ids" {
   description = "AWS account IDs this environment may be applied to; the provider refuses any other account."
   type        = list(string)

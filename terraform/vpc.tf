@@ -24,12 +24,20 @@ resource "aws_internet_gateway" "this" {
   tags = { Name = "${local.name_prefix}-igw" }
 }
 
+# One /20 per zone and tier: public, private (instances) and data. A DR stack's subnets are the same (same variables):
+# the primary derives the DR stack's internal entry addresses from them in advance (failover.tf).
+locals {
+  subnet_cidrs = {
+    for tier, offset in { public = 0, private = 4, data = 8 } : tier => [for i in range(var.az_count) : cidrsubnet(var.vpc_cidr, 4, i + offset)]
+  }
+}
+
 resource "aws_subnet" "public" {
   count = var.az_count
 
   vpc_id                  = aws_vpc.this.id
   availability_zone       = local.azs[count.index]
-  cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
+  cidr_block              = local.subnet_cidrs.public[count.index]
   map_public_ip_on_launch = false
 
   tags = { Name = "${local.name_prefix}-public-${local.azs[count.index]}", Tier = "public" }
@@ -40,7 +48,7 @@ resource "aws_subnet" "private" {
 
   vpc_id            = aws_vpc.this.id
   availability_zone = local.azs[count.index]
-  cidr_block        = cidrsubnet(var.vpc_cidr, 4, count.index + 4)
+  cidr_block        = local.subnet_cidrs.private[count.index]
 
   tags = { Name = "${local.name_prefix}-private-${local.azs[count.index]}", Tier = "private" }
 }
@@ -50,7 +58,7 @@ resource "aws_subnet" "data" {
 
   vpc_id            = aws_vpc.this.id
   availability_zone = local.azs[count.index]
-  cidr_block        = cidrsubnet(var.vpc_cidr, 4, count.index + 8)
+  cidr_block        = local.subnet_cidrs.data[count.index]
 
   tags = { Name = "${local.name_prefix}-data-${local.azs[count.index]}", Tier = "data" }
 }
@@ -138,7 +146,7 @@ resource "aws_flow_log" "this" {
   traffic_type             = "ALL"
   log_destination_type     = "cloud-watch-logs"
   log_destination          = aws_cloudwatch_log_group.this["flow_logs"].arn
-  iam_role_arn             = aws_iam_role.flow_logs.arn
+  iam_role_arn             = local.service_role_arns.flow_logs
   max_aggregation_interval = 60
 
   tags = { Name = "${local.name_prefix}-flow-logs" }

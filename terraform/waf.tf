@@ -1,4 +1,5 @@
 # Web ACL at the CloudFront edge (scope CLOUDFRONT lives in us-east-1): AWS managed rule groups + a per-IP rate limit.
+# The primary stack's, with the distribution (cloudfront.tf): a DR stack creates nothing in us-east-1.
 
 locals {
   # Paths whose bodies are prompts, answers, uploads or websocket frames (Open-WebUI chat and files, the Ollama API
@@ -8,6 +9,7 @@ locals {
 }
 
 resource "aws_wafv2_web_acl" "this" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.us_east_1
 
   name        = local.names.waf
@@ -179,6 +181,7 @@ resource "aws_wafv2_web_acl" "this" {
 
 # us-east-1 key: WAF logs (they must live in the Web ACL's region) and the billing alarm topic.
 resource "aws_kms_key" "edge" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.us_east_1
 
   description             = "${local.name_prefix}: us-east-1 WAF logs and billing alarm topic"
@@ -189,18 +192,20 @@ resource "aws_kms_key" "edge" {
 
 resource "aws_cloudwatch_log_group" "waf" {
   #checkov:skip=CKV_AWS_338:retention is set per environment by var.log_retention_days (30-day default per the requirements, 90 in production); longer-term evidence goes to S3 and AWS Backup
+  count    = local.is_primary ? 1 : 0
   provider = aws.us_east_1
 
   name              = local.log_groups.waf
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.edge.arn
+  kms_key_id        = aws_kms_key.edge[0].arn
 }
 
 resource "aws_wafv2_web_acl_logging_configuration" "this" {
+  count    = local.is_primary ? 1 : 0
   provider = aws.us_east_1
 
-  resource_arn            = aws_wafv2_web_acl.this.arn
-  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+  resource_arn            = aws_wafv2_web_acl.this[0].arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf[0].arn]
 
   redacted_fields {
     single_header {

@@ -12,6 +12,7 @@ its statements with ARNs such as `${aws_kms_key.data.arn}/...`, comparable with 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -154,7 +155,33 @@ def _merge(*maps: Any) -> Any:
     return merged
 
 
+def _cidrsubnet(prefix: str, newbits: int, netnum: int) -> str:
+    network = ipaddress.ip_network(prefix)
+    subnets = 2**newbits
+    if not 0 <= netnum < subnets:
+        raise HclEvalError(f"cidrsubnet({prefix!r}, {newbits}, {netnum}): {netnum} does not fit in {newbits} bits")
+    size = network.num_addresses // subnets
+    address = network.network_address + netnum * size
+    return f"{address}/{network.prefixlen + newbits}"
+
+
+def _cidrhost(prefix: str, hostnum: int) -> str:
+    """The address hostnum of a prefix; a negative hostnum counts from its end (-1 is the last address)."""
+    network = ipaddress.ip_network(prefix)
+    if not -network.num_addresses <= hostnum < network.num_addresses:
+        raise HclEvalError(f"cidrhost({prefix!r}, {hostnum}): no such host in the prefix")
+    base = network.network_address if hostnum >= 0 else network.broadcast_address + 1
+    return str(base + hostnum)
+
+
+def _range(*arguments: int) -> list[int]:
+    return list(range(*(int(a) for a in arguments)))
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "range": _range,
+    "cidrsubnet": _cidrsubnet,
+    "cidrhost": _cidrhost,
     "toset": _set,
     "tolist": list,
     "tostring": str,

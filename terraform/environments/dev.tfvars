@@ -6,6 +6,10 @@ allowed_account_ids = ["111111111111"] # replace with the dev account
 domain_name     = "chat.dev.example.com" # replace with the environment's domain
 route53_zone_id = "Z0000000000000000000" # replace with the hosted zone of domain_name
 
+# No Route 53 failover of origin.<domain> in dev (its Elastic IPs and health check would take dev over half its
+# budget): a dev DR stack is rebuilt and checked, but traffic stays on the primary's record.
+dr_failover_routing = false
+
 vpc_cidr           = "10.10.0.0/16"
 az_count           = 2
 single_nat_gateway = true

@@ -6,6 +6,10 @@ allowed_account_ids = ["333333333333"] # replace with the production account
 domain_name     = "chat.example.com"     # replace with the environment's domain
 route53_zone_id = "Z0000000000000000000" # replace with the hosted zone of domain_name
 
+# Route 53 fails origin.<domain> over to the DR region's entry on the health of the primary's load balancer
+# (terraform/failover.tf, docs/BACKUP_AND_DR.md).
+dr_failover_routing = true
+
 vpc_cidr           = "10.30.0.0/16"
 az_count           = 3
 single_nat_gateway = false # one NAT gateway per zone

@@ -49,11 +49,22 @@ def terraform_eval(tmp_path_factory):
     (folder / "main.tf").write_text(
         'variable "environment" {\n  type = string\n}\n'
         + 'variable "dr_mode" {\n  default = ""\n}\nvariable "aws_region" {\n  default = "us-east-1"\n}\n'
+        + 'variable "dr_region" {\n  default = "us-west-2"\n}\n'
         + TAG_VARIABLES
         + "locals {\n"
-        + f"  name_prefix = {_attribute(text, 'name_prefix')}\n"
-        + f"  global_name_prefix = {_attribute(text, 'global_name_prefix')}\n"
-        + f"  names = {_attribute(text, 'names')}\n"
+        + "".join(
+            f"  {name} = {_attribute(text, name)}\n"
+            for name in (
+                "primary_name_prefix",
+                "name_prefix",
+                "global_name_prefix",
+                "is_primary",
+                "primary_region",
+                "iam_name_prefix",
+                "instance_role_names",
+                "names",
+            )
+        )
         + f"  tags = {tags}\n"
         + "}\n"
     )

@@ -12,6 +12,10 @@ evaluated from terraform/ with tools/hcl_eval.py keeping apply-time values by na
 IAM conditions read (the metric namespace, kms:ViaService), plus the data-key use AWS makes on the caller's behalf.
 
 Policies: the inline policies of the instance roles, evaluated the same way, compared with the calls both ways.
+
+The DR region's roles, which the primary stack creates in advance (a DR stack writes nothing to IAM), are compared
+with the calls of both stacks playbooks/dr.yml rebuilds there, a drill and a failover (DrStack): what such a stack
+reads that the primary made (the replicated secrets, the DR key, the uploads replica) is named as the primary names it.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from typing import Any
 import botocore.session
 import yaml
 from botocore import xform_name
-from terraform_helpers import REPO_ROOT, TERRAFORM_DIR, one
+from terraform_helpers import REPO_ROOT, TERRAFORM_DIR, one, stack_variables
 
+from filter_plugins.naming import ollama_name
 from tools.hcl_eval import Evaluator, environment_variables, load_configuration
 
 ROLES = REPO_ROOT / "roles"
@@ -466,11 +471,13 @@ def _documents(root: Path) -> dict[str, dict[str, Any]]:
 
 
 class Stack:
-    """terraform/ under one scenario, evaluated symbolically (apply-time values keep their names)."""
+    """terraform/ under one scenario, evaluated symbolically (apply-time values keep their names): the primary stack,
+    or with ``variables`` another (a DR stack's, DrStack)."""
 
-    def __init__(self, root: Path, scenario: Scenario) -> None:
+    def __init__(self, root: Path, scenario: Scenario, variables: dict[str, Any] | None = None) -> None:
         self.documents = _documents(root)
-        variables = environment_variables(self.documents, root / "environments" / f"{scenario.environment}.tfvars")
+        if variables is None:
+            variables = environment_variables(self.documents, root / "environments" / f"{scenario.environment}.tfvars")
         self.ev = Evaluator(self.documents, {**variables, **scenario.overrides}, symbolic=True)
         self.partition = str(self.ev.value("${local.partition}"))
         self.account = str(self.ev.value("${local.account_id}"))
@@ -494,7 +501,7 @@ class Stack:
             return str(self.ev.value(self.ev.resources["aws_db_instance.webui"]["master_user_secret_kms_key_id"]))
         return "${aws_kms_key.data.arn}"
 
-    def key_of_bucket(self, bucket: str) -> str:
+    def key_of_bucket(self, bucket: str) -> str | None:
         match = re.fullmatch(r"\$\{module\.(\w+)(?:\[\d+\])?\.(?:id|bucket)\}", bucket)
         assert match, f"the uploads bucket {bucket} is not a bucket module's: extend key_of_bucket"
         return str(self.ev.value(self.modules()[match.group(1)]["kms_key_arn"]))
@@ -526,19 +533,23 @@ class Stack:
         return found
 
     def _role_resources(self, rtype: str) -> list[tuple[str, Any, dict[str, Any], str]]:
-        """(address, key, body, tier) of each instance of rtype that names an instance role."""
+        """(address, key, body, role) of each instance of rtype that names an instance role: role is the tier for
+        this region's roles, "dr-<tier>" for those made for the DR region."""
         found = []
         for address, body in self.ev.resources.items():
             if not address.startswith(f"{rtype}."):
                 continue
             for key, scope in self.ev.instances(address).items():
                 role = str(self.ev.value(body["role"], scope))
-                match = re.fullmatch(r'\$\{aws_iam_role\.instance\["(\w+)"\]\.(?:id|name)\}', role)
+                match = re.fullmatch(r'\$\{aws_iam_role\.(instance|dr_instance)\["(\w+)"\]\.(?:id|name)\}', role)
                 if match:
-                    found.append((address, key, scope, match.group(1)))
+                    found.append(
+                        (address, key, scope, ("dr-" if match.group(1) == "dr_instance" else "") + match.group(2))
+                    )
         return found
 
     def inline_statements(self, tier: str) -> tuple[list[Statement], list[str]]:
+        """The statements of the inline policies of one instance role ("frontend", "dr-frontend", ...)."""
         statements, problems = [], []
         for address, _, scope, role_tier in self._role_resources("aws_iam_role_policy"):
             if role_tier != tier:
@@ -552,12 +563,12 @@ class Stack:
                 continue
             document, key = match.group(1), match.group(2) or (int(match.group(3)) if match.group(3) else None)
             statements += self.statements(document, key)
-        role = self.ev.resources["aws_iam_role.instance"]
-        problems += [
-            f"aws_iam_role.instance: {k} bypasses the checked policies"
-            for k in ("inline_policy", "managed_policy_arns")
-            if k in role
-        ]
+        for address in ("aws_iam_role.instance", "aws_iam_role.dr_instance"):
+            problems += [
+                f"{address}: {k} bypasses the checked policies"
+                for k in ("inline_policy", "managed_policy_arns")
+                if k in self.ev.resources[address]
+            ]
         return statements, problems
 
     def managed_policies(self, tier: str) -> set[str]:
@@ -566,6 +577,73 @@ class Stack:
             if role_tier == tier:
                 found.add(str(self.ev.value(self.ev.resources[address]["policy_arn"], scope)).rsplit("/", 1)[-1])
         return found
+
+
+DR_MODES = ("drill", "failover")
+SAMPLE_SUFFIX = "AbCdEf"  # the six characters Secrets Manager appends to a secret's name in its ARN
+
+
+class DrStack(Stack):
+    """A stack playbooks/dr.yml rebuilds in the DR region of a scenario ("drill" or "failover"), with the variables
+    it writes, evaluated symbolically. Its instance records are named as the primary knows them in advance: the
+    replicated secrets by their names, its database secret as RDS names one, and the keys and buckets the primary
+    made (the DR key, the uploads replica) by the primary's own names."""
+
+    def __init__(self, root: Path, scenario: Scenario, mode: str, primary: Stack) -> None:
+        self.primary = primary
+        environment = scenario.environment
+        if mode == "failover":  # the replica, named by SSM /ollama/<env>/dr/uploads-bucket (terraform/uploads.tf)
+            bucket = str(primary.ev.value("${module.uploads_dr_bucket[0].id}"))
+        else:  # the drill's copy (playbooks/dr.yml, dr_drill_bucket)
+            dr_region = str(primary.ev.value("${var.dr_region}"))
+            bucket = f"{ollama_name('drill-uploads', environment)}-{primary.account}-{dr_region}"
+        # The names hold apply-time values (${...}): set after the variables file is read, as Terraform would get them.
+        variables = {**stack_variables(environment, mode, "bucket", root), "dr_uploads_bucket": bucket}
+        super().__init__(root, scenario, variables)
+        self.mode = mode
+
+    def _secret_arn(self, name: str, suffix: str = SAMPLE_SUFFIX) -> str:
+        return f"arn:{self.partition}:secretsmanager:{self.region}:{self.account}:secret:{name}-{suffix}"
+
+    def realize(self, value: str) -> str:
+        """A record value as AWS will have it: a replica's or the database's secret ARN."""
+        replica = re.fullmatch(r'\$\{data\.aws_secretsmanager_secret\.replica\["(\w+)"\]\.arn\}', value)
+        if replica:
+            address = "data.aws_secretsmanager_secret.replica"
+            scope = self.ev.instances(address)[replica.group(1)]
+            return self._secret_arn(str(self.ev.value(self.ev.resources[address]["name"], scope)))
+        if value == "${aws_db_instance.webui.master_user_secret[0].secret_arn}":
+            return self._secret_arn("rds!db-<uuid>")
+        return value
+
+    def tier(self, name: str) -> Tier:
+        tier = super().tier(name)
+        return Tier(name, self, {key: self.realize(value) for key, value in tier.record.items()})
+
+    def _primary_key(self, key: str) -> str:
+        """A key the DR stack looks up by alias, named as the primary names the key behind that alias."""
+        match = re.fullmatch(r"\$\{data\.aws_kms_key\.(\w+)\[0\]\.arn\}", key)
+        if not match:
+            return key
+        alias = str(self.ev.value(self.ev.resources[f"data.aws_kms_key.{match.group(1)}"]["key_id"]))
+        aliases = self.primary.ev.resources["aws_kms_alias.dr"]
+        if alias != str(self.primary.ev.value(aliases["name"], self.primary.ev.instances("aws_kms_alias.dr")[0])):
+            return f"(the key of {alias}, not one the primary made)"
+        return str(self.primary.ev.value("${aws_kms_key.dr[0].arn}"))
+
+    def key_of_secret(self, reference: str) -> str:
+        if ":secret:rds!db-" in reference:
+            return self._primary_key(
+                str(self.ev.value(self.ev.resources["aws_db_instance.webui"]["master_user_secret_kms_key_id"]))
+            )
+        # A replica is encrypted with the key the primary's secret names for its replica.
+        (replica,) = self.primary.ev.blocks(self.primary.ev.resources["aws_secretsmanager_secret.this"], "replica")
+        return str(self.primary.ev.value(replica[0]["kms_key_id"], replica[1]))
+
+    def key_of_bucket(self, bucket: str) -> str | None:
+        if bucket.startswith("${module."):
+            return self.primary.key_of_bucket(bucket)  # the primary's bucket (the replica)
+        return None  # the drill's copy: SSE-S3 (playbooks/dr.yml copies without a key)
 
 
 # --- calls of a tier, and the comparison ----------------------------------------------------------------------
@@ -592,6 +670,8 @@ def data_key_calls(tier: Tier, calls: list[Call]) -> list[Call]:
         elif call.action == "s3:GetObject":
             key, actions = tier.stack.key_of_bucket(tier.record["S3_BUCKET_NAME"]), ["kms:Decrypt"]
         else:
+            continue
+        if key is None:  # SSE-S3: no key of the account
             continue
         derived += [Call(f"{call.program} through {service}", a, key, context) for a in actions]
     return derived
@@ -692,20 +772,27 @@ def compare(where: str, calls: list[Call], statements: list[Statement]) -> list[
 
 
 def role_findings(root: Path = TERRAFORM_DIR, programs: dict[str, Program] = PROGRAMS) -> list[str]:
-    """The instance roles of every scenario against the calls of their tier's programs."""
+    """The instance roles of every scenario against the calls of their tier's programs: this region's roles against
+    the primary stack's tiers, the DR region's against the tiers of a drill and of a failover stack there."""
     findings = []
     for scenario in SCENARIOS:
         stack = Stack(root, scenario)
+        dr_stacks = [DrStack(root, scenario, mode, stack) for mode in DR_MODES]
         for name in TIERS:
-            tier = stack.tier(name)
-            statements, problems = stack.inline_statements(name)
-            where = f"{scenario.name}, {name}"
-            findings += [f"{where}: {p}" for p in problems]
-            findings += compare(where, tier_calls(tier, programs), statements)
-            if stack.managed_policies(name) != MANAGED_POLICIES:
-                findings.append(
-                    f"{where}: managed policies {sorted(stack.managed_policies(name))}, not {sorted(MANAGED_POLICIES)}"
-                )
+            for role, where, calls in (
+                (name, f"{scenario.name}, {name}", tier_calls(stack.tier(name), programs)),
+                (f"dr-{name}", f"{scenario.name}, DR region, {name}",
+                 sorted({c for dr in dr_stacks for c in tier_calls(dr.tier(name), programs)},
+                        key=lambda c: (c.program, c.action, c.resource))),
+            ):  # fmt: skip
+                statements, problems = stack.inline_statements(role)
+                findings += [f"{where}: {p}" for p in problems]
+                findings += compare(where, calls, statements)
+                if stack.managed_policies(role) != MANAGED_POLICIES:
+                    findings.append(
+                        f"{where}: managed policies {sorted(stack.managed_policies(role))}, "
+                        f"not {sorted(MANAGED_POLICIES)}"
+                    )
     return list(dict.fromkeys(findings))
 
 

@@ -71,6 +71,11 @@ def _covers(address: str, target: str) -> bool:
     return any(address == t or address.startswith(f"{t}.") for t in (target, f"{target}[*]"))
 
 
+def _indexed_by(address: str, source: str, target: str) -> bool:
+    """True when a move from source to target only adds an index (target is source[*]) and address is already there."""
+    return target == f"{source}[*]" and _covers(address, target)
+
+
 def unmigrated(previous: set[str], folder: Path) -> list[str]:
     """Addresses of the previous layout that the configuration in folder neither declares nor moves or removes.
 
@@ -84,7 +89,8 @@ def unmigrated(previous: set[str], folder: Path) -> list[str]:
         while address not in current:
             if any(_covers(address, target) for target in removed):
                 break
-            source = next((f for f in moved if _covers(address, f)), None)
+            # A move that adds an index (module.x to module.x[0]) does not apply again to what it moved.
+            source = next((f for f in moved if _covers(address, f) and not _indexed_by(address, f, moved[f])), None)
             if source is None or address in seen:
                 where = "" if address == old else f" (moved to {address}, which is not declared)"
                 findings.append(f"{old}: {NOT_MIGRATED}{where}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,12 +187,49 @@ def planted_copy(tmp_path: Path, filename: str, old: str, new: str) -> Path:
 ZONES = "data.aws_availability_zones.available"
 
 
-def evaluator(environment: str, terraform_dir: Path = TERRAFORM_DIR) -> Evaluator:
-    """One environment's configuration evaluated offline (tools/hcl_eval.py) with its tfvars. The zone lookup is
-    answered as AWS answers it when every zone its filter names exists (data.tf's postcondition refuses fewer)."""
+def evaluator(
+    environment: str, terraform_dir: Path = TERRAFORM_DIR, variables: dict[str, Any] | None = None
+) -> Evaluator:
+    """One environment's configuration evaluated offline (tools/hcl_eval.py) with its tfvars (or the variables
+    given: a DR stack's, stack_variables). The zone lookup is answered as AWS answers it when every zone its filter
+    names exists (data.tf's postcondition refuses fewer)."""
     documents = load_configuration(terraform_dir)
-    variables = environment_variables(documents, terraform_dir / "environments" / f"{environment}.tfvars")
+    if variables is None:
+        variables = environment_variables(documents, terraform_dir / "environments" / f"{environment}.tfvars")
     plain = Evaluator(documents, variables)
     filters = plain.blocks(plain.resources[ZONES], "filter")
     (names,) = [plain.value(f["values"], scope) for f, scope in filters if plain.value(f["name"]) == "zone-name"]
     return Evaluator(documents, variables, answers={ZONES: {"names": sorted(names)}})
+
+
+DR_RECREATE = REPO_ROOT / "playbooks" / "tasks" / "dr_recreate.yml"
+# The substitutions playbooks/tasks/dr_recreate.yml makes to the environment's tfvars for a DR stack ("Write the
+# Terraform variables"): (pattern, replacement with {dr_region}/{primary}), in its order.
+DR_TFVARS_SUBSTITUTIONS = (
+    (r"(?m)^(\s*)aws_region(\s*)=.*$", r'\1aws_region\2= "{dr_region}"'),
+    (r"(?m)^(\s*)dr_region(\s*)=.*$", r'\1dr_region\2= "{primary}"'),
+    (r"(?m)^\s*dr_(mode|uploads_bucket)\s*=.*\n?", ""),
+)
+
+
+def dr_stack_tfvars(environment: str, mode: str, uploads_bucket: str, terraform_dir: Path = TERRAFORM_DIR) -> str:
+    """The variables file playbooks/dr.yml writes for a DR stack of an environment (regions swapped, dr_mode and the
+    uploads bucket it runs on set)."""
+    text = (terraform_dir / "environments" / f"{environment}.tfvars").read_text()
+    regions = parse_file(terraform_dir / "environments" / f"{environment}.tfvars")
+    for pattern, replacement in DR_TFVARS_SUBSTITUTIONS:
+        text = re.sub(pattern, replacement.format(dr_region=regions["dr_region"], primary=regions["aws_region"]), text)
+    return f'{text}\ndr_mode = "{mode}"\ndr_uploads_bucket = "{uploads_bucket}"\n'
+
+
+def stack_variables(environment: str, mode: str = "", uploads_bucket: str = "", terraform_dir: Path = TERRAFORM_DIR):
+    """An environment's variables as Terraform gets them: the primary stack's (mode "") or a DR stack's, from the
+    variables file dr.yml writes."""
+    documents = load_configuration(terraform_dir)
+    tfvars = terraform_dir / "environments" / f"{environment}.tfvars"
+    if not mode:
+        return environment_variables(documents, tfvars)
+    with tempfile.TemporaryDirectory() as folder:
+        written = Path(folder) / f"{environment}-dr.tfvars"
+        written.write_text(dr_stack_tfvars(environment, mode, uploads_bucket, terraform_dir))
+        return environment_variables(documents, written)

@@ -55,7 +55,7 @@ def test_planted_moved_to_an_undeclared_address_is_caught(tmp_path):
     s3.write_text(s3.read_text().replace('module "backups_dr_bucket"', 'module "dr_backups_bucket"'))
     findings = unmigrated(_previous(), copy)
     assert len(findings) == 7, findings
-    assert all("(moved to module.backups_dr_bucket." in f for f in findings), findings
+    assert all("(moved to module.backups_dr_bucket[*]." in f for f in findings), findings
 
 
 def test_planted_resource_rename_is_caught(tmp_path):

@@ -20,8 +20,8 @@ from terraform_helpers import TERRAFORM_DIR
 from tools.provider_schema.check import parse_file
 
 _MARK = "__is_block__"
-ADMIN_SECRET = 'aws_secretsmanager_secret.this["webui_admin_password"].arn'
-REDIS_SECRET = 'aws_secretsmanager_secret.this["redis_auth_token"].arn'
+ADMIN_SECRET = 'local.secret_arns["webui_admin_password"]'
+REDIS_SECRET = 'local.secret_arns["redis_auth_token"]'
 OIDC = (("OIDC_PROVIDER_URL", "provider_url"), ("OIDC_CLIENT_ID", "client_id"),
         ("OIDC_CLIENT_SECRET_ARN", "client_secret_arn"), ("OIDC_PROVIDER_NAME", "provider_name"))  # fmt: skip
 # Planted violations: lines of the stack as written.
@@ -62,6 +62,10 @@ class Stack:
 
     def frontend_secrets(self) -> str:
         return str(self.locals["instance_secrets"]["frontend"])
+
+    def frontend_policy(self) -> str:
+        """The inputs of the frontend's instance policy in its own region (local.instance_policies)."""
+        return str(self.locals["instance_policies"])
 
 
 def _one(value: Any) -> Any:
@@ -128,13 +132,15 @@ def admin_findings(root: Path) -> list[str]:
     # evaluated by the variables fixture): the secrets list and an ssm:GetParameter statement of the frontend.
     granted = stack.frontend_secrets()
     policy = stack.blocks[("data", "aws_iam_policy_document", "instance")]
-    frontend_only = [
+    parameter_statements = [
         _one(d["statement"]["content"])
         for d in policy.get("dynamic", [])
-        if "statement" in d and 'each.key == "frontend"' in str(d["statement"].get("for_each"))
+        if "statement" in d and "each.value.oidc_parameters" in str(d["statement"].get("for_each"))
     ]
-    read_parameter = [c for c in frontend_only if "ssm:GetParameter" in str(c.get("actions"))
-                      and c.get("resources") == "${local.webui_oidc_client_secret.ssm}"]  # fmt: skip
+    frontend_parameters = 'tier == "frontend" ? local.webui_oidc_client_secret.ssm : []'
+    read_parameter = [c for c in parameter_statements if "ssm:GetParameter" in str(c.get("actions"))
+                      and c.get("resources") == "${each.value.oidc_parameters}"
+                      and frontend_parameters in stack.frontend_policy()]  # fmt: skip
     for key, value in sorted(record.items()):
         if not key.endswith("_SECRET_ARN"):
             continue
@@ -146,7 +152,9 @@ def admin_findings(root: Path) -> list[str]:
         elif value not in granted:
             findings.append(f"frontend role: may not read {key} ({value})")
     reads = [s for s in policy.get("statement", []) if "secretsmanager:GetSecretValue" in s.get("actions", [])]
-    if [s.get("resources") for s in reads] != ["${local.instance_secrets[each.key]}"]:
+    if [s.get("resources") for s in reads] != ["${each.value.secrets}"] or (
+        "secrets = local.instance_secrets[tier]" not in stack.frontend_policy()
+    ):
         findings.append("instance policy: GetSecretValue is not granted on exactly local.instance_secrets")
     return findings
 
@@ -163,7 +171,7 @@ def redis_findings(root: Path) -> list[str]:
         return [f"ElastiCache auth_token_wo is {token}, not the stored secret (the two could diverge)"]
     reader = stack.blocks[("ephemeral", "aws_secretsmanager_secret_version", match.group(1))]
     findings = []
-    if reader.get("secret_id") != '${aws_secretsmanager_secret.this["redis_auth_token"].id}':
+    if reader.get("secret_id") != '${local.secret_arns["redis_auth_token"]}':
         findings.append("ElastiCache reads another secret than REDIS_AUTH_SECRET_ARN (redis_auth_token)")
     if "aws_secretsmanager_secret_version.this" not in str(reader.get("depends_on")):
         findings.append("the token is read before the secret value is written")
@@ -209,19 +217,19 @@ PLANTED = [
                  "WEBUI_ADMIN_PASSWORD_SECRET_ARN is not the admin secret", id="admin-secret-not-in-record"),
     pytest.param(admin_findings, "asg.tf", "        WEBUI_ADMIN_EMAIL               = var.webui_admin_email\n", "",
                  "WEBUI_ADMIN_EMAIL is not var.webui_admin_email", id="admin-email-not-in-record"),
-    pytest.param(admin_findings, "iam.tf", '      aws_secretsmanager_secret.this["webui_admin_password"].arn,\n', "",
+    pytest.param(admin_findings, "iam.tf", '      local.secret_arns["webui_admin_password"],\n', "",
                  "frontend role: may not read WEBUI_ADMIN_PASSWORD_SECRET_ARN", id="admin-secret-not-granted"),
     pytest.param(admin_findings, "iam.tf", "], local.webui_oidc_client_secret.secretsmanager)", "], [])",
                  "may not read OIDC_CLIENT_SECRET_ARN when it is a Secrets Manager", id="oidc-secret-not-granted"),
-    pytest.param(admin_findings, "iam.tf", "resources = local.webui_oidc_client_secret.ssm", "resources = []",
+    pytest.param(admin_findings, "iam.tf", 'tier == "frontend" ? local.webui_oidc_client_secret.ssm : []', "[]",
                  "may not read OIDC_CLIENT_SECRET_ARN when it is an SSM parameter", id="oidc-parameter-not-granted"),
     pytest.param(admin_findings, "asg.tf", "OIDC_CLIENT_SECRET_ARN = var.webui_oidc.client_secret_arn",
                  "OIDC_CLIENT_SECRET_ARN = var.webui_oidc.client_id", "OIDC_CLIENT_SECRET_ARN is not",
                  id="oidc-secret-arn-not-in-record"),
     pytest.param(redis_findings, "elasticache.tf", STORED_TOKEN, RANDOM_TOKEN, "not the stored secret",
                  id="redis-token-freshly-generated"),
-    pytest.param(redis_findings, "secrets.tf", '  secret_id = aws_secretsmanager_secret.this["redis_auth_token"].id\n',
-                 '  secret_id = aws_secretsmanager_secret.this["webui_secret_key"].id\n',
+    pytest.param(redis_findings, "secrets.tf", '  secret_id = local.secret_arns["redis_auth_token"]\n',
+                 '  secret_id = local.secret_arns["webui_secret_key"]\n',
                  "reads another secret", id="redis-token-from-another-secret"),
 ]  # fmt: skip
 

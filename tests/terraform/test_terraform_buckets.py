@@ -246,7 +246,7 @@ def test_planted_bucket_call_violation_is_caught(tmp_path, old, new, expected):
 
 
 def test_planted_unencrypted_bucket_is_caught(tmp_path):
-    copy = planted_copy(tmp_path, "s3.tf", "  kms_key_arn             = aws_kms_key.dr.arn\n", "")
+    copy = planted_copy(tmp_path, "s3.tf", "  kms_key_arn             = aws_kms_key.dr[0].arn\n", "")
     assert encryption_findings(copy) == [
         "module.backups_dr_bucket: no customer-managed KMS key (only the ALB log bucket may use SSE-S3)"
     ]
@@ -259,5 +259,5 @@ def test_backups_replicate_to_the_dr_region():
     ]
     assert replication["bucket"] == "${module.backups_bucket.id}"
     destination = one(one(replication["rule"])["destination"])
-    assert destination["bucket"] == "${module.backups_dr_bucket.arn}"
-    assert "aws_kms_key.dr." in one(destination["encryption_configuration"])["replica_kms_key_id"]
+    assert destination["bucket"] == "${module.backups_dr_bucket[0].arn}"
+    assert "aws_kms_key.dr[0]." in one(destination["encryption_configuration"])["replica_kms_key_id"]

@@ -126,7 +126,7 @@ def test_the_path_patterns_match_as_cloudfront_matches_them():
 
 
 def test_api_requests_cached_at_the_edge_are_caught(tmp_path: Path):
-    optimized = "      cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id"
+    optimized = "      cache_policy_id            = data.aws_cloudfront_cache_policy.optimized[0].id"
     copy = planted_copy(tmp_path, "cloudfront.tf", optimized.replace("optimized", "disabled"), optimized)
     found = problems(*behaviours(evaluator("production", copy)))
     assert [line.split(" ", 1)[0] for line in found] == [

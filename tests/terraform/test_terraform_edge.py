@@ -1,7 +1,8 @@
 """Edge and TLS, read as AWS runs them: no hop that carries user data or credentials crosses the internet in plain
 text, nothing reaches the application except through CloudFront and its WAF, the origin header rotates without a
 403 window, timeouts derive from the one stream-timeout setting the twin shares, and the WAF lets chats through.
-Each check is shown to fail on a planted violation.
+The primary stack and a DR stack (its entry load balancers in front of the ALBs, terraform/failover.tf) are both held
+to it. Each check is shown to fail on a planted violation.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from terraform_helpers import (
     REPO_ROOT,
     TERRAFORM_DIR,
     ParsedRoot,
+    evaluator,
     make_provider_free_copy,
     one,
     planted_copy,
     read_tfvars,
     run_terraform,
+    stack_variables,
 )
 
+from tools.hcl_eval import Evaluator
+from tools.hcl_eval import origin as origin_of
 from tools.provider_schema.check import parse_file
 from tools.twin import proxy
 
@@ -37,11 +42,26 @@ def _behaviours(distribution: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _passes_tls_to_an_alb(listener: dict[str, Any], target_groups: dict[str, dict[str, Any]]) -> bool:
+    """A TCP listener on 443 that forwards to a target group of ALBs on 443: TLS goes through to their HTTPS
+    listeners (a DR entry, terraform/failover.tf)."""
+    action = one(listener.get("default_action", [{}]))
+    match = re.fullmatch(r"\$\{aws_lb_target_group\.(\w+)(?:\[[^\]]+\])?\.arn\}", str(action.get("target_group_arn")))
+    group = target_groups.get(match.group(1), {}) if match else {}
+    return (listener.get("port"), action.get("type")) == (443, "forward") and (
+        group.get("target_type"),
+        group.get("port"),
+    ) == ("alb", 443)
+
+
 def tls_findings(root: Path) -> list[str]:
     """Every hop is TLS to a name its certificate carries."""
     model, findings = ParsedRoot(root), []
+    target_groups = model.of_type("aws_lb_target_group")
     for name, listener in model.of_type("aws_lb_listener").items():
         actions = [a.get("type") for a in listener.get("default_action", [])]
+        if listener.get("protocol") == "TCP" and _passes_tls_to_an_alb(listener, target_groups):
+            continue
         if listener.get("protocol") != "HTTPS" and actions != ["redirect"]:
             findings.append(f"aws_lb_listener.{name}: {listener.get('protocol')} listener that does not only redirect")
         elif listener.get("protocol") == "HTTPS" and not TLS_POLICY.match(str(listener.get("ssl_policy"))):
@@ -68,8 +88,15 @@ def tls_findings(root: Path) -> list[str]:
         if not value.startswith(scheme):
             findings.append(f"local.{local} = {value}: not {scheme or 'a host name'}")
         host = value.removeprefix(scheme)
-        if local != "service_url" and host not in names:
+        if local != "service_url" and host not in names and f"${{local.{local}}}" not in names:
             findings.append(f"local.{local} = {value}: {host} is not a name of the regional certificate {names}")
+    # The certificate the primary issues for a DR stack's load balancers carries their names.
+    dr = model.resources.get(("aws_acm_certificate", "dr"), {})
+    if [dr.get("domain_name"), *dr.get("subject_alternative_names", [])] != [
+        "${local.origin_host}",
+        "${local.dr_backend_host}",
+    ]:
+        findings.append("the DR region's certificate does not carry origin_host and dr_backend_host")
     if model.outputs["ollama_internal_api_url"]["value"] != "${local.backend_url}":
         findings.append("output ollama_internal_api_url: does not use local.backend_url")
     if not re.search(r"OLLAMA_BASE_URL = local\.backend_url\b", str(model.locals["tiers"]["frontend"]["settings"])):
@@ -80,20 +107,85 @@ def tls_findings(root: Path) -> list[str]:
     return findings
 
 
+# Who may reach an internet-facing load balancer: CloudFront's origin-facing servers, and Route 53's health checkers
+# (whose requests only the health path forwards, below).
+CLOUDFRONT = "data.aws_ec2_managed_prefix_list.cloudfront"
+HEALTH_CHECKERS = "data.aws_ec2_managed_prefix_list.route53_health_checks"
+
+
+def _where(found: Any) -> str:
+    place = origin_of(found)
+    return "?" if place is None else place.address + ("" if place.key is None else f"[{place.key!r}]")
+
+
+def _ingress(ev: Evaluator) -> dict[str, list[tuple[str, str]]]:
+    """Security group -> (rule, source) of each ingress rule: a prefix list, a group or a CIDR."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for address in ev.of_type("aws_vpc_security_group_ingress_rule"):
+        body = ev.resources[address]
+        for key, scope in ev.instances(address).items():
+            rule = address if key is None else f"{address}[{key!r}]"
+            sources = [
+                ev.value(body[a], scope) for a in ("prefix_list_id", "referenced_security_group_id") if a in body
+            ]
+            sources = [_where(s) for s in sources if s is not None]
+            sources += [str(ev.value(body[a], scope)) for a in ("cidr_ipv4", "cidr_ipv6") if a in body]
+            for source in [s for s in sources if s != "None"]:
+                found.setdefault(_where(ev.value(body["security_group_id"], scope)), []).append((rule, source))
+    return found
+
+
+def exposure_findings(ev: Evaluator, stack: str) -> list[str]:
+    """Each internet-facing load balancer of an evaluated stack admits CloudFront, Route 53's health checkers, or a
+    load balancer that itself admits only those."""
+    ingress, findings = _ingress(ev), []
+
+    def open_to(group: str, seen: tuple[str, ...] = ()) -> list[str]:
+        wider = []
+        for rule, source in ingress.get(group, []):
+            if source.split("[")[0] in (CLOUDFRONT, HEALTH_CHECKERS):
+                continue
+            if source.startswith("aws_security_group.") and source not in seen:
+                wider += open_to(source, (*seen, group))
+            else:
+                wider.append(f"{rule} ({source})")
+        return wider
+
+    for address in ev.of_type("aws_lb"):
+        body = ev.resources[address]
+        for key, scope in ev.instances(address).items():
+            if ev.value(body.get("internal", False), scope) is True:
+                continue
+            name = address if key is None else f"{address}[{key!r}]"
+            for group in ev.value(body["security_groups"], scope):
+                findings += [f"{stack}: {name}: admits more than CloudFront: {w}" for w in open_to(_where(group))]
+    return findings
+
+
+def _health_path_only(rule: dict[str, Any]) -> bool:
+    """A listener rule that matches the frontends' health path alone and forwards it to them."""
+    conditions = rule.get("condition", [])
+    paths = [one(c["path_pattern"]).get("values") for c in conditions if "path_pattern" in c]
+    action = one(rule.get("action", [{}]))
+    return (
+        len(conditions) == 1
+        and paths == [["${var.ollama_frontend_health_path}"]]
+        and action.get("target_group_arn") == "${aws_lb_target_group.frontend.arn}"
+    )
+
+
 def bypass_findings(root: Path) -> list[str]:
-    """An internet-facing load balancer admits only CloudFront, answers 403 by default and forwards only requests that
-    carry the origin-verify header; the distribution has the WAF and sends the header."""
+    """An internet-facing load balancer, of the primary stack or of a DR stack, admits only CloudFront (a DR entry, or
+    Route 53's health checkers), answers 403 by default and forwards only requests that carry the origin-verify header
+    (the frontends' health path excepted); the distribution has the WAF and sends the header."""
     model, findings = ParsedRoot(root), []
-    rules = model.locals["ingress_rules"]
+    for mode in ("", "failover"):
+        variables = stack_variables("production", mode, "ollama-uploads-dr-1" if mode else "", root)
+        findings += exposure_findings(evaluator("production", root, variables), mode or "primary")
     listeners = model.of_type("aws_lb_listener")
     for name, lb in model.of_type("aws_lb").items():
-        if lb.get("internal") is True:
+        if lb.get("internal") is True or lb.get("load_balancer_type") == "network":  # entries: TLS pass-through
             continue
-        for group in lb["security_groups"]:
-            for rule_name, rule in rules.items():
-                cloudfront_only = rule.get("pl") == "${data.aws_ec2_managed_prefix_list.cloudfront.id}"
-                if rule["sg"] == group and (not cloudfront_only or "src" in rule):
-                    findings.append(f"aws_lb.{name}: ingress {rule_name} admits more than CloudFront")
         own = {n: b for n, b in listeners.items() if b["load_balancer_arn"] == f"${{aws_lb.{name}.arn}}"}
         for listener_name, listener in own.items():
             action = one(listener["default_action"])
@@ -104,6 +196,8 @@ def bypass_findings(root: Path) -> list[str]:
             if not any(f"aws_lb_listener.{n}." in rule["listener_arn"] for n in own):
                 continue
             headers = [one(c["http_header"]) for c in rule.get("condition", []) if "http_header" in c]
+            if _health_path_only(rule):
+                continue
             if not any(
                 h["http_header_name"] == "X-Origin-Verify" and "origin_verify.secret_string" in str(h["values"])
                 for h in headers
@@ -141,8 +235,16 @@ def rotation_findings(root: Path) -> list[str]:
 def timeout_findings(root: Path) -> list[str]:
     model, findings = ParsedRoot(root), []
     for name, lb in model.of_type("aws_lb").items():
+        if lb.get("load_balancer_type") == "network":  # its listeners' TCP idle timeout, below
+            continue
         if lb.get("idle_timeout") != "${local.stream_idle_timeout}":
             findings.append(f"aws_lb.{name}: idle_timeout {lb.get('idle_timeout')} is not local.stream_idle_timeout")
+    for name, listener in model.of_type("aws_lb_listener").items():
+        if (
+            listener.get("protocol") == "TCP"
+            and listener.get("tcp_idle_timeout_seconds") != "${local.stream_idle_timeout}"
+        ):
+            findings.append(f"aws_lb_listener.{name}: TCP idle timeout is not local.stream_idle_timeout")
     config = one(one(model.resources[("aws_cloudfront_distribution", "this")]["origin"][0])["custom_origin_config"])
     for key in ("origin_read_timeout", "origin_keepalive_timeout"):
         if config.get(key) != f"${{local.cloudfront_{key}}}":
@@ -221,19 +323,30 @@ PLANTED = [
                  'origin_protocol_policy   = "http-only"', "not TLS 1.2 only", id="plaintext-origin"),
     pytest.param("tls", "cloudfront.tf", 'viewer_protocol_policy     = "https-only"',
                  'viewer_protocol_policy     = "allow-all"', "lets viewers use plain HTTP", id="plaintext-viewer"),
-    pytest.param("tls", "data.tf", 'backend_url = "https://backend.${var.domain_name}"',
-                 'backend_url = "http://backend.${var.domain_name}"', "local.backend_url", id="plaintext-backend-url"),
-    pytest.param("tls", "data.tf", 'backend_url = "https://backend.${var.domain_name}"',
-                 'backend_url = "https://${aws_lb.internal.dns_name}"', "is not a name of the regional certificate",
+    pytest.param("tls", "data.tf", 'backend_url     = "https://${local.backend_host}"',
+                 'backend_url     = "http://${local.backend_host}"', "local.backend_url", id="plaintext-backend-url"),
+    pytest.param("tls", "data.tf", 'backend_url     = "https://${local.backend_host}"',
+                 'backend_url     = "https://${aws_lb.internal.dns_name}"', "is not a name of the regional certificate",
                  id="backend-url-outside-certificate"),
+    pytest.param("tls", "failover.tf", "  subject_alternative_names = [local.dr_backend_host]\n", "",
+                 "the DR region's certificate does not carry", id="dr-certificate-without-the-backend-name"),
+    pytest.param("tls", "failover.tf", '  protocol                 = "TCP"\n', '  protocol                 = "HTTP"\n',
+                 "aws_lb_listener.entry: HTTP listener", id="plaintext-dr-entry"),
     pytest.param("bypass", "security_groups.tf", "    frontend_from_alb = {",
                  "    alb_from_frontend = {\n      sg = aws_security_group.alb.id, port = 443, "
                  "src = aws_security_group.frontend.id\n      desc = \"planted\"\n    }\n    frontend_from_alb = {",
                  "admits more than CloudFront", id="alb-reachable-without-cloudfront"),
     pytest.param("bypass", "alb.tf", '      http_header_name = "X-Origin-Verify"', '      http_header_name = "X-Other"',
                  "forwards without the origin-verify header", id="forward-without-header"),
-    pytest.param("bypass", "cloudfront.tf", "  web_acl_id      = aws_wafv2_web_acl.this.arn\n", "",
+    pytest.param("bypass", "cloudfront.tf", "  web_acl_id      = aws_wafv2_web_acl.this[0].arn\n", "",
                  "no WAF web ACL", id="cloudfront-without-waf"),
+    pytest.param("bypass", "failover.tf",
+                 "prefix_list_id               = each.value.internal ? null : data",
+                 'cidr_ipv4                    = each.value.internal ? null : "0.0.0.0/0" # data',
+                 "admits more than CloudFront: aws_vpc_security_group_ingress_rule.entry['public'] (0.0.0.0/0)",
+                 id="dr-entry-open-to-the-internet"),
+    pytest.param("bypass", "alb.tf", "      values = [var.ollama_frontend_health_path]\n", '      values = ["/*"]\n',
+                 "aws_lb_listener_rule.health: forwards without the origin-verify header", id="health-rule-opens-all"),
     pytest.param("rotation", "alb.tf",
                  ", data.aws_secretsmanager_secret_version.origin_verify_previous[*].secret_string", "",
                  "does not accept both", id="rotation-403-window"),

@@ -141,20 +141,19 @@ ROLE_PLANTS = [
     pytest.param('"autoscaling:CompleteLifecycleAction", "autoscaling:SetInstanceProtection"]',
                  '"autoscaling:CompleteLifecycleAction"]',
                  "ollama-platform-drain.py calls autoscaling:SetInstanceProtection", id="missing-action"),
-    pytest.param('backend = [aws_secretsmanager_secret.this["ollama_api_token"].arn]',
-                 'backend = [aws_secretsmanager_secret.this["ollama_api_token"].arn, '
-                 'aws_secretsmanager_secret.this["origin_verify"].arn]',
+    pytest.param('backend = [local.secret_arns["ollama_api_token"]]',
+                 'backend = [local.secret_arns["ollama_api_token"], local.secret_arns["origin_verify"]]',
                  'resource ${aws_secretsmanager_secret.this["origin_verify"].arn} is used by no program',
                  id="another-tiers-secret"),
-    pytest.param('      aws_secretsmanager_secret.this["webui_admin_password"].arn,\n', "",
+    pytest.param('      local.secret_arns["webui_admin_password"],\n', "",
                  'open-webui-helper.py calls secretsmanager:GetSecretValue on '
                  '${aws_secretsmanager_secret.this["webui_admin_password"].arn}', id="missing-secret"),
-    pytest.param('resources = ["arn:${local.partition}:autoscaling:',
-                 'resources = ["*"] # ["arn:${local.partition}:autoscaling:',
+    pytest.param('resources = [for group in each.value.groups : "arn:${local.partition}:autoscaling:',
+                 'resources = ["*"] # [for group in each.value.groups : "arn:${local.partition}:autoscaling:',
                  "autoscaling:SetInstanceProtection on * although it has resource-level permissions",
                  id="star-resource"),
-    pytest.param('autoScalingGroup:*:autoScalingGroupName/${each.key == "backend" ? local.names.asg : '
-                 'local.names.frontend_asg}"]', '*"]', "is wider than the calls it serves", id="any-group"),
+    pytest.param('autoScalingGroup:*:autoScalingGroupName/${group}"]', '*"]', "is wider than the calls it serves",
+                 id="any-group"),
     pytest.param('frontend = ["CWAgent"]', 'frontend = ["Ollama", "CWAgent"]',
                  "frontend: PublishMetrics: cloudwatch:namespace Ollama is used by no program", id="wider-namespace"),
     pytest.param(BACKEND_KEY_USE, BACKEND_KEY_USE.replace("    }", UPLOADS_KEY_USE + "    }"),
@@ -181,6 +180,36 @@ ROLE_PLANTS = [
 @pytest.mark.parametrize(("old", "new", "expected"), ROLE_PLANTS)
 def test_planted_role_violation_is_caught(tmp_path, old, new, expected):
     findings = role_findings(planted_copy(tmp_path, "iam.tf", old, new))
+    assert any(expected in f for f in findings), findings
+
+
+DR_UPLOADS_KEY_USE = (
+    '      EncryptUploads = { service = "s3", actions = ["kms:Decrypt", "kms:GenerateDataKey"], '
+    "encryption_context = {} }\n    }\n    backend = { DecryptSecrets"
+)
+DR_ROLE_PLANTS = [
+    pytest.param("iam.tf", DR_UPLOADS_KEY_USE, "    }\n    backend = { DecryptSecrets",
+                 "DR region, frontend: Open-WebUI (S3 storage) through s3 calls kms:GenerateDataKey on "
+                 "${aws_kms_key.dr[0].arn}", id="uploads-replica-key-not-granted"),
+    pytest.param("iam.tf", 'dr_stack_prefixes  = [local.primary_name_prefix, "${local.primary_name_prefix}-drill"]',
+                 "dr_stack_prefixes  = [local.primary_name_prefix]",
+                 "autoScalingGroupName/ollama-dev-drill-frontend-asg: no statement of the role allows it",
+                 id="drill-groups-not-granted"),
+    pytest.param("iam.tf", ':secretsmanager:${var.dr_region}:${local.account_id}:secret:${secret.name}-??????"',
+                 ':secretsmanager:${var.aws_region}:${local.account_id}:secret:${secret.name}-??????"',
+                 "DR region, backend: ollama-token-fetch calls secretsmanager:GetSecretValue on "
+                 "arn:${data.aws_partition.current.partition}:secretsmanager:us-west-2:", id="primary-region-secrets"),
+    pytest.param("rds.tf", "instance_secrets_key_arn = local.is_primary ? aws_kms_key.data.arn : "
+                 "data.aws_kms_key.dr_region[0].arn", "instance_secrets_key_arn = aws_kms_key.data.arn",
+                 "DR region, frontend: open-webui-helper.py through secretsmanager calls kms:Decrypt on "
+                 "${aws_kms_key.data.arn}", id="database-secret-under-the-dr-stacks-own-key"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("filename", "old", "new", "expected"), DR_ROLE_PLANTS)
+def test_planted_dr_role_violation_is_caught(tmp_path, filename, old, new, expected):
+    """The DR region's roles, made by the primary, against what a drill's and a failover's programs call."""
+    findings = role_findings(planted_copy(tmp_path, filename, old, new))
     assert any(expected in f for f in findings), findings
 
 

@@ -124,8 +124,9 @@ def test_every_taggable_resource_is_tagged(hcl):
 
 def test_name_prefix_rule_is_in_locals(hcl):
     locals_ = {k: v for group in hcl["locals.tf"]["locals"] for k, v in group.items()}
-    rule = '${var.environment == "production" ? "ollama" : "ollama-${var.environment}"}'
-    assert locals_["name_prefix"] == rule + '${var.dr_mode == "drill" ? "-drill" : ""}'
+    rule = 'var.environment == "production" ? "ollama" : "ollama-${var.environment}"'
+    assert locals_["primary_name_prefix"] == "${" + rule + "}"
+    assert locals_["name_prefix"] == '${local.primary_name_prefix}${var.dr_mode == "drill" ? "-drill" : ""}'
     assert locals_["global_name_prefix"] == "${local.name_prefix}-${var.aws_region}"
 
 
@@ -190,7 +191,7 @@ NAME_ARGUMENTS = (
     "dashboard_name", "scheduled_action_name", "table_name",
 )  # fmt: skip
 NAME_SOURCE = re.compile(
-    r"local\.(names|name_prefix|global_name_prefix|log_groups|dr_parameter_names)|each\.(value|key)"
+    r"local\.(names|name_prefix|global_name_prefix|log_groups|dr_parameter_names|instance_role_names)|each\.(value|key)"
 )
 
 
@@ -397,7 +398,7 @@ def test_encryption_and_rotation_everywhere(hcl):
             assert body["storage_encrypted"] is True and body["manage_master_user_password"] is True, where
         if rtype == "aws_elasticache_replication_group":
             assert body["transit_encryption_enabled"] is True and body["at_rest_encryption_enabled"] is True
-        if rtype == "aws_lb":
+        if rtype == "aws_lb" and body.get("load_balancer_type") != "network":  # NLB: TCP pass-through to an ALB
             assert body["drop_invalid_header_fields"] is True, where
             assert _one(body["access_logs"])["enabled"] is True, where
 

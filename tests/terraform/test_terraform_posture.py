@@ -68,7 +68,7 @@ class Stack:
         expression = match.group(1)
         if expression.startswith("local."):
             return self.resolve(self.locals[expression.removeprefix("local.")])
-        topic = re.fullmatch(r"aws_sns_topic\.(\w+)\.arn", expression)
+        topic = re.fullmatch(r"aws_sns_topic\.(\w+)(?:\[0\])?\.arn", expression)
         if topic:
             return [f"arn:aws:sns:terraform:000000000000:{topic.group(1)}"]
         policy = re.fullmatch(r"aws_autoscaling_policy\.(\w+)(\[0\])?\.arn", expression)
@@ -76,21 +76,32 @@ class Stack:
             return [f"arn:aws:autoscaling:terraform:000000000000:scalingPolicy:{policy.group(1)}"]
         raise Unsupported(f"cannot resolve {expression}")
 
+    @property
+    def primary(self) -> bool:
+        """local.is_primary: the primary stack (no var.dr_mode), which owns the billing alarm and its topic."""
+        return self.variables.get("dr_mode", "") == ""
+
     def created(self, body: dict[str, Any]) -> bool:
-        """Whether a counted resource exists under these settings (count = var.X ? 1 : 0, or none)."""
+        """Whether a counted resource exists under these settings (count = var.X ? 1 : 0, local.is_primary ? 1 : 0,
+        or none)."""
         count = body.get("count")
         if count is None:
             return True
+        if str(count) == "${local.is_primary ? 1 : 0}":
+            return self.primary
         match = re.fullmatch(r"\$\{var\.(\w+) \? 1 : 0\}", str(count))
         if match is None:
             raise Unsupported(f"count {count!r}")
         return bool(self.variables[match.group(1)])
 
     def each(self, body: dict[str, Any]) -> list[Any]:
-        """The for_each keys of a subscription (toset(var.X))."""
+        """The for_each keys of a subscription (toset(var.X), or the primary stack's only)."""
         match = re.fullmatch(r"\$\{toset\(var\.(\w+)\)\}", str(body["for_each"]))
-        if match is None:
+        primary = re.fullmatch(r"\$\{local\.is_primary \? toset\(var\.(\w+)\) : toset\(\[\]\)\}", str(body["for_each"]))
+        if match is None and primary is None:
             raise Unsupported(f"for_each {body['for_each']!r}")
+        if primary is not None:
+            return list(self.variables.get(primary.group(1), [])) if self.primary else []
         return list(self.variables.get(match.group(1), []))
 
     def alarms(self) -> list[dict[str, Any]]:

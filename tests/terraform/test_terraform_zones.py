@@ -64,7 +64,7 @@ def test_a_group_in_one_zone_is_caught(tmp_path: Path):
 
 
 def test_subnets_stacked_in_one_zone_are_caught(tmp_path: Path):
-    private = "\n  cidr_block        = cidrsubnet(var.vpc_cidr, 4, count.index + 4)"  # the private subnets' zone
+    private = "\n  cidr_block        = local.subnet_cidrs.private[count.index]"  # the private subnets' zone
     copy = planted_copy(
         tmp_path,
         "vpc.tf",
