@@ -642,6 +642,7 @@ def _run_lifecycle_timer(stop: threading.Event) -> None:
             expire_lifecycle_actions()
             advance_instance_refreshes()
             advance_terminations()
+            complete_protected_scale_ins()
             evaluate_target_tracking()
             run_scheduled_actions()
         except Exception:  # noqa: BLE001 - one bad tick must not end timeouts for the rest of the session
@@ -1491,6 +1492,27 @@ def advance_terminations(now: float | None = None) -> None:
                             _pending_actions(state).update({hook.name: _start_action(hook) for hook in hooks})
                         else:
                             _complete_termination(group, state)
+
+
+def complete_protected_scale_ins() -> None:
+    """A scale-in that found its instances protected finishes once protection is lifted. AWS (Auto Scaling user
+    guide, "Use instance scale-in protection"): when every instance is protected, the desired capacity is decremented,
+    "however, the Auto Scaling group can't terminate the required number of instances until their instance scale-in
+    protection settings are disabled"."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    with _LOCK:
+        for account_backends in list(autoscaling_backends.values()):
+            for backend in list(account_backends.values()):
+                for group in list(backend.autoscaling_groups.values()):
+                    active = group.active_instances()
+                    excess = len(active) - int(group.desired_capacity or 0)
+                    if excess <= 0 or not _terminate_hooks(group) or getattr(group, "emulator_deleting", False):
+                        continue
+                    if _active_refresh(group) is not None:
+                        continue  # an instance refresh owns the group's capacity while it runs
+                    for state in _scale_in_order(group, active)[:excess]:
+                        _begin_termination(group, state)
 
 
 def _scale_in_order(group: Any, states: list[Any]) -> list[Any]:

@@ -99,6 +99,28 @@ def test_scale_in_never_picks_a_protected_instance(fast: Cloud) -> None:
     assert fast.states() == {first: "InService"}
 
 
+def test_a_scale_in_held_by_protection_finishes_once_protection_is_lifted(fast: Cloud) -> None:
+    """Use scale-in protection: "If all instances in an Auto Scaling group are protected from scale in, and a scale-in
+    event occurs, its desired capacity is decremented. However, the Auto Scaling group can't terminate the required
+    number of instances until their instance scale-in protection settings are disabled." Lifting it lets the group
+    reach its desired capacity without another scaling event."""
+    _draining_group(fast, desired=2, delay=0)
+    first, second = fast.states()
+    fast.autoscaling.set_instance_protection(
+        AutoScalingGroupName=GROUP, InstanceIds=[first, second], ProtectedFromScaleIn=True
+    )
+    fast.autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    time.sleep(0.5)
+    group = fast.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+    assert _terminating(fast) == [] and group["DesiredCapacity"] == 1
+    fast.autoscaling.set_instance_protection(
+        AutoScalingGroupName=GROUP, InstanceIds=[second], ProtectedFromScaleIn=False
+    )
+    _wait_for(lambda: fast.states().get(second) == "Terminating:Wait")
+    fast.complete("CONTINUE", hook=DRAIN, InstanceId=second)
+    assert fast.states() == {first: "InService"}
+
+
 def test_an_unhealthy_instance_drains_through_the_hook_while_its_replacement_launches(fast: Cloud) -> None:
     """SetInstanceHealth: Amazon EC2 Auto Scaling "terminates and replaces the unhealthy instance"; the terminating
     hook holds the old one in Terminating:Wait while the replacement launches."""
