@@ -116,7 +116,7 @@ def test_a_release_whose_bootstrap_fails_rolls_back_to_the_recorded_version(twin
         # AWS's terminal statuses of an instance refresh (DescribeInstanceRefreshes).
         if refresh["Status"] in ("Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"):
             break
-        assert time.monotonic() - started < 900, f"the refresh neither finished nor rolled back in 15 minutes: {refresh}"
+        assert time.monotonic() - started < 900, f"the refresh did not end in 15 minutes: {refresh}"
         time.sleep(2)
     record_property("rollback_seconds", round(time.monotonic() - started, 1))
     record_property("rollback_errors", errors)
