@@ -321,9 +321,6 @@ class Controller:
         self.podman("rm", "-f", name, check=False)
         args = [
             "run", "-d", "--tty", "--systemd=always", "--name", name, "--hostname", hostname_for(inst.private_ip),
-            # An instance's systemd builds a mount namespace for each sandboxed service (ProtectSystem=, DynamicUser=),
-            # as it does on EC2; without CAP_SYS_ADMIN it silently skips most sandboxing and refuses DynamicUser=.
-            "--cap-add", "SYS_ADMIN",
             "--network", self.network, "--ip", inst.private_ip, "--mac-address", mac_for_ip(inst.private_ip),
             "--label", LABEL, "--label", f"ollama-twin-instance={inst.instance_id}",
             "--label", f"ollama-twin-role={inst.tags.get('Role', '')}",
@@ -332,6 +329,12 @@ class Controller:
         ]  # fmt: skip
         if Path(CA_BUNDLE).exists():
             args += ["-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
+        if inst.tags.get("Role") != "data":
+            # The product's hosts (fleet and builders): their systemd builds a mount namespace for each sandboxed
+            # service (ProtectSystem=, DynamicUser=) as on EC2; without CAP_SYS_ADMIN it silently skips most
+            # sandboxing and refuses DynamicUser=. The data host plays managed services (RDS, ElastiCache) and keeps
+            # podman's default capabilities: Debian's redis-server unit does not start with its sandboxing applied.
+            args += ["--cap-add", "SYS_ADMIN"]
         try:
             self.podman(*args, ref)
         except ControllerError:
