@@ -51,19 +51,41 @@ resource "aws_route53_record" "origin" {
   }
 }
 
+# The secondary is checked too: until a DR stack answers on its addresses it is unhealthy, and with both records
+# unhealthy Route 53 answers with the primary, so a blip of the primary (or a non-production night at zero capacity)
+# does not send users to addresses nobody serves.
+resource "aws_route53_health_check" "secondary" {
+  count = local.failover_routing ? 1 : 0
+
+  ip_address        = aws_eip.dr_entry[0].public_ip
+  fqdn              = local.origin_host
+  port              = 443
+  type              = "HTTPS"
+  resource_path     = var.ollama_frontend_health_path
+  request_interval  = 30
+  failure_threshold = 3
+
+  tags = { Name = "${local.name_prefix}-dr-origin-health" }
+}
+
 resource "aws_route53_record" "origin_secondary" {
   count = local.failover_routing ? 1 : 0
 
-  zone_id        = var.route53_zone_id
-  name           = local.origin_host
-  type           = "A"
-  ttl            = 60
-  records        = aws_eip.dr_entry[*].public_ip
-  set_identifier = var.dr_region
+  zone_id         = var.route53_zone_id
+  name            = local.origin_host
+  type            = "A"
+  ttl             = 60
+  records         = aws_eip.dr_entry[*].public_ip
+  set_identifier  = var.dr_region
+  health_check_id = aws_route53_health_check.secondary[0].id
 
   failover_routing_policy {
     type = "SECONDARY"
   }
+
+  # On an existing stack the plain origin record becomes the PRIMARY first: Route 53 refuses a failover record beside
+  # a plain record of the same name and type.
+  depends_on = [aws_route53_record.origin]
 }
 
 # The DR region's entry addresses, one per zone, held until a DR stack puts its entry load balancer on them.
