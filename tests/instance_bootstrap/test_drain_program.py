@@ -235,6 +235,25 @@ def test_a_stream_that_never_ends_is_cut_at_the_bound(imds, tmp_path):
     assert stopped == ["backend"] and client.waiting == set()
 
 
+def test_a_hook_not_yet_waiting_is_completed_once_it_waits(imds, tmp_path):
+    """The target state reads Terminated from the scale-in on, the hook's action waits only after the deregistration
+    delay (Terminating:Wait): the drain keeps trying until it can complete it, instead of leaving it to time out."""
+    state, base = imds
+    state["target"] = "Terminated"
+
+    class Delayed(FakeAutoScaling):
+        def complete_lifecycle_action(self, **kwargs: Any) -> dict:
+            if len(self.calls) == 3:  # the deregistration delay has passed: the action waits now
+                self.waiting.add("ollama-dev-asg-drain")
+            return super().complete_lifecycle_action(**kwargs)
+
+    client = Delayed(waiting=set())
+    drainer, _, _ = make_drainer(base, client, [0], Clock(), tmp_path)
+    assert drainer.run() == "ollama-dev-asg-drain"
+    completions = [c for c in client.calls if c[0] == "complete_lifecycle_action"]
+    assert len(completions) == 4 and client.waiting == set(), "completed once the action waited"
+
+
 def test_services_stop_before_the_hook_completes(imds, tmp_path):
     state, base = imds
     state["target"] = "Terminated"

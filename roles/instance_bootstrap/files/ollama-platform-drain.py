@@ -195,6 +195,10 @@ class Protection:
         return None
 
 
+# terraform/asg.tf: the terminating hook's heartbeat is the drain bound plus this margin.
+HOOK_HEARTBEAT_MARGIN_S = 90
+
+
 def wait_for_streams(
     count: Callable[[], int],
     bound: float,
@@ -288,7 +292,14 @@ class Drainer:
             info(f"no stream in flight after {waited:.0f} s")
         self.stop(self.settings.tier)
         name = self.settings.drain_hook if hook == "drain" else self.settings.launch_hook
+        # The target lifecycle state reads Terminated as soon as a scale-in picks the instance, but the terminating
+        # hook's action waits only once the load balancer's deregistration delay has passed (Terminating:Wait): until
+        # then Auto Scaling answers that nothing waits. Try again until the hook's heartbeat would have ended it.
+        deadline = self.clock() + self.settings.drain_seconds + HOOK_HEARTBEAT_MARGIN_S
         outcome = complete_hook(self.client, self.settings, name, self.instance_id)
+        while outcome == "nothing waiting" and self.clock() < deadline:
+            self.sleep(self.interval)
+            outcome = complete_hook(self.client, self.settings, name, self.instance_id)
         info(f"lifecycle hook {name}: CONTINUE ({outcome})")
         return name
 
