@@ -95,6 +95,18 @@ def openai_error(conn: Conn, status: int, message: str, kind: str | None = None)
     conn.json(status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, newline=True)
 
 
+def request_object(conn: Conn) -> dict | None:
+    """The request's JSON object, or None after answering 400 as Ollama does for a body that is not one."""
+    try:
+        req = json.loads(conn.req.body or b"null")
+    except ValueError:
+        req = None
+    if not isinstance(req, dict):
+        openai_error(conn, 400, "unexpected EOF")
+        return None
+    return req
+
+
 def openai_options(req: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for src, dst in (
@@ -171,12 +183,8 @@ class OpenAIRoutes(Handlers):
         await self.wrap(conn, lambda: self.native.chat(conn, body, openai=out))
 
     async def h_v1_completions(self, conn: Conn) -> None:
-        try:
-            req = json.loads(conn.req.body or b"null")
-            if not isinstance(req, dict):
-                raise ValueError
-        except ValueError:
-            openai_error(conn, 400, "unexpected EOF")
+        req = request_object(conn)
+        if req is None:
             return
         prompt = req.get("prompt")
         if not isinstance(prompt, str):
@@ -242,12 +250,8 @@ class OpenAIRoutes(Handlers):
         await self.wrap(conn, go)
 
     async def h_v1_embeddings(self, conn: Conn) -> None:
-        try:
-            req = json.loads(conn.req.body or b"null")
-            if not isinstance(req, dict):
-                raise ValueError
-        except ValueError:
-            openai_error(conn, 400, "unexpected EOF")
+        req = request_object(conn)
+        if req is None:
             return
         inp = req.get("input")
         if inp == "":
