@@ -51,17 +51,19 @@ locals {
         OLLAMA_PLATFORM_LIFECYCLE_HOOK = "${local.names.frontend_asg}-launch"
         OLLAMA_PLATFORM_DRAIN_HOOK     = "${local.names.frontend_asg}-drain"
         OLLAMA_PLATFORM_DRAIN_SECONDS  = local.drain_seconds
-        WEBUI_URL                      = local.service_url
-        OLLAMA_BASE_URL                = local.backend_url
-        WEBUI_SECRET_KEY_SECRET_ARN    = local.secret_arns["webui_secret_key"]
-        REDIS_AUTH_SECRET_ARN          = local.secret_arns["redis_auth_token"]
-        REDIS_HOST                     = aws_elasticache_replication_group.this.primary_endpoint_address
-        DATABASE_HOST                  = aws_db_instance.webui.address
-        DATABASE_SECRET_ARN            = aws_db_instance.webui.master_user_secret[0].secret_arn
-        DATABASE_NAME                  = aws_db_instance.webui.db_name
-        DATABASE_PORT                  = aws_db_instance.webui.port
-        S3_BUCKET_NAME                 = local.uploads_bucket
-        S3_KEY_PREFIX                  = "uploads"
+        # ollama-platform-drain --restart: Open-WebUI restarts out of this group when a secret rotates.
+        OLLAMA_PLATFORM_TARGET_GROUP_ARN = aws_lb_target_group.frontend.arn
+        WEBUI_URL                        = local.service_url
+        OLLAMA_BASE_URL                  = local.backend_url
+        WEBUI_SECRET_KEY_SECRET_ARN      = local.secret_arns["webui_secret_key"]
+        REDIS_AUTH_SECRET_ARN            = local.secret_arns["redis_auth_token"]
+        REDIS_HOST                       = aws_elasticache_replication_group.this.primary_endpoint_address
+        DATABASE_HOST                    = aws_db_instance.webui.address
+        DATABASE_SECRET_ARN              = aws_db_instance.webui.master_user_secret[0].secret_arn
+        DATABASE_NAME                    = aws_db_instance.webui.db_name
+        DATABASE_PORT                    = aws_db_instance.webui.port
+        S3_BUCKET_NAME                   = local.uploads_bucket
+        S3_KEY_PREFIX                    = "uploads"
         }, {
         # Admin account created on the first start, and the optional single sign-on (var.webui_oidc; not in a DR
         # stack: the client secret var.webui_oidc names lives in the primary's region).

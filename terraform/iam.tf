@@ -179,6 +179,7 @@ locals {
       oidc_parameters = tier == "frontend" ? local.webui_oidc_client_secret.ssm : []
       buckets         = local.instance_bucket_access[tier]
       groups          = [tier == "backend" ? local.names.asg : local.names.frontend_asg]
+      target_groups   = tier == "frontend" ? [aws_lb_target_group.frontend.arn] : []
     } },
     { for tier in ["frontend", "backend"] : "dr-${tier}" => {
       tier            = tier
@@ -189,6 +190,7 @@ locals {
       oidc_parameters = []
       buckets         = local.dr_instance_bucket_access[tier]
       groups          = [for prefix in local.dr_stack_prefixes : tier == "backend" ? "${prefix}-asg" : "${prefix}-frontend-asg"]
+      target_groups   = tier == "frontend" ? [for prefix in local.dr_stack_prefixes : "arn:${local.partition}:elasticloadbalancing:${var.dr_region}:${local.account_id}:targetgroup/${prefix}-frontend-tg/*"] : []
     } },
   )
 }
@@ -275,6 +277,26 @@ data "aws_iam_policy_document" "instance" {
     sid       = "LifecycleHooks"
     actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:SetInstanceProtection"]
     resources = [for group in each.value.groups : "arn:${local.partition}:autoscaling:${each.value.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${group}"]
+  }
+
+  # ollama-platform-drain --restart: a frontend restarts Open-WebUI out of its target group when a secret rotates
+  # (one replica at a time: it reads the group's target health first, which has no resource-level permissions).
+  dynamic "statement" {
+    for_each = length(each.value.target_groups) > 0 ? [1] : []
+    content {
+      sid       = "RestartOutOfService"
+      actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
+      resources = each.value.target_groups
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.target_groups) > 0 ? [1] : []
+    content {
+      sid       = "ReadTargetHealth"
+      actions   = ["elasticloadbalancing:DescribeTargetHealth"]
+      resources = ["*"]
+    }
   }
 }
 

@@ -296,3 +296,139 @@ def test_the_unit_is_pulled_in_by_the_bootstrap_and_runs_the_installed_program()
     assert "{{ instance_bootstrap__drain_program }}" in unit and "Restart=on-failure" in unit
     tasks = (ROLE / "tasks" / "service.yml").read_text()
     assert "src: ollama-platform-drain.py" in tasks and "instance_bootstrap__drain_unit" in tasks
+
+
+# -- a restart out of service (a secret rotation) --------------------------------------------------------------
+
+SELF = "i-0123456789abcdef0"
+TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ollama-dev-frontend-tg/0123456789abcdef"
+
+
+class FakeTargetGroup:
+    """ELBv2 for one target group, as AWS answers: a deregistered target leaves the listing once drained, a
+    registered one reads `initial` until its first health checks passed (here: the next reading)."""
+
+    def __init__(self, states: dict[str, str], on_deregister: Any = None) -> None:
+        self.states = dict(states)
+        self.on_deregister = on_deregister
+        self.calls: list[str] = []
+
+    def describe_target_health(self, TargetGroupArn: str, Targets: list | None = None) -> dict:
+        assert TargetGroupArn == TARGET_GROUP
+        wanted = {t["Id"] for t in Targets} if Targets else set(self.states)
+        found = [
+            {"Target": {"Id": i, "Port": 8080}, "TargetHealth": {"State": s}}
+            for i, s in self.states.items()
+            if i in wanted
+        ]
+        for i, s in self.states.items():  # a health check passes between two readings
+            self.states[i] = "healthy" if s == "initial" else s
+        return {"TargetHealthDescriptions": found}
+
+    def deregister_targets(self, TargetGroupArn: str, Targets: list) -> dict:
+        self.calls.append(f"deregister {Targets[0]['Id']}")
+        self.states.pop(Targets[0]["Id"], None)
+        if self.on_deregister:
+            self.on_deregister(self)
+        return {}
+
+    def register_targets(self, TargetGroupArn: str, Targets: list) -> dict:
+        self.calls.append(f"register {Targets[0]['Id']}")
+        self.states[Targets[0]["Id"]] = "initial"
+        return {}
+
+
+def make_restart(elb: FakeTargetGroup, streams: list[int], clock: Clock, events: list[str], **kw):
+    def in_flight() -> int:
+        return streams.pop(0) if len(streams) > 1 else streams[0]
+
+    return drain.OutOfServiceRestart(
+        target_group_arn=TARGET_GROUP, instance_id=SELF, elbv2=elb, in_flight=in_flight,
+        restart=lambda: events.append("restart"), drain_seconds=60, interval=5, clock=clock, sleep=clock.sleep,
+        pause=lambda: 7.0, **kw,
+    )  # fmt: skip
+
+
+def test_restart_leaves_the_group_waits_for_streams_and_comes_back_healthy():
+    clock, events = Clock(), []
+    elb = FakeTargetGroup({SELF: "healthy", "i-other": "healthy"})
+    restart = make_restart(elb, [2, 1, 0], clock, events)
+    assert restart.run() == "out of service"
+    assert elb.calls == [f"deregister {SELF}", f"register {SELF}"]
+    assert events == ["restart"]
+    assert elb.states[SELF] == "healthy"
+    assert clock.now >= 15  # the streams ended before the restart
+
+
+def test_restart_waits_while_another_replica_is_not_healthy():
+    clock, events = Clock(), []
+    elb = FakeTargetGroup({SELF: "healthy", "i-other": "draining"})
+
+    original = elb.describe_target_health
+
+    def describe(**kwargs: Any) -> dict:
+        if clock.now >= 30:
+            elb.states["i-other"] = "healthy"
+        return original(**kwargs)
+
+    elb.describe_target_health = describe
+    restart = make_restart(elb, [0], clock, events)
+    restart.run()
+    assert clock.now >= 30
+    assert elb.calls[0] == f"deregister {SELF}"
+
+
+def test_two_replicas_leaving_together_go_back_and_retry():
+    clock, events = Clock(), []
+    # The other replica deregisters at the same moment the first time, and is back (healthy) after the pause.
+    rounds = {"n": 0}
+
+    def other_leaves_once(elb: FakeTargetGroup) -> None:
+        rounds["n"] += 1
+        if rounds["n"] == 1:
+            elb.states.pop("i-other")
+
+    elb = FakeTargetGroup({SELF: "healthy", "i-other": "healthy"}, on_deregister=other_leaves_once)
+    original = elb.register_targets
+
+    def register(**kwargs: Any) -> dict:
+        elb.states.setdefault("i-other", "healthy")  # the other replica came back meanwhile
+        return original(**kwargs)
+
+    elb.register_targets = register
+    restart = make_restart(elb, [0], clock, events)
+    assert restart.run() == "out of service"
+    assert elb.calls == [f"deregister {SELF}", f"register {SELF}", f"deregister {SELF}", f"register {SELF}"]
+    assert events == ["restart"]
+
+
+def test_the_only_target_restarts_in_place():
+    clock, events = Clock(), []
+    elb = FakeTargetGroup({SELF: "healthy"})
+    assert make_restart(elb, [3], clock, events).run() == "in place"
+    assert elb.calls == [] and events == ["restart"]
+
+
+def test_a_target_that_never_becomes_healthy_again_is_reported():
+    clock, events = Clock(), []
+    elb = FakeTargetGroup({SELF: "healthy", "i-other": "healthy"})
+    original = elb.register_targets
+
+    def register(**kwargs: Any) -> dict:
+        original(**kwargs)
+        elb.states[SELF] = "unhealthy"
+        return {}
+
+    elb.register_targets = register
+    restart = make_restart(elb, [0], clock, events, healthy_timeout_s=30)
+    with pytest.raises(drain.DrainError, match="still sees the target unhealthy"):
+        restart.run()
+
+
+def test_restart_without_a_target_group_in_the_record_names_the_key(tmp_path, monkeypatch, capsys):
+    record = tmp_path / "instance.env"
+    record.write_text("\n".join(f"{k}={v}" for k, v in backend_record(OLLAMA_PLATFORM_ROLE="frontend").items()))
+    monkeypatch.setattr(drain, "unit_active", lambda unit: True)
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/")
+    assert drain.main(["--env-file", str(record), "--restart", "open-webui.service"]) == 1
+    assert "lacks OLLAMA_PLATFORM_TARGET_GROUP_ARN" in capsys.readouterr().err

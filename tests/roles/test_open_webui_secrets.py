@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import boto3
@@ -130,6 +131,40 @@ def test_refresh_restarts_only_when_a_rotation_changed_a_secret(stored, tmp_path
     assert "redis-token-2" in text and "api-token-0123456789-2" in text
     assert helper.refresh(spec, output, lambda: restarts.append(1)) is False
     assert restarts == [1, 1]
+
+
+def test_a_failed_restart_leaves_the_rotation_to_the_next_read(stored, tmp_path):
+    """The running service keeps the old values when its restart fails: the old file comes back, so the next read
+    sees the change again and restarts."""
+    sm, arns, spec = stored
+    output = tmp_path / "secrets.env"
+    helper.write_env_file(helper.resolve(spec), output)
+    before = output.read_text()
+    sm.put_secret_value(SecretId=arns["redis"], SecretString="redis-token-2")
+
+    def failing() -> None:
+        raise subprocess.CalledProcessError(1, ["ollama-platform-drain", "--restart"])
+
+    with pytest.raises(subprocess.CalledProcessError):
+        helper.refresh(spec, output, failing)
+    assert output.read_text() == before
+    restarts: list[int] = []
+    assert helper.refresh(spec, output, lambda: restarts.append(1)) is True
+    assert restarts == [1] and "redis-token-2" in output.read_text()
+
+
+def test_the_restart_command_is_given_the_unit(monkeypatch, tmp_path, stored):
+    _, _, spec = stored
+    spec_file, output = tmp_path / "secrets.json", tmp_path / "secrets.env"
+    spec_file.write_text(json.dumps(spec))
+    ran: list[list[str]] = []
+    monkeypatch.setattr(helper.subprocess, "run", lambda command, check: ran.append(command))
+    argv = ["refresh", "--spec", str(spec_file), "--output", str(output), "--unit", "open-webui.service"]
+    helper.main([*argv, "--restart-command", "/usr/local/sbin/ollama-platform-drain --restart"])
+    assert ran == [["/usr/local/sbin/ollama-platform-drain", "--restart", "open-webui.service"]]
+    output.unlink()
+    helper.main(argv)
+    assert ran[-1] == ["/bin/systemctl", "try-restart", "open-webui.service"]
 
 
 def test_refresh_keeps_the_running_service_when_a_secret_cannot_be_read(stored, tmp_path):

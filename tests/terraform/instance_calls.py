@@ -72,7 +72,12 @@ S3_CLI = {
     "rm": {"s3:DeleteObject"},
 }
 # Actions without resource-level permissions: "*" is the only resource they take.
-NO_RESOURCE_LEVEL = {"ec2:DescribeTags", "ec2:DescribeVolumes", "cloudwatch:PutMetricData"}
+NO_RESOURCE_LEVEL = {
+    "ec2:DescribeTags",
+    "ec2:DescribeVolumes",
+    "cloudwatch:PutMetricData",
+    "elasticloadbalancing:DescribeTargetHealth",
+}
 # Condition keys a statement granting the action must use: the namespace limits PutMetricData (no resources), the
 # calling service limits the data key to the use the tier makes of it.
 REQUIRED_CONDITIONS = {
@@ -93,8 +98,12 @@ def operations(service: str) -> dict[str, str]:
     return {**methods, **S3_TRANSFER} if service == "s3" else methods
 
 
+# Services whose IAM prefix is not their SDK name.
+IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+
+
 def iam_action(service: str, operation: str) -> str:
-    action = f"{service}:{operation}"
+    action = f"{IAM_PREFIX.get(service, service)}:{operation}"
     return IAM_ACTION.get(action, action)
 
 
@@ -261,9 +270,16 @@ def _bootstrap(tier: Tier, name: str) -> list[Call]:
 
 
 def _drain(tier: Tier, name: str) -> list[Call]:
-    return [
+    hooks = [
         Call(name, f"autoscaling:{op}", tier.group_arn) for op in ("CompleteLifecycleAction", "SetInstanceProtection")
     ]
+    target_group = tier.record.get("OLLAMA_PLATFORM_TARGET_GROUP_ARN")
+    if not target_group:  # only the tiers whose rotations restart a service out of service (the frontend)
+        return hooks
+    restart = [
+        Call(name, f"elasticloadbalancing:{op}", target_group) for op in ("DeregisterTargets", "RegisterTargets")
+    ]
+    return [*hooks, *restart, Call(name, "elasticloadbalancing:DescribeTargetHealth", "*")]
 
 
 def _inflight_metric(tier: Tier, name: str) -> list[Call]:
@@ -283,7 +299,16 @@ PROGRAMS: dict[str, Program] = {
         frozenset({"secretsmanager:DescribeSecret", "autoscaling:CompleteLifecycleAction"}), _bootstrap
     ),
     "roles/instance_bootstrap/files/ollama-platform-drain.py": Program(
-        frozenset({"autoscaling:CompleteLifecycleAction", "autoscaling:SetInstanceProtection"}), _drain
+        frozenset(
+            {
+                "autoscaling:CompleteLifecycleAction",
+                "autoscaling:SetInstanceProtection",
+                "elasticloadbalancing:DeregisterTargets",
+                "elasticloadbalancing:RegisterTargets",
+                "elasticloadbalancing:DescribeTargetHealth",
+            }
+        ),
+        _drain,
     ),
     "roles/instance_bootstrap/files/ollama_platform_lifecycle.py": Program(frozenset(), library=True),
     "roles/ollama/files/ollama-token-fetch": Program(
@@ -614,6 +639,9 @@ class DrStack(Stack):
             return self._secret_arn(str(self.ev.value(self.ev.resources[address]["name"], scope)))
         if value == "${aws_db_instance.webui.master_user_secret[0].secret_arn}":
             return self._secret_arn("rds!db-<uuid>")
+        if value == "${aws_lb_target_group.frontend.arn}":  # AWS appends an id to the name the stack gives it
+            name = self.ev.value(self.ev.resources["aws_lb_target_group.frontend"]["name"])
+            return f"arn:{self.partition}:elasticloadbalancing:{self.region}:{self.account}:targetgroup/{name}/<id>"
         return value
 
     def tier(self, name: str) -> Tier:

@@ -220,9 +220,9 @@ PROGRAM_PLANTS = [
                  "    client.record_lifecycle_action_heartbeat(LifecycleHookName=settings.drain_hook)\n"
                  "    client.set_instance_protection(",
                  "calls autoscaling:RecordLifecycleActionHeartbeat, which its table does not name", id="python-call"),
-    pytest.param(DRAIN, '.client(\n            "autoscaling", endpoint_url=settings.endpoint_url\n        )',
-                 '.client(\n            "autoscaling", endpoint_url=settings.endpoint_url\n        )\n'
-                 '        boto3.client("dynamodb").get_item(TableName="t", Key={})',
+    pytest.param(DRAIN, '        client = session.client("autoscaling", endpoint_url=settings.endpoint_url)\n',
+                 '        client = session.client("autoscaling", endpoint_url=settings.endpoint_url)\n'
+                 '        boto3.client("dynamodb").get_item(TableName="t", Key={})\n',
                  "calls dynamodb:GetItem, which its table does not name", id="python-new-service"),
     pytest.param(KEYS, "set -eu\n", "set -eu\naws s3 cp /etc/ssh/sshd_config s3://bucket/sshd_config\n",
                  "calls s3:PutObject, which its table does not name", id="shell-call"),

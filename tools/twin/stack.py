@@ -231,12 +231,15 @@ class Stack:
         ec2, asg = self.c("ec2"), self.c("autoscaling")
         name = self.name("asg") if spec.tier == "backend" else self.name(f"{spec.tier}-asg")
         hook = f"{name}-launch"
+        tg_arn = self.target_group(spec, vpc)
         env = {
             **instance_env,
             "OLLAMA_PLATFORM_ASG_NAME": name,
             "OLLAMA_PLATFORM_LIFECYCLE_HOOK": hook,
             "OLLAMA_PLATFORM_DRAIN_HOOK": f"{name}-drain",
             "OLLAMA_PLATFORM_DRAIN_SECONDS": str(spec.deregistration_delay),
+            # As terraform/asg.tf: the frontend restarts out of its target group when a secret rotates.
+            **({"OLLAMA_PLATFORM_TARGET_GROUP_ARN": tg_arn} if spec.tier == "frontend" else {}),
         }
         lt_name = self.name(f"{spec.tier}-lt")
         data = {
@@ -264,7 +267,6 @@ class Stack:
                 number = str(version["LaunchTemplateVersion"]["VersionNumber"])
                 ec2.modify_launch_template(LaunchTemplateName=lt_name, DefaultVersion=number)
                 self.changes.append(f"launch template {lt_name} version {number}")
-        tg_arn = self.target_group(spec, vpc)
         lb = self.load_balancer(spec, subnets, tg_arn)
         groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
         if not groups:

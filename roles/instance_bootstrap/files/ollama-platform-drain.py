@@ -14,7 +14,8 @@ backend nginx :8000, frontend Open-WebUI :8080).
              waiting lifecycle hook (<asg>-drain, or the launch hook for a return to the warm pool) with CONTINUE
 
 The record (/etc/ollama-platform/instance.env, written by the user data) names the group, the hooks and the drain
-bound (OLLAMA_PLATFORM_DRAIN_SECONDS, derived by Terraform from the longest generation). The metadata service is
+bound (OLLAMA_PLATFORM_DRAIN_SECONDS, derived by Terraform from the longest generation) and the tier's target group
+(OLLAMA_PLATFORM_TARGET_GROUP_ARN, for --restart). The metadata service is
 AWS_EC2_METADATA_SERVICE_ENDPOINT when set (as for the AWS SDKs), else AWS's address.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 import time
@@ -67,6 +69,7 @@ class Settings:
     launch_hook: str
     drain_seconds: float
     endpoint_url: str | None
+    target_group_arn: str = ""
 
 
 def settings_from_record(record: dict[str, str]) -> Settings:
@@ -95,6 +98,7 @@ def settings_from_record(record: dict[str, str]) -> Settings:
         launch_hook=record.get("OLLAMA_PLATFORM_LIFECYCLE_HOOK") or f"{asg}-launch",
         drain_seconds=drain_seconds,
         endpoint_url=record.get("AWS_ENDPOINT_URL") or None,
+        target_group_arn=record.get("OLLAMA_PLATFORM_TARGET_GROUP_ARN", ""),
     )
 
 
@@ -314,11 +318,110 @@ class Drainer:
         return None
 
 
+# -- a restart out of service ----------------------------------------------------------------------------------
+
+# A target the load balancer still routes to, or is about to: another replica leaving now would make two gaps.
+LEAVING_STATES = ("draining", "initial")
+
+
+@dataclass
+class OutOfServiceRestart:
+    """Restart a service without a failed request: leave the target group, let the streams end, restart, come back.
+
+    Only one replica of a group leaves at a time: this one waits until every other registered target is healthy,
+    and when two replicas deregister at the same moment, the one that finds no other healthy target left goes back
+    and tries again after a random pause. The only target of its group restarts in place (a gap cannot be avoided
+    with one replica; it is said in the journal).
+    """
+
+    target_group_arn: str
+    instance_id: str
+    elbv2: Any
+    in_flight: Callable[[], int]
+    restart: Callable[[], None]
+    drain_seconds: float
+    interval: float = 5.0
+    wait_for_others_s: float = 900.0
+    healthy_timeout_s: float = 600.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    pause: Callable[[], float] = lambda: random.uniform(5.0, 20.0)  # noqa: S311 - spreads retries, not a secret
+
+    def others(self) -> tuple[list[str], list[str]]:
+        """(the other registered targets, those of them that are healthy)."""
+        described = self.elbv2.describe_target_health(TargetGroupArn=self.target_group_arn)
+        others = [d for d in described["TargetHealthDescriptions"] if d["Target"]["Id"] != self.instance_id]
+        healthy = [d["Target"]["Id"] for d in others if d["TargetHealth"]["State"] == "healthy"]
+        return [d["Target"]["Id"] for d in others], healthy
+
+    def own_state(self) -> str:
+        described = self.elbv2.describe_target_health(
+            TargetGroupArn=self.target_group_arn, Targets=[{"Id": self.instance_id}]
+        )["TargetHealthDescriptions"]
+        return described[0]["TargetHealth"]["State"] if described else "unused"
+
+    def _wait_until_others_serve(self) -> bool:
+        """True once every other target is healthy (at least one); False when this is the only target."""
+        deadline = self.clock() + self.wait_for_others_s
+        while True:
+            others, healthy = self.others()
+            if not others:
+                return False
+            if healthy and (len(healthy) == len(others) or self.clock() >= deadline):
+                return True
+            self.sleep(self.interval)
+
+    def run(self) -> str:
+        while True:
+            if not self._wait_until_others_serve():
+                info("the only target of its group: restarting in place (one replica cannot restart without a gap)")
+                self.restart()
+                return "in place"
+            self.elbv2.deregister_targets(TargetGroupArn=self.target_group_arn, Targets=[{"Id": self.instance_id}])
+            if self.others()[1]:
+                break
+            # Another replica left at the same moment: go back, and try again after a pause.
+            self.elbv2.register_targets(TargetGroupArn=self.target_group_arn, Targets=[{"Id": self.instance_id}])
+            info("another replica is leaving its target group at the same time: trying again after a pause")
+            self.sleep(self.pause())
+        info("deregistered from the target group: no new requests; waiting for the streams in flight")
+        self.sleep(self.interval)  # the load balancer stops routing new requests to a deregistered target
+        left, waited = wait_for_streams(self.in_flight, self.drain_seconds, self.interval, self.clock, self.sleep)
+        info(
+            f"{left} stream(s) still open after {waited:.0f} s (the bound)"
+            if left
+            else f"no stream after {waited:.0f} s"
+        )
+        try:
+            self.restart()
+        finally:
+            self.elbv2.register_targets(TargetGroupArn=self.target_group_arn, Targets=[{"Id": self.instance_id}])
+        deadline = self.clock() + self.healthy_timeout_s
+        while (state := self.own_state()) != "healthy":
+            if self.clock() >= deadline:
+                raise DrainError(
+                    f"registered again, but the load balancer still sees the target {state} after "
+                    f"{self.healthy_timeout_s:.0f} s: read the service's journal"
+                )
+            self.sleep(self.interval)
+        info("back in the target group and healthy")
+        return "out of service"
+
+
+def unit_active(unit: str, run: Callable[..., Any] = subprocess.run) -> bool:
+    return run(["systemctl", "is-active", "--quiet", unit], check=False).returncode == 0
+
+
+def restart_unit(unit: str, run: Callable[..., Any] = subprocess.run) -> None:
+    run(["systemctl", "restart", unit], check=True)
+
+
 def parse_args(argv: Iterable[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ollama-platform-drain", description=__doc__.splitlines()[0])
     parser.add_argument("--env-file", type=Path, default=Path("/etc/ollama-platform/instance.env"))
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between readings (default 5)")
     parser.add_argument("--idle-rounds", type=int, default=6, help="idle readings before protection is lifted")
+    parser.add_argument("--restart", metavar="UNIT", default="", help="restart UNIT out of service, then exit")
     return parser.parse_args(list(argv) if argv is not None else None)
 
 
@@ -329,9 +432,10 @@ def main(argv: list[str] | None = None) -> int:
         metadata = Metadata(os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or AWS_METADATA_ENDPOINT)
         import boto3
 
-        client = boto3.session.Session(region_name=settings.region).client(
-            "autoscaling", endpoint_url=settings.endpoint_url
-        )
+        session = boto3.session.Session(region_name=settings.region)
+        if args.restart:
+            return restart_out_of_service(args, settings, metadata, session)
+        client = session.client("autoscaling", endpoint_url=settings.endpoint_url)
         drainer = Drainer(
             settings=settings,
             instance_id=metadata.instance_id(),
@@ -343,9 +447,38 @@ def main(argv: list[str] | None = None) -> int:
             protection=Protection(idle_rounds=args.idle_rounds),
         )
         drainer.run()
-    except (DrainError, OSError) as exc:
+    except (DrainError, OSError, subprocess.CalledProcessError) as exc:
         print(f"ollama-platform-drain: FAILED: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def restart_out_of_service(args: argparse.Namespace, settings: Settings, metadata: Metadata, session: Any) -> int:
+    if not unit_active(args.restart):
+        info(f"{args.restart} is not running: nothing to restart")
+        return 0
+    if not settings.target_group_arn:
+        raise DrainError(
+            "the instance record lacks OLLAMA_PLATFORM_TARGET_GROUP_ARN: the launch template user data names the "
+            "tier's target group (terraform/asg.tf)"
+        )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    restarter = OutOfServiceRestart(
+        target_group_arn=settings.target_group_arn,
+        instance_id=metadata.instance_id(),
+        elbv2=session.client("elbv2", endpoint_url=settings.endpoint_url),
+        in_flight=lambda: established_connections(TIER_PORTS[settings.tier], read_proc_tables()),
+        restart=lambda: restart_unit(args.restart),
+        drain_seconds=settings.drain_seconds,
+        interval=args.interval,
+    )
+    try:
+        info(f"{args.restart}: restarted {restarter.run()}")
+    except (BotoCoreError, ClientError) as exc:
+        raise DrainError(
+            f"the load balancer call failed ({exc}): the instance role allows the tier's target group"
+        ) from exc
     return 0
 
 

@@ -212,7 +212,15 @@ def refresh(spec: dict[str, Any], output: Path, restart: Any, reader: Any = None
     if current == text:
         return False
     write_env_file_text(text, output)
-    restart()
+    try:
+        restart()
+    except BaseException:
+        # The running service still has the old values: put the old file back so that the next read tries again.
+        if current is None:
+            output.unlink(missing_ok=True)
+        else:
+            write_env_file_text(current, output)
+        raise
     return True
 
 
@@ -442,8 +450,10 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     def restart() -> None:
-        # try-restart: a stopped service stays stopped; the unit's ExecStartPre checks the new secrets first.
-        subprocess.run(["/bin/systemctl", "try-restart", args.unit], check=True)
+        # try-restart: a stopped service stays stopped; the unit's ExecStartPre checks the new secrets first. A
+        # restart command (a fleet's: out of the load balancer first) is given the unit and keeps that rule.
+        command = [*args.restart_command.split(), args.unit] if args.restart_command else None
+        subprocess.run(command or ["/bin/systemctl", "try-restart", args.unit], check=True)
 
     spec = json.loads(Path(args.spec).read_text())
     if refresh(spec, Path(args.output), restart):
@@ -494,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spec", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--unit", default="open-webui.service")
+    p.add_argument("--restart-command", default="", help="program that restarts the unit it is given")
     p.set_defaults(func=cmd_refresh)
     p = sub.add_parser("wait-healthy")
     p.add_argument("--url", required=True)

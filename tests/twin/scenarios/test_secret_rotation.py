@@ -1,0 +1,156 @@
+"""Secret rotation under load on the twin: the fleet follows each rotation by itself and no request fails.
+
+While the load suite streams chat through the Open-WebUI URL (the public load balancer) and through the internal
+Ollama URL, the three rotated secrets change the way AWS changes them:
+- the API token in two steps (docs/SECURITY.md): the new value as AWSPENDING, which every backend accepts within its
+  refresh interval, then AWSCURRENT;
+- the Redis token as ElastiCache's ROTATE strategy does it: the data host (playing ElastiCache) accepts the old and
+  the new token, the secret holds the new one, and once every frontend uses it the old one is removed (SET);
+- the database password as RDS's managed rotation does it: the password and the secret change together.
+
+Product: each frontend's rotation timer reads the new values and restarts Open-WebUI out of its target group, one
+replica at a time (ollama-platform-drain --restart), with no play run and no request failed. Twin only: the data
+host's Redis and PostgreSQL play ElastiCache's and RDS's side of the rotation (commands on its console).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.project import ROOT
+from tests.twin.scenarios.conftest import Twin, console, http, wait_for
+
+pytestmark = pytest.mark.twin
+
+# The frontends' rotation timer reads every 120 s plus up to 60 s (roles/open_webui defaults, docs/SECURITY.md),
+# the backends' every 60 s; each frontend then restarts out of service, one after the other.
+FRONTEND_FOLLOWS_S = 180
+BACKEND_FOLLOWS_S = 60
+LOAD_S = 480
+
+
+def _load(twin: Twin, host: str, scenario: str, key: str, report: Path) -> subprocess.Popen:
+    """The load suite in the background, bounded in time and requests."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtest.run", "--host", host, "--scenario", scenario, "--model", "llama3.2:1b",
+         "--users", "2", "--duration", f"{LOAD_S}s", "--max-requests", "3000", "--num-predict", "32",
+         "--think-time", "0.5", "--environment", "local", "--skip-preflight", "--report-dir", str(report)],
+        cwd=ROOT, env={**os.environ, "OLLAMA_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def _data_host(twin: Twin) -> str:
+    reservations = twin.client("ec2").describe_instances(
+        Filters=[{"Name": "tag:Role", "Values": ["data"]}, {"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    return reservations[0]["Instances"][0]["InstanceId"]
+
+
+def _on_data_host(instance_id: str, *command: str) -> str:
+    done = console(instance_id, *command)
+    assert done.returncode == 0, f"{' '.join(command[:3])} on the data host: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def _backends_accept(twin: Twin, token: str) -> bool:
+    """Every backend in service answered the token (the internal proxy names the one that served)."""
+    backends = set(twin.in_service(twin.outputs["ollama_backend_asg_name"]))
+    served = set()
+    for _ in range(4 * len(backends)):
+        status, headers, _ = http(
+            f"{twin.outputs['ollama_internal_api_url']}/api/version", {"Authorization": f"Bearer {token}"}
+        )
+        if status != 200:
+            return False
+        served.add(headers.get("x-served-by", ""))
+    return served >= backends
+
+
+def _restarted_out_of_service(instance_id: str, since: str) -> bool:
+    log = console(instance_id, "journalctl", "-u", "open-webui-secrets-refresh.service", "--since", since, "-o", "cat")
+    return "restarted out of service" in log.stdout
+
+
+def test_rotations_under_load_fail_no_request(twin: Twin, webui_account: dict[str, str], tmp_path: Path):
+    sm = twin.client("secretsmanager")
+    outputs = twin.outputs
+    frontends = twin.in_service(outputs["ollama_frontend_asg_name"])
+    assert len(frontends) >= 2, "a rotation without a gap needs two frontends"
+    status, _, body = http(
+        f"{outputs['ollama_service_url'].rstrip('/')}/api/v1/auths/signin",
+        {"Content-Type": "application/json"},
+        json.dumps(webui_account).encode(),
+    )
+    assert status == 200, body[:300]
+    session = json.loads(body)["token"]
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 5))
+    loads = {
+        "webui-chat": _load(twin, outputs["ollama_service_url"].rstrip("/"), "webui-chat", session, tmp_path / "webui"),
+        "chat": _load(twin, outputs["ollama_internal_api_url"], "chat", twin.token(), tmp_path / "ollama"),
+    }
+    try:
+        time.sleep(20)  # steady state first
+        started = time.monotonic()
+
+        # API token, step 1: the new value as AWSPENDING; every backend accepts it within its refresh interval.
+        token_arn = outputs["ollama_api_token_secret_arn"]
+        old_token = sm.describe_secret(SecretId=token_arn)
+        old_version = next(v for v, stages in old_token["VersionIdsToStages"].items() if "AWSCURRENT" in stages)
+        new_token = secrets.token_urlsafe(32)
+        pending = sm.put_secret_value(SecretId=token_arn, SecretString=new_token, VersionStages=["AWSPENDING"])
+        wait_for("every backend to accept the pending token", lambda: _backends_accept(twin, new_token),
+                 BACKEND_FOLLOWS_S + 30, interval=5)  # fmt: skip
+        accepted = time.monotonic() - started
+
+        # Step 2 and the two others at once: one restart per frontend follows all three.
+        sm.update_secret_version_stage(
+            SecretId=token_arn, VersionStage="AWSCURRENT", MoveToVersionId=pending["VersionId"],
+            RemoveFromVersionId=old_version,
+        )  # fmt: skip
+        data = _data_host(twin)
+        redis_arn = outputs["ollama_resource_names"]["redis_secret"]
+        old_redis = sm.get_secret_value(SecretId=redis_arn)["SecretString"]
+        new_redis = secrets.token_hex(24)
+        redis_cli = ["redis-cli", "--no-auth-warning", "-a", old_redis]
+        _on_data_host(data, *redis_cli, "ACL", "SETUSER", "default", f">{new_redis}")  # ROTATE: both accepted
+        sm.put_secret_value(SecretId=redis_arn, SecretString=new_redis)
+        database_arn = outputs["ollama_database_secret_arn"]
+        login = json.loads(sm.get_secret_value(SecretId=database_arn)["SecretString"])
+        login["password"] = secrets.token_hex(24)
+        sql = f"ALTER ROLE \"{login['username']}\" PASSWORD '{login['password']}'"
+        _on_data_host(data, "runuser", "-u", "postgres", "--", "psql", "-q", "-c", sql)
+        sm.put_secret_value(SecretId=database_arn, SecretString=json.dumps(login))
+        rotated = time.monotonic()
+
+        for frontend in frontends:
+            wait_for(f"{frontend} to restart out of service",
+                     lambda f=frontend: _restarted_out_of_service(f, since),
+                     FRONTEND_FOLLOWS_S + 120 * len(frontends), interval=5)  # fmt: skip
+        followed = time.monotonic() - rotated
+        _on_data_host(
+            data, "redis-cli", "--no-auth-warning", "-a", new_redis, "ACL", "SETUSER", "default", f"<{old_redis}"
+        )
+        print(f"rotation: backends accepted the pending token in {accepted:.0f} s; both frontends followed the "
+              f"three rotations in {followed:.0f} s")  # fmt: skip
+        time.sleep(15)  # requests after the old Redis token is gone
+    finally:
+        for process in loads.values():
+            process.send_signal(signal.SIGINT)  # the load suite stops its users and writes its summary
+    for name, process in loads.items():
+        output, _ = process.communicate(timeout=180)
+        report = tmp_path / ("webui" if name == "webui-chat" else "ollama") / "summary.json"
+        assert report.exists(), f"{name}: no summary\n{output[-2000:]}"
+        whole = json.loads(report.read_text())["whole_run"]
+        print(f"{name}: {whole.get('requests')} requests, {whole['failed']} failed")
+        assert whole.get("requests", 0) > 0, output[-2000:]
+        assert whole["failed"] == 0, f"{name}: {whole['errors']}\n{output[-2000:]}"
