@@ -210,7 +210,8 @@ def rendered(template: str, **overrides) -> str:
         "ansible_managed": "managed",
         "inventory_hostname": "frontend-1",
     }
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - systemd units
+    # trim_blocks as Ansible's template module: a block tag eats the line break after it.
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True)  # noqa: S701
 
     def settle(value):
         try:
@@ -250,6 +251,15 @@ def test_refresh_service_rewrites_the_file_the_service_reads_and_restarts_it():
     output = refresh[refresh.index("--output") + 1]
     assert output == fetch[fetch.index("--output") + 1] and output in service_env
     assert refresh[refresh.index("--unit") + 1] == "open-webui.service"
+
+
+def test_a_fleet_restart_command_reaches_the_refresh_and_leaves_the_unit_intact():
+    command = "/usr/local/sbin/ollama-platform-drain --restart"
+    unit = rendered("open-webui-secrets-refresh.service.j2", open_webui_secrets_refresh_restart_command=command)
+    (exec_start,) = unit_values(unit, "ExecStart")
+    assert exec_start.endswith(f"--unit open-webui.service --restart-command '{command}'")
+    assert unit_values(unit, "UMask") == ["0077"]
+    assert unit_values(unit, "TimeoutStartSec") == ["3600"]  # it waits for the other replicas and the streams
 
 
 def test_the_role_installs_and_starts_the_timer():

@@ -104,6 +104,7 @@ OPTIONAL_KEYS = (
     "OIDC_PROVIDER_NAME",
     "OLLAMA_PLATFORM_DRAIN_HOOK",
     "OLLAMA_PLATFORM_DRAIN_SECONDS",
+    "OLLAMA_PLATFORM_TARGET_GROUP_ARN",
 )
 READY_URLS = {"backend": "http://127.0.0.1:8000/ready", "frontend": "http://127.0.0.1:8080/health"}
 
