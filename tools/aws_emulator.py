@@ -89,6 +89,8 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   Not emulated: Strategy other than Rolling, BakeTime, MaxHealthyPercentage's omitted-vs-100 difference, warm pool
   instances (not replaced), ProgressDetails.
 - With ``--images-pending``, CreateImage leaves the AMI ``pending`` (RegisterImage and CopyImage are unaffected).
+- GetSecretValue without VersionId or VersionStage returns AWSCURRENT after UpdateSecretVersionStage moved it (moto
+  kept returning the version that held it before).
 - API calls of Auto Scaling, EC2 and ELBv2 are serialised with the lifecycle timer (moto has no locking).
 
 Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pending_lifecycle_actions()`` and
@@ -173,6 +175,26 @@ def apply_patches() -> None:
     _patch_autoscaling_instance_refresh()
     _patch_autoscaling_terminate_hooks()
     _patch_ec2_images_pending()
+    _patch_secretsmanager_current_version()
+
+
+def _patch_secretsmanager_current_version() -> None:
+    """GetSecretValue without VersionId or VersionStage returns AWSCURRENT (AWS's API reference); moto returned the
+    version that was current before UpdateSecretVersionStage moved the label."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(self: Any, secret_id: str, version_stage: str, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, secret_id, version_stage, *args, **kwargs)
+        if version_stage == "AWSCURRENT":
+            secret = self.secrets[secret_id]
+            current = [v for v, version in secret.versions.items() if "AWSCURRENT" in version["version_stages"]]
+            if current:
+                secret.set_default_version_id(current[0])
+        return result
+
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 
 def _patch_ec2_create_image() -> None:

@@ -123,3 +123,18 @@ def test_missing_backup_vault_is_access_denied_as_on_aws(aws: str) -> None:
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
     backup.create_backup_vault(BackupVaultName="ollama-vault")
     assert backup.describe_backup_vault(BackupVaultName="ollama-vault")["BackupVaultName"] == "ollama-vault"
+
+
+def test_a_staged_rotation_is_read_as_aws_reads_it(aws: str) -> None:
+    """Secrets Manager's GetSecretValue reference: without VersionId or VersionStage it returns AWSCURRENT; moving
+    AWSCURRENT (UpdateSecretVersionStage) puts AWSPREVIOUS on the version it left."""
+    sm = client("secretsmanager", aws)
+    arn = sm.create_secret(Name="ollama-local/rotated", SecretString="old")["ARN"]
+    old = sm.get_secret_value(SecretId=arn)["VersionId"]
+    pending = sm.put_secret_value(SecretId=arn, SecretString="new", VersionStages=["AWSPENDING"])["VersionId"]
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "old"  # AWSPENDING is not read by default
+    sm.update_secret_version_stage(
+        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=pending, RemoveFromVersionId=old
+    )
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "new"
+    assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "old"
