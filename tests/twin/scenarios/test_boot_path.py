@@ -170,12 +170,14 @@ def test_a_killed_backend_is_replaced_from_the_image_and_serves(twin: Twin, reco
 
 def test_scale_out_serves_with_no_play(twin: Twin, record_property):
     """Product: an instance added by the group (scale-out, the morning schedule) configures itself and serves;
-    the time from launch to InService is the baked image's boot-to-ready."""
+    the time from launch to InService is the baked image's boot-to-ready. The minimum rises with the desired
+    capacity, as an operator raises it with a target tracking policy on the group (the in-flight policy would
+    otherwise scale the idle group back in)."""
     asg, group = twin.client("autoscaling"), _groups(twin)["backend"]
     before = set(twin.in_service(group))
-    desired = twin.group(group)["DesiredCapacity"]
+    desired, minimum = twin.group(group)["DesiredCapacity"], twin.group(group)["MinSize"]
     started = time.monotonic()
-    asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired + 1, HonorCooldown=False)
+    asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired + 1, DesiredCapacity=desired + 1)
     try:
         new = wait_for("the new backend InService", lambda: sorted(set(twin.in_service(group)) - before), 600)[0]
         ready = round(time.monotonic() - started, 1)
@@ -193,7 +195,7 @@ def test_scale_out_serves_with_no_play(twin: Twin, record_property):
         record_property("backend_boot_to_ready_seconds", ready)
         print(f"baked backend image: launch to InService in {ready} s")
     finally:
-        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=minimum, DesiredCapacity=desired)
 
 
 def test_a_bad_secret_name_abandons_the_launch_and_the_fleet_keeps_serving(twin: Twin):
