@@ -67,10 +67,11 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   (never lower with DisableScaleIn). No matching datapoint: nothing happens. Each change is in
   /_emulator/autoscaling-calls (source ``target-tracking``). Predefined metrics, metric math, step and simple
   policies' alarms and scheduled actions are not evaluated.
-- Scheduled actions with a Recurrence (five-field cron, in the action's TimeZone, UTC by default) run on the
-  compressed clock (real time divided by the time scale; ``/_emulator/clock`` reads it and moves it): each minute
-  the clock passes that the cron matches sets MinSize/MaxSize/DesiredCapacity as the action says. StartTime and
-  EndTime are not applied; one-off actions (no Recurrence) are not run.
+- Scheduled actions with a Recurrence (five-field cron, with day and month names such as ``MON-FRI``, in the
+  action's TimeZone, UTC by default) run on the compressed clock (real time divided by the time scale;
+  ``/_emulator/clock`` reads it and moves it): each minute the clock passes that the cron matches sets
+  MinSize/MaxSize/DesiredCapacity as the action says. StartTime and EndTime are not applied; one-off actions (no
+  Recurrence) are not run.
 - Instance refresh (moto has none): StartInstanceRefresh (DesiredConfiguration.LaunchTemplate; Preferences
   MinHealthyPercentage, MaxHealthyPercentage, InstanceWarmup, CheckpointPercentages/CheckpointDelay, SkipMatching,
   AutoRollback, ScaleInProtectedInstances, StandbyInstances, AlarmSpecification), DescribeInstanceRefreshes (Status,
@@ -1672,12 +1673,25 @@ def evaluate_target_tracking(now: float | None = None) -> None:
 
 # ---------------------------------------------------------------------------------------- scheduled actions
 CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute hour day-of-month month day-of-week (0 = Sunday)
+# Names the month and day-of-week fields take besides numbers (any case), as in "0 20 * * MON-FRI".
+MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+CRON_NAMES = {
+    (1, 12): {name: number for number, name in enumerate(MONTH_NAMES, 1)},
+    (0, 6): {name: number for number, name in enumerate(DAY_NAMES)},
+}
 MAX_MINUTES_PER_TICK = 2 * 24 * 60
 _CLOCK: dict[str, Any] = {}
 
 
 def _cron_values(field_text: str, low: int, high: int) -> set[int]:
-    """The values one cron field allows (``*``, ``*/n``, ``a-b``, ``a-b/n``, lists; 7 is Sunday too)."""
+    """The values one cron field allows (``*``, ``*/n``, ``a-b``, ``a-b/n``, lists; 7 is Sunday too; names in the
+    month and day-of-week fields, ``MON-FRI``, ``JAN,JUL``)."""
+    names = CRON_NAMES.get((low, high), {})
+
+    def number(text: str) -> int:
+        return names[text.upper()] if text.upper() in names else int(text)
+
     values: set[int] = set()
     for part in field_text.split(","):
         body, _, step_text = part.partition("/")
@@ -1685,9 +1699,9 @@ def _cron_values(field_text: str, low: int, high: int) -> set[int]:
         if body == "*":
             start, end = low, high
         elif "-" in body:
-            start, end = (int(x) for x in body.split("-", 1))
+            start, end = (number(x) for x in body.split("-", 1))
         else:
-            start = end = int(body)
+            start = end = number(body)
         values.update(v % 7 if high == 6 else v for v in range(start, end + 1, step))
     return values
 

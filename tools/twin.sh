@@ -10,7 +10,9 @@
 # Env:   OLLAMA_TWIN_AWS_PORT     emulator port (default 4566); inventories/local reads the same variable.
 #        OLLAMA_TWIN_SUBNET       the twin's VPC range (default 10.213.0.0/16), a podman network of the same range.
 #        OLLAMA_TWIN_TIME_SCALE   AWS's timeouts (lifecycle heartbeat, health checks, grace periods) multiplied by
-#                                 this (default 0.2: a 900 s heartbeat is 180 s).
+#                                 this (default 0.2: a 900 s heartbeat is 180 s); the emulator's clock, on which
+#                                 scheduled actions run, goes 1/scale times faster (it starts at the beginning of a
+#                                 working day: the night stop comes after 12 h of that clock, 144 real minutes).
 # Ports: 1338 instance metadata (on the twin network only); the load balancers' proxies on the ports of
 #        tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).
 set -euo pipefail
@@ -49,10 +51,19 @@ cmd_up() {
     install -d -m 0700 "$STATE_DIR/ssh"
     ssh-keygen -q -t ed25519 -N "" -C ollama-twin -f "$STATE_DIR/ssh/id_ed25519"
   fi
+  local fresh=0
+  "$PYTHON" "$ROOT/tools/aws_emulator.py" status --state-dir "$STATE_DIR" >/dev/null 2>&1 || fresh=1
   # Containers reach the emulator on the host through the twin network's gateway, so it binds every address.
   "$PYTHON" "$ROOT/tools/aws_emulator.py" start --host 0.0.0.0 --port "$PORT" --state-dir "$STATE_DIR" \
       --lifecycle-time-scale "$TIME_SCALE" --images-pending >/dev/null \
     || die "the AWS emulator did not start on port $PORT: is the port taken? set OLLAMA_TWIN_AWS_PORT to a free port"
+  if [ "$fresh" -eq 1 ]; then
+    # The stack creates terraform/scaling.tf's night stop and morning start; they run on the emulator's compressed
+    # clock. A new emulator's clock starts at the beginning of a working day, so a whole run (about 45 minutes real)
+    # stays inside it and the schedule only acts when a scenario moves the clock (tools/twin/scaling.py).
+    (cd "$ROOT" && "$PYTHON" -m tools.twin.scaling start-clock --endpoint "http://127.0.0.1:$PORT" >/dev/null) \
+      || die "could not set the AWS emulator's clock to the start of a working day (see above)"
+  fi
   start_controller
   log "AWS emulator on http://127.0.0.1:$PORT, controller running; next: .venv/bin/ansible-playbook site.yml -i inventories/local"
 }

@@ -72,6 +72,18 @@ def test_the_recurrence_is_read_in_the_actions_time_zone(fast: Cloud) -> None:
     assert run["emulated_time"] < "2026-12-07T06:02:00"
 
 
+def test_a_recurrence_with_day_names_runs_on_those_days_only(fast: Cloud) -> None:
+    """Recurring schedules use traditional cron syntax, where the day-of-week field takes names too: the night stop
+    terraform/scaling.tf declares ("0 20 * * MON-FRI") runs on a Friday evening, not on a Saturday's."""
+    fast.create_group(desired=2)
+    _schedule(fast, "sleep", "0 20 * * MON-FRI", 0)
+    aws_emulator.set_clock(fast.url, SATURDAY.replace(hour=19, minute=59, second=30))
+    time.sleep(4.0)  # past 20:00 on the clock
+    assert _desired(fast) == 2
+    aws_emulator.set_clock(fast.url, SATURDAY.replace(day=11, hour=19, minute=59, second=30))  # the Friday before
+    _wait_for(lambda: _desired(fast) == 0)
+
+
 def test_the_clock_route_refuses_a_time_without_offset(fast: Cloud) -> None:
     """The private clock route needs an unambiguous time."""
     request = urllib.request.Request(
@@ -90,5 +102,12 @@ def test_cron_fields() -> None:
     assert aws_emulator.cron_matches("*/15 6-8 * * 1,3", monday_7)
     assert not aws_emulator.cron_matches("0 7 * * 0,6", monday_7)
     assert aws_emulator.cron_matches("0 7 * * 7", datetime(2026, 12, 6, 7, tzinfo=UTC))  # a Sunday
+    # Names, in any case, in the month and day-of-week fields.
+    assert aws_emulator.cron_matches("0 7 * * MON-FRI", monday_7)
+    assert aws_emulator.cron_matches("0 7 * DEC mon,wed", monday_7)
+    assert not aws_emulator.cron_matches("0 7 * * SAT,SUN", monday_7)
+    assert not aws_emulator.cron_matches("0 7 * JAN-NOV *", monday_7)
+    with pytest.raises(ValueError):
+        aws_emulator.cron_matches("0 7 * * MONDAY", monday_7)
     with pytest.raises(ValueError, match="five-field"):
         aws_emulator.cron_matches("0 7 * *", monday_7)

@@ -1,16 +1,26 @@
 """The twin's stand-in for terraform apply (tools/twin/stack.py) against the emulator: idempotent layers, the same
-output contract as terraform/outputs.tf, the same instance record as terraform/asg.tf, no image-less fleet."""
+output contract as terraform/outputs.tf, the same instance record as terraform/asg.tf, the scaling terraform/scaling.tf
+declares (read by tools/twin/scaling.py, a planted difference caught), no image-less fleet."""
 
 from __future__ import annotations
 
+import base64
+import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 import yaml
 
+from tests.project import load_program
+from tests.terraform.terraform_helpers import planted_copy
+from tools import aws_emulator
 from tools.provider_schema.check import parse_file
 from tools.target_groups import target_groups
+from tools.twin import scaling as twin_scaling
 from tools.twin import stack as twin_stack
 
 pytestmark = pytest.mark.emulator
@@ -18,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SUBNET = "10.213.0.0/16"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGo5vD4b8m2p0o1xJkq3Zl2Qm3p9zYv8r8mP5cQeXb2T test"
 URLS = twin_stack.twin_urls("10.213.0.1")
+COUNTS = {"backend": 1, "frontend": 2}
+CAPACITIES = {tier: twin_scaling.twin_capacity(count) for tier, count in COUNTS.items()}
+PUBLISHER = ROOT / "roles" / "ollama" / "files" / "ollama-inflight-metric"
+ACTION_KEYS = ("Recurrence", "TimeZone", "MinSize", "MaxSize", "DesiredCapacity")
 
 
 def _terraform_outputs() -> set[str]:
@@ -34,11 +48,18 @@ def _publish_images(outputs: dict) -> None:
 
 
 @pytest.fixture
-def deployed(aws):
+def working_day(aws) -> dict[str, Any]:
+    """The emulator's clock at the start of a working day, as tools/twin.sh up sets it: no night stop fires while a
+    test runs (another test may have left the session's emulator clock anywhere)."""
+    return twin_scaling.start_working_day(aws, twin_scaling.twin_schedule())
+
+
+@pytest.fixture
+def deployed(aws, working_day):
     stack = twin_stack.Stack(aws, "us-east-1")
     base = twin_stack.foundation(stack, SUBNET, PUBLIC_KEY, container_image="")
     _publish_images(base)
-    outputs = twin_stack.fleet(stack, base, {"backend": 1, "frontend": 2}, "http://10.213.0.1:4566", URLS)
+    outputs = twin_stack.fleet(stack, base, COUNTS, "http://10.213.0.1:4566", URLS)
     return aws, stack, outputs
 
 
@@ -46,7 +67,7 @@ def test_both_layers_are_idempotent(deployed):
     aws, _, outputs = deployed
     again = twin_stack.Stack(aws, "us-east-1")
     base = twin_stack.foundation(again, SUBNET, PUBLIC_KEY, container_image="")
-    assert twin_stack.fleet(again, base, {"backend": 1, "frontend": 2}, "http://10.213.0.1:4566", URLS) == outputs
+    assert twin_stack.fleet(again, base, COUNTS, "http://10.213.0.1:4566", URLS) == outputs
     assert again.changes == []
 
 
@@ -64,7 +85,7 @@ def test_the_fleet_layer_refuses_to_run_without_images(aws):
     stack = twin_stack.Stack(aws, "us-east-1")
     base = twin_stack.foundation(stack, SUBNET, PUBLIC_KEY, container_image="")
     with pytest.raises(RuntimeError, match=r"run playbooks/bake_ami.yml first"):
-        twin_stack.fleet(stack, base, {"backend": 1, "frontend": 2}, "", URLS)
+        twin_stack.fleet(stack, base, COUNTS, "", URLS)
     assert boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
 
 
@@ -152,3 +173,187 @@ def test_render_refuses_a_template_without_the_record_variable(tmp_path):
     template.write_text("#!/bin/bash\n${settings}\n")
     with pytest.raises(ValueError, match="instance_env"):
         twin_stack.render_user_data({"A": "b"}, template)
+
+
+# ------------------------------------------------------------------------------------------------------------ scaling
+def _group_names(outputs: dict) -> list[str]:
+    return [outputs["ollama_backend_asg_name"], outputs["ollama_frontend_asg_name"]]
+
+
+def created_scaling(group_names: list[str]) -> dict[str, dict]:
+    """The twin's target tracking policies and scheduled actions in the emulator, keyed by (group, name)."""
+    asg = boto3.client("autoscaling")
+    policies, actions = {}, {}
+    for group in group_names:
+        for policy in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]:
+            policies[(group, policy["PolicyName"])] = policy.get("TargetTrackingConfiguration")
+        for action in asg.describe_scheduled_actions(AutoScalingGroupName=group)["ScheduledUpdateGroupActions"]:
+            actions[(group, action["ScheduledActionName"])] = {k: action[k] for k in ACTION_KEYS if k in action}
+    return {"policies": policies, "actions": actions}
+
+
+def declared_scaling(scaling: twin_scaling.Scaling) -> dict[str, dict]:
+    """What terraform/ declares, in the same shape."""
+    return {
+        "policies": {(p.group_name, p.name): p.configuration() for p in scaling.policies},
+        "actions": {
+            (a.group_name, a.name): {k: v for k, v in a.arguments().items() if k in ACTION_KEYS}
+            for a in scaling.actions
+        },
+    }
+
+
+def differences(created: dict[str, dict], declared: dict[str, dict]) -> list[str]:
+    problems = []
+    for kind in ("policies", "actions"):
+        for group, name in sorted(set(created[kind]) | set(declared[kind])):
+            have, want = created[kind].get((group, name)), declared[kind].get((group, name))
+            if have != want:
+                problems.append(f"{kind} {name} on {group}: the twin has {have}, terraform/ declares {want}")
+    return problems
+
+
+def test_the_groups_carry_the_scaling_that_scaling_tf_declares(deployed):
+    """The backend's in-flight target tracking policy and both groups' night stop and morning start are in the
+    emulator exactly as terraform/scaling.tf declares them for the twin (its names, its capacity)."""
+    _, _, outputs = deployed
+    declared = twin_scaling.read(CAPACITIES)
+    assert differences(created_scaling(_group_names(outputs)), declared_scaling(declared)) == []
+    # Not vacuous: the one policy on a customized metric is the backend's in-flight policy, and each group has a
+    # stop to zero and a start back to its own capacity, which leaves room for exactly one scale-out.
+    assert [(p.address, p.group_name) for p in declared.policies] == [
+        ("aws_autoscaling_policy.inflight[0]", outputs["ollama_backend_asg_name"])
+    ]
+    for name in _group_names(outputs):
+        group = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+        capacity = {k: group["AutoScalingGroups"][0][k] for k in ("MinSize", "MaxSize", "DesiredCapacity")}
+        assert capacity["MaxSize"] == capacity["DesiredCapacity"] + 1 == capacity["MinSize"] + 1, name
+        sizes = sorted((a.min_size, a.max_size, a.desired_capacity) for a in declared.actions if a.group_name == name)
+        assert sizes == [(0, 0, 0), (capacity["MinSize"], capacity["MaxSize"], capacity["DesiredCapacity"])], name
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('metric_name = "InFlightRequests"', 'metric_name = "InFlightGenerations"', "InFlightGenerations"),
+        ("recurrence             = local.schedule_cron.sleep", "recurrence             = local.schedule_cron.wake",
+         "night-stop"),
+    ],
+    ids=["metric-name", "night-stop-time"],
+)  # fmt: skip
+def test_a_planted_difference_in_scaling_tf_is_caught(deployed, tmp_path, old, new, named):
+    """The comparison above fails when terraform/scaling.tf says something else than the twin created."""
+    _, _, outputs = deployed
+    planted = twin_scaling.read(CAPACITIES, terraform_dir=planted_copy(tmp_path, "scaling.tf", old, new))
+    found = differences(created_scaling(_group_names(outputs)), declared_scaling(planted))
+    assert found and all(named in problem for problem in found), found
+
+
+def _backend_record_group(outputs: dict) -> str:
+    """The group name the backend's instance record gives the metric publisher (OLLAMA_PLATFORM_ASG_NAME)."""
+    template = boto3.client("ec2").describe_launch_template_versions(
+        LaunchTemplateName="ollama-local-backend-lt", Versions=["$Default"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    user_data = base64.b64decode(template["UserData"]).decode()
+    (name,) = re.findall(r"^OLLAMA_PLATFORM_ASG_NAME=(\S+)$", user_data, flags=re.MULTILINE)
+    assert name == outputs["ollama_backend_asg_name"]
+    return name
+
+
+def test_the_inflight_policy_tracks_the_metric_the_backends_publish(deployed):
+    """The policy's metric is the datum roles/ollama's publisher sends: its namespace, name, unit and dimension, with
+    the group name the backend's instance record gives it."""
+    _, _, outputs = deployed
+    publisher = load_program(PUBLISHER, "ollama_inflight_metric")
+    group = outputs["ollama_backend_asg_name"]
+    (policy,) = boto3.client("autoscaling").describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]
+    spec = policy["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]
+    datum = publisher.metric_datum(1, _backend_record_group(outputs))
+    assert (spec["Namespace"], spec["MetricName"], spec["Dimensions"], spec["Unit"]) == (
+        publisher.NAMESPACE, datum["MetricName"], datum["Dimensions"], datum["Unit"],
+    )  # fmt: skip
+
+
+SCALING_TF_PLANTS = {
+    "terraform-metric-name": ('metric_name = "InFlightRequests"', 'metric_name = "InFlightGenerations"'),
+    "terraform-namespace": ('namespace   = "Ollama"', 'namespace   = "OllamaPlatform"'),
+    "terraform-dimension": ('name  = "AutoScalingGroupName"', 'name  = "AutoScalingGroup"'),
+}
+PUBLISHER_PLANTS = {"publisher-namespace": ("NAMESPACE", "OllamaPlatform"), "publisher-dimension": ("DIMENSION", "Asg")}
+
+
+def _target_tracking_changes(aws: str) -> list[dict]:
+    return [c for c in aws_emulator.autoscaling_calls(aws) if c["source"] == "target-tracking"]
+
+
+@pytest.mark.parametrize("plant", [None, *SCALING_TF_PLANTS, *PUBLISHER_PLANTS])
+def test_the_publishers_in_flight_datum_scales_the_backend_out_unless_a_side_differs(
+    aws, working_day, tmp_path, monkeypatch, plant
+):
+    """End to end in the emulator: the backend publisher's datum above target scales the backend out through the
+    policy the twin created from terraform/scaling.tf; a different metric name, namespace or dimension on either side
+    (planted in a copy of scaling.tf, or in the publisher) leaves the group alone."""
+    publisher = load_program(PUBLISHER, "ollama_inflight_metric")
+    terraform_dir = None
+    if plant in SCALING_TF_PLANTS:
+        terraform_dir = planted_copy(tmp_path, "scaling.tf", *SCALING_TF_PLANTS[plant])
+    elif plant in PUBLISHER_PLANTS:
+        monkeypatch.setattr(publisher, *PUBLISHER_PLANTS[plant])
+    stack = twin_stack.Stack(aws, "us-east-1")
+    base = twin_stack.foundation(stack, SUBNET, PUBLIC_KEY, container_image="")
+    _publish_images(base)
+    group = stack.name("asg")
+    (policy,) = twin_scaling.read(CAPACITIES).policies
+    # Sent before the policy exists: the emulator evaluates a new policy at its first tick.
+    load = publisher.metric_datum(int(3 * policy.target_value), group)
+    boto3.client("cloudwatch").put_metric_data(Namespace=publisher.NAMESPACE, MetricData=[load])
+    twin_stack.fleet(stack, base, COUNTS, "", URLS, terraform_dir=terraform_dir)
+    asg = boto3.client("autoscaling")
+
+    def desired() -> int:
+        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0][
+            "DesiredCapacity"
+        ]
+
+    if plant is None:
+        deadline = time.monotonic() + 10
+        while desired() == 1 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert desired() == 2, "MaxSize is the twin's count + 1: three times the target asks for more, capped at 2"
+        (change,) = _target_tracking_changes(aws)
+        assert change["policy_name"] == policy.name and change["metric_value"] == 3 * policy.target_value
+    else:
+        time.sleep(2.0)  # four evaluations of the emulator's 0.5 s tick
+        assert desired() == 1 and _target_tracking_changes(aws) == [], plant
+
+
+def test_the_twins_working_day_is_read_from_the_schedule():
+    """The twin's clock starts at working_day_start on a working day (MON-FRI by default), in the schedule's zone."""
+    schedule = twin_scaling.twin_schedule()
+    saturday, wednesday_night = datetime(2026, 12, 12, 10, tzinfo=UTC), datetime(2026, 12, 9, 23, tzinfo=UTC)
+    assert twin_scaling.working_day_start(schedule, saturday) == datetime(2026, 12, 14, 8, tzinfo=UTC)
+    assert twin_scaling.working_day_start(schedule, wednesday_night) == datetime(2026, 12, 9, 8, tzinfo=UTC)
+    paris = {**schedule, "time_zone": "Europe/Paris"}
+    assert twin_scaling.working_day_start(paris, wednesday_night) == datetime(2026, 12, 10, 7, tzinfo=UTC)
+    friday_stop = datetime(2026, 12, 11, 20, 0, 30, tzinfo=UTC)
+    assert twin_scaling.next_run("0 20 * * MON-FRI", "Etc/UTC", friday_stop) == datetime(2026, 12, 14, 20, tzinfo=UTC)
+
+
+def test_start_clock_moves_the_emulators_clock_to_the_working_days_start(aws):
+    moved = twin_scaling.start_working_day(aws, twin_scaling.twin_schedule())
+    start = datetime.fromisoformat(moved["clock"])
+    now = twin_scaling.clock(aws)["now"]
+    assert start <= now < start + timedelta(minutes=5 / moved["time_scale"])
+    assert start.strftime("%H:%M") == twin_scaling.twin_schedule()["working_day_start"]
+
+
+def test_a_twin_run_fits_in_the_twins_working_day():
+    """tools/twin.sh starts the clock at working_day_start: at the twin's time scale the working day must outlast a
+    twin run (site.yml twice and the scenarios, about 45 minutes), or the night stop would fire during it."""
+    scale = float(
+        re.search(r'TIME_SCALE="\$\{OLLAMA_TWIN_TIME_SCALE:-([0-9.]+)\}"', (ROOT / "tools" / "twin.sh").read_text())[1]
+    )
+    schedule = twin_scaling.twin_schedule()
+    start = twin_scaling.working_day_start(schedule, datetime(2026, 12, 9, tzinfo=UTC))
+    real_minutes = (twin_scaling.working_day_end(schedule, start) - start).total_seconds() * scale / 60
+    assert real_minutes >= 90, f"the twin's working day lasts {real_minutes:.0f} real minutes at time scale {scale}"

@@ -9,7 +9,8 @@ layers and from the same settings, and prints the same outputs (a test holds the
 - ``fleet``: per tier the launch template (user data rendered from terraform/templates/user_data.sh.tftpl, image
   from the tier's parameter the bake wrote), target group (port and health check read from terraform/alb.tf by
   tools/target_groups.py), load balancer and listener, Auto Scaling group with its launch lifecycle hook, and the CPU
-  alarms.
+  alarms; then the scaling terraform/scaling.tf declares (tools/twin/scaling.py): the backend's target tracking
+  policy on the in-flight metric and both groups' night stop and morning start.
 
 From there the emulator and the twin's controller (tools/twin/controller.py) take the path AWS takes: the group
 launches, the instance configures itself and completes its hook, the target is registered and the proxy serves it.
@@ -39,6 +40,8 @@ from tools import aws_emulator
 from tools.target_groups import TargetGroup, target_groups
 from tools.twin.controller import image_ref, proxy_ports
 from tools.twin.proxy import stream_idle_timeout_s
+from tools.twin.scaling import Capacity, ScheduledAction, TrackingPolicy, twin_capacity
+from tools.twin.scaling import read as read_scaling
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_DATA_TEMPLATE = ROOT / "terraform" / "templates" / "user_data.sh.tftpl"
@@ -225,8 +228,7 @@ class Stack:
         instance_env: dict[str, str],
         vpc: str,
         subnets: list[str],
-        desired: int,
-        max_size: int = 4,
+        capacity: Capacity,
     ) -> FleetTier:
         ec2, asg = self.c("ec2"), self.c("autoscaling")
         name = self.name("asg") if spec.tier == "backend" else self.name(f"{spec.tier}-asg")
@@ -276,7 +278,7 @@ class Stack:
             asg.create_auto_scaling_group(
                 AutoScalingGroupName=name,
                 MinSize=0,
-                MaxSize=max_size,
+                MaxSize=capacity.max,
                 DesiredCapacity=0,
                 LaunchTemplate={"LaunchTemplateName": lt_name, "Version": str(first["DefaultVersionNumber"])},
                 VPCZoneIdentifier=",".join(subnets),
@@ -308,10 +310,75 @@ class Stack:
             )
             self.changes.append(f"create lifecycle hook {name}-drain")
         group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        if group["DesiredCapacity"] != desired or group["MinSize"] != desired:
-            asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=desired, DesiredCapacity=desired)
-            self.changes.append(f"set {name} desired capacity {desired}")
+        if Capacity(group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) != capacity:
+            asg.update_auto_scaling_group(
+                AutoScalingGroupName=name,
+                MinSize=capacity.min,
+                MaxSize=capacity.max,
+                DesiredCapacity=capacity.desired,
+            )
+            self.changes.append(f"set {name} capacity min {capacity.min} max {capacity.max} desired {capacity.desired}")
         return FleetTier(name, lt_name, tg_arn, lb, hook)
+
+    # -------------------------------------------------------------------------------------------- scaling
+    def tracking_policy(self, group: str, policy: TrackingPolicy) -> None:
+        """The target tracking policy ``policy`` on ``group``, as PutScalingPolicy leaves it."""
+        asg = self.c("autoscaling")
+        found = asg.describe_policies(AutoScalingGroupName=group, PolicyNames=[policy.name])["ScalingPolicies"]
+        if found and found[0].get("TargetTrackingConfiguration") == policy.configuration():
+            return
+        asg.put_scaling_policy(
+            AutoScalingGroupName=group,
+            PolicyName=policy.name,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingConfiguration=policy.configuration(),
+        )
+        self.changes.append(f"put target tracking policy {policy.name} on {group}")
+
+    def scheduled_action(self, group: str, action: ScheduledAction) -> None:
+        """The recurring scheduled action ``action`` on ``group``."""
+        asg = self.c("autoscaling")
+        wanted = action.arguments()
+        found = asg.describe_scheduled_actions(AutoScalingGroupName=group, ScheduledActionNames=[action.name])
+        current = found["ScheduledUpdateGroupActions"]
+        if current and {key: current[0].get(key) for key in wanted} == wanted:
+            return
+        asg.put_scheduled_update_group_action(AutoScalingGroupName=group, **wanted)
+        self.changes.append(f"put scheduled action {action.name} ({action.recurrence}) on {group}")
+
+    def scaling(
+        self, tiers: dict[str, FleetTier], policies: tuple[TrackingPolicy, ...], actions: tuple[ScheduledAction, ...]
+    ) -> None:
+        """The declared policies and scheduled actions on the tiers' groups; undeclared ones of those kinds go, as
+        terraform apply removes what the configuration no longer declares."""
+        asg = self.c("autoscaling")
+        for item in (*policies, *actions):
+            if item.tier not in tiers or tiers[item.tier].asg_name != item.group_name:
+                twin = tiers[item.tier].asg_name if item.tier in tiers else "none"
+                raise RuntimeError(
+                    f"{item.address} acts on {item.group_name}, but the twin's {item.tier} group is {twin}: "
+                    "terraform/ and the twin's naming (filter_plugins/naming.py) disagree"
+                )
+        for policy in policies:
+            self.tracking_policy(tiers[policy.tier].asg_name, policy)
+        for action in actions:
+            self.scheduled_action(tiers[action.tier].asg_name, action)
+        for fleet_tier in tiers.values():
+            group = fleet_tier.asg_name
+            declared = {p.name for p in policies if p.group_name == group}
+            for found in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]:
+                custom = (found.get("TargetTrackingConfiguration") or {}).get("CustomizedMetricSpecification")
+                if custom and found["PolicyName"] not in declared:
+                    asg.delete_policy(AutoScalingGroupName=group, PolicyName=found["PolicyName"])
+                    self.changes.append(f"delete policy {found['PolicyName']} from {group}")
+            declared = {a.name for a in actions if a.group_name == group}
+            scheduled = asg.describe_scheduled_actions(AutoScalingGroupName=group)["ScheduledUpdateGroupActions"]
+            for found in scheduled:
+                if found["ScheduledActionName"] not in declared:
+                    asg.delete_scheduled_action(
+                        AutoScalingGroupName=group, ScheduledActionName=found["ScheduledActionName"]
+                    )
+                    self.changes.append(f"delete scheduled action {found['ScheduledActionName']} from {group}")
 
     def target_group(self, spec: TierSpec, vpc: str) -> str:
         elb = self.c("elbv2")
@@ -682,9 +749,14 @@ def fleet(
     instance_endpoint: str,
     urls: dict[str, str],
     admin_email: str = "",
+    terraform_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Launch templates, load balancers and groups of both tiers, from the images the bake published."""
+    """Launch templates, load balancers and groups of both tiers, from the images the bake published, and the
+    scaling terraform/ (or ``terraform_dir``) declares for them. Each group's capacity is the twin's
+    (tools/twin/scaling.py twin_capacity: min = desired = the tier's count, max one more)."""
     vpc, subnets = outputs["ollama_vpc_id"], outputs["ollama_private_subnet_ids"]
+    capacities = {tier: twin_capacity(counts.get(tier, 1)) for tier in TIERS}
+    scaling = read_scaling(capacities, stack.environment, stack.region, terraform_dir)
     created = {}
     for tier, spec in TIERS.items():
         parameter = outputs["ollama_ami_parameter_names"][tier]
@@ -692,12 +764,13 @@ def fleet(
         if not image:
             raise RuntimeError(f"no image for the {tier} tier in {parameter}: run playbooks/bake_ami.yml first")
         settings = instance_settings(outputs, tier, instance_endpoint, urls, admin_email)
-        created[tier] = stack.fleet_tier(spec, image, settings, vpc, subnets, counts.get(tier, 1))
+        created[tier] = stack.fleet_tier(spec, image, settings, vpc, subnets, capacities[tier])
     topic = outputs["ollama_sns_topic_arn"]
     backend_asg = created["backend"].asg_name
     stack.alarm(stack.name("high-cpu"), backend_asg, topic, 70.0, "GreaterThanOrEqualToThreshold")
     stack.alarm(stack.name("low-cpu"), backend_asg, topic, 20.0, "LessThanOrEqualToThreshold")
     stack.release_alarms(created, topic)
+    stack.scaling(created, scaling.policies, scaling.actions)
     return {
         **outputs,
         "ollama_backend_asg_name": created["backend"].asg_name,

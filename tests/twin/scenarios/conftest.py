@@ -57,6 +57,20 @@ def http(url: str, headers: dict[str, str] | None = None, data: bytes | None = N
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
+def serving_targets(url: str, headers: dict[str, str] | None = None, requests: int = 4) -> set[str]:
+    """The targets (the proxy's X-Served-By) that answered 200 to ``requests`` requests; while the load balancer
+    changes targets, some requests may get a 503 or time out."""
+    served = set()
+    for _ in range(requests):
+        try:
+            status, response_headers, _ = http(url, headers, timeout=10)
+        except OSError:  # a timeout while the proxy reloads
+            continue
+        if status == 200:
+            served.add(response_headers.get("x-served-by", ""))
+    return served
+
+
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.twin.scenarios.conftest import STATE_DIR, Twin, console, http, wait_for
+from tests.twin.scenarios.conftest import STATE_DIR, Twin, console, http, serving_targets, wait_for
 from tools import aws_emulator
 
 pytestmark = pytest.mark.twin
@@ -24,20 +24,6 @@ TIERS = ("backend", "frontend")
 
 def _groups(twin: Twin) -> dict[str, str]:
     return {"backend": twin.outputs["ollama_backend_asg_name"], "frontend": twin.outputs["ollama_frontend_asg_name"]}
-
-
-def _serving(url: str, headers: dict[str, str] | None = None, requests: int = 4) -> set[str]:
-    """The targets that answered 200 (while the load balancer changes targets, some requests may get a 503 or
-    time out)."""
-    served = set()
-    for _ in range(requests):
-        try:
-            status, response_headers, _ = http(url, headers, timeout=10)
-        except OSError:  # a timeout while the proxy reloads
-            continue
-        if status == 200:
-            served.add(response_headers.get("x-served-by", ""))
-    return served
 
 
 def _served_by(url: str, headers: dict[str, str] | None = None, requests: int = 8) -> set[str]:
@@ -155,7 +141,7 @@ def test_a_killed_backend_is_replaced_from_the_image_and_serves(twin: Twin, reco
         "the replacement serving through the internal load balancer",
         lambda: (
             replacement
-            in _serving(
+            in serving_targets(
                 f"{twin.outputs['ollama_internal_api_url']}/api/version",
                 {"Authorization": f"Bearer {twin.token()}"},
             )
@@ -170,12 +156,14 @@ def test_a_killed_backend_is_replaced_from_the_image_and_serves(twin: Twin, reco
 
 def test_scale_out_serves_with_no_play(twin: Twin, record_property):
     """Product: an instance added by the group (scale-out, the morning schedule) configures itself and serves;
-    the time from launch to InService is the baked image's boot-to-ready."""
+    the time from launch to InService is the baked image's boot-to-ready. The minimum rises with the desired
+    capacity, as an operator raises it with a target tracking policy on the group (the in-flight policy would
+    otherwise scale the idle group back in)."""
     asg, group = twin.client("autoscaling"), _groups(twin)["backend"]
     before = set(twin.in_service(group))
-    desired = twin.group(group)["DesiredCapacity"]
+    desired, minimum = twin.group(group)["DesiredCapacity"], twin.group(group)["MinSize"]
     started = time.monotonic()
-    asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired + 1, HonorCooldown=False)
+    asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired + 1, DesiredCapacity=desired + 1)
     try:
         new = wait_for("the new backend InService", lambda: sorted(set(twin.in_service(group)) - before), 600)[0]
         ready = round(time.monotonic() - started, 1)
@@ -183,7 +171,7 @@ def test_scale_out_serves_with_no_play(twin: Twin, record_property):
             "the new backend serving",
             lambda: (
                 new
-                in _serving(
+                in serving_targets(
                     f"{twin.outputs['ollama_internal_api_url']}/api/version",
                     {"Authorization": f"Bearer {twin.token()}"},
                 )
@@ -193,7 +181,7 @@ def test_scale_out_serves_with_no_play(twin: Twin, record_property):
         record_property("backend_boot_to_ready_seconds", ready)
         print(f"baked backend image: launch to InService in {ready} s")
     finally:
-        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=minimum, DesiredCapacity=desired)
 
 
 def test_a_bad_secret_name_abandons_the_launch_and_the_fleet_keeps_serving(twin: Twin):
@@ -254,7 +242,7 @@ def test_a_bad_secret_name_abandons_the_launch_and_the_fleet_keeps_serving(twin:
         # The serving backend still answers (a proxy reload may hold one request: ask again within a minute).
         wait_for(
             "the serving backends answering",
-            lambda: _serving(
+            lambda: serving_targets(
                 f"{twin.outputs['ollama_internal_api_url']}/api/version",
                 {"Authorization": f"Bearer {twin.token()}"},
                 requests=1,

@@ -43,10 +43,12 @@ def _stream(twin: Twin, num_predict: int, result: dict) -> None:
 
 def test_scale_in_while_streams_run_cuts_none(twin: Twin):
     """Product: the streaming instance protects itself from scale-in; the one scale-in removes drains through
-    its terminating hook (<asg>-drain) and completes it with CONTINUE. Every stream ends with done=true."""
+    its terminating hook (<asg>-drain) and completes it with CONTINUE. Every stream ends with done=true. The
+    minimum moves with the desired capacity, as an operator moves it with the in-flight target tracking policy on
+    the group (which would otherwise scale the idle group in before the streams start)."""
     asg, group = twin.client("autoscaling"), _backend(twin)
-    desired = twin.group(group)["DesiredCapacity"]
-    asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired + 1, HonorCooldown=False)
+    desired, minimum = twin.group(group)["DesiredCapacity"], twin.group(group)["MinSize"]
+    asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired + 1, DesiredCapacity=desired + 1)
     try:
         wait_for("a second backend InService", lambda: len(twin.in_service(group)) >= desired + 1, 600)
         results = [{} for _ in range(4)]
@@ -54,7 +56,7 @@ def test_scale_in_while_streams_run_cuts_none(twin: Twin):
         for thread in threads:
             thread.start()
         time.sleep(5)  # the streams are running
-        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=minimum, DesiredCapacity=desired)
         for thread in threads:
             thread.join(timeout=660)
         assert all(r.get("status") == 200 and r.get("done") for r in results), results
@@ -65,7 +67,7 @@ def test_scale_in_while_streams_run_cuts_none(twin: Twin):
         ]  # fmt: skip
         assert drained and drained[-1]["cause"] == "api", "the drain handler did not complete the terminating hook"
     finally:
-        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=minimum, DesiredCapacity=desired)
 
 
 def test_a_release_whose_bootstrap_fails_rolls_back_to_the_recorded_version(twin: Twin, record_property):

@@ -35,7 +35,7 @@ def _completions(twin: Twin, instance_id: str) -> list[str]:
 
 def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serves(twin: Twin, record_property):
     asg, group = twin.client("autoscaling"), twin.outputs["ollama_backend_asg_name"]
-    desired = twin.group(group)["DesiredCapacity"]
+    desired, minimum = twin.group(group)["DesiredCapacity"], twin.group(group)["MinSize"]
     before = set(twin.in_service(group))
     asg.put_warm_pool(AutoScalingGroupName=group, MaxGroupPreparedCapacity=desired + 1, PoolState="Stopped")
     try:
@@ -48,7 +48,8 @@ def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serv
         assert _completions(twin, warmed) == ["CONTINUE"], "the warmed instance did not complete its launch hook"
         wait_for("the warmed instance stopped", lambda: _ec2_state(twin, warmed) == "stopped", timeout=120)
         started = time.monotonic()
-        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired + 1, HonorCooldown=False)
+        # The minimum rises too: the in-flight target tracking policy would scale the idle group back in.
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired + 1, DesiredCapacity=desired + 1)
         new = wait_for(
             "the warmed instance InService",
             lambda: sorted(set(twin.in_service(group)) - before),
@@ -77,5 +78,5 @@ def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serv
         record_property("warm_pool_scale_out_to_in_service_seconds", seconds)
         print(f"warm pool: scale-out to InService in {seconds} s")
     finally:
-        asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=minimum, DesiredCapacity=desired)
         asg.delete_warm_pool(AutoScalingGroupName=group, ForceDelete=True)
