@@ -38,11 +38,11 @@ BACKEND_FOLLOWS_S = 60
 LOAD_S = 480
 
 
-def _load(twin: Twin, host: str, scenario: str, key: str, report: Path) -> subprocess.Popen:
+def _load(twin: Twin, host: str, scenario: str, key: str, report: Path, users: int) -> subprocess.Popen:
     """The load suite in the background, bounded in time and requests."""
     return subprocess.Popen(
         [sys.executable, "-m", "loadtest.run", "--host", host, "--scenario", scenario, "--model", "llama3.2:1b",
-         "--users", "2", "--duration", f"{LOAD_S}s", "--max-requests", "3000", "--num-predict", "32",
+         "--users", str(users), "--duration", f"{LOAD_S}s", "--max-requests", "3000", "--num-predict", "32",
          "--think-time", "0.5", "--environment", "local", "--skip-preflight", "--report-dir", str(report)],
         cwd=ROOT, env={**os.environ, "OLLAMA_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
@@ -94,9 +94,12 @@ def test_rotations_under_load_fail_no_request(twin: Twin, webui_account: dict[st
     assert status == 200, body[:300]
     session = json.loads(body)["token"]
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 5))
+    # Three streams at most reach the twin's backend: below the in-flight policy's target of 4, so no scale-out.
     loads = {
-        "webui-chat": _load(twin, outputs["ollama_service_url"].rstrip("/"), "webui-chat", session, tmp_path / "webui"),
-        "chat": _load(twin, outputs["ollama_internal_api_url"], "chat", twin.token(), tmp_path / "ollama"),
+        "webui-chat": _load(
+            twin, outputs["ollama_service_url"].rstrip("/"), "webui-chat", session, tmp_path / "webui", users=2
+        ),
+        "chat": _load(twin, outputs["ollama_internal_api_url"], "chat", twin.token(), tmp_path / "ollama", users=1),
     }
     try:
         time.sleep(20)  # steady state first
