@@ -108,6 +108,16 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   RollbackSuccessful, with instance_refresh_id), ``lifecycle`` (Terminating, Terminated, with instance_id) or
   ``target-tracking`` (SetDesiredCapacity, with the policy, metric value and capacities). ``POST /moto-api/reset``
   clears it. Helper ``autoscaling_calls()``.
+- ``GET /_emulator/calls[?access_key=KEY]``: every AWS API request the emulator answered (the private routes and
+  ``/moto-api/`` left out), oldest first, as {time, access_key, service, action, status}: the access key id of the
+  SigV4 Authorization header's credential (or a presigned URL's X-Amz-Credential, or S3's signature version 2 key;
+  "" when unsigned), the credential
+  scope's service as IAM's prefix (``monitoring`` -> ``cloudwatch``), the API action (X-Amz-Target's operation for
+  JSON protocols, the CBOR RPC path's, the Action parameter for query protocols, S3's REST operation from the
+  method, path-style path and sub-resources: GetObject, HeadObject, PutObject, DeleteObject, ListObjectsV2,
+  CreateMultipartUpload, UploadPart, ...) and the HTTP status answered. The newest 100,000 are kept (CALLS_KEPT).
+  The twin's instances sign with their role's own key (tools/twin/imds.py), so this tells which role called what.
+  ``POST /moto-api/reset`` clears it. Helper ``calls()``.
 - ``GET /_emulator/clock`` {now, time_scale}; ``POST /_emulator/clock`` {"now": "<ISO 8601 with offset>"} moves the
   compressed clock scheduled actions run on (400 without an offset). Helper ``set_clock()``.
 - ``GET /_emulator/target-lifecycle-states``: every Auto Scaling instance (warm pools included) as {region,
@@ -130,6 +140,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import math
 import os
@@ -142,8 +153,10 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1831,6 +1844,142 @@ def _set_image_state(image_id: str, state: str) -> bool:
     return found
 
 
+# ------------------------------------------------------------------------------------------------- API call record
+CALLS_KEPT = 100_000  # the newest calls kept (the twin makes tens of thousands in a run)
+# Credential scopes (signing names) whose IAM service prefix differs.
+_IAM_PREFIX_OF_SCOPE = {"monitoring": "cloudwatch"}
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CBOR_OPERATION = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
+_S3_LIST_PARAMETERS = {"prefix", "delimiter", "marker", "continuation-token", "start-after", "encoding-type"}
+_CALLS: deque[tuple[float, str, str, str, int]] = deque(maxlen=CALLS_KEPT)
+_CALLS_LOCK = threading.Lock()
+
+
+def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> str:
+    """The S3 REST operation of a path-style request (``/bucket`` or ``/bucket/key``), as far as S3's API reference
+    names them for the requests the product makes (objects, multipart uploads, listings); other bucket
+    sub-resources get ``<Get|Put|Delete>Bucket<Sub-resource>``."""
+    parts = path.lstrip("/").split("/", 1)
+    if not parts[0]:
+        return "ListBuckets" if method == "GET" else f"{method} /"
+    has = set(query)
+    if len(parts) == 1 or not parts[1]:  # the bucket
+        if method == "HEAD":
+            return "HeadBucket"
+        if method == "POST" and "delete" in has:
+            return "DeleteObjects"
+        if method == "GET" and "uploads" in has:
+            return "ListMultipartUploads"
+        if method == "GET" and "versions" in has:
+            return "ListObjectVersions"
+        verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, method)
+        # A sub-resource is a parameter without a value (?versioning); a listing's parameters have values.
+        sub = sorted(name for name, values in query.items() if values == [""] and name not in _S3_LIST_PARAMETERS)
+        if sub:
+            return f"{verb}Bucket{sub[0][:1].upper()}{sub[0][1:]}"
+        if method == "GET":
+            return "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket"}.get(method, f"{method} bucket")
+    copy = "x-amz-copy-source" in headers
+    if "uploadId" in has:
+        return {
+            "PUT": "UploadPartCopy" if copy else "UploadPart",
+            "POST": "CompleteMultipartUpload",
+            "DELETE": "AbortMultipartUpload",
+            "GET": "ListParts",
+        }.get(method, f"{method} object")
+    if method == "POST" and "uploads" in has:
+        return "CreateMultipartUpload"
+    if "tagging" in has:
+        return {"GET": "GetObjectTagging", "PUT": "PutObjectTagging", "DELETE": "DeleteObjectTagging"}.get(
+            method, f"{method} object"
+        )
+    return {
+        "GET": "GetObject",
+        "HEAD": "HeadObject",
+        "PUT": "CopyObject" if copy else "PutObject",
+        "DELETE": "DeleteObject",
+    }.get(method, f"{method} object")
+
+
+def call_of_request(
+    method: str, path: str, query_string: str, headers: dict[str, str], form: bytes = b""
+) -> tuple[str, str, str]:
+    """(access key id, IAM service prefix, API action) of one AWS API request; "" where the request does not say.
+
+    The key and service come from the SigV4 Authorization header's credential scope (or a presigned URL's
+    X-Amz-Credential), or S3's signature version 2 (``AWS key:signature``, a presigned URL's AWSAccessKeyId); the
+    action from X-Amz-Target (JSON protocols), the Smithy RPC v2 CBOR path, the Action
+    parameter (query protocols: in the query string or the form body ``form``) or, for S3, the method and path
+    (:func:`_s3_operation`). ``headers`` has lower-case names.
+    """
+    query = urllib.parse.parse_qs(query_string, keep_blank_values=True)
+    access_key = service = ""
+    match = _CREDENTIAL.search(headers.get("authorization", ""))
+    if match is None and query.get("X-Amz-Credential"):
+        match = _CREDENTIAL.search("Credential=" + query["X-Amz-Credential"][0])
+    if match is not None:
+        access_key, scope = match.group(1), match.group(2)
+        service = _IAM_PREFIX_OF_SCOPE.get(scope, scope)
+    elif headers.get("authorization", "").startswith("AWS ") or {"AWSAccessKeyId", "Expires"} <= set(query):
+        # S3's signature version 2 (boto3 presigns S3 URLs with it unless told s3v4): only S3 takes it.
+        v2 = headers.get("authorization", "")[4:].split(":", 1)[0] or query.get("AWSAccessKeyId", [""])[0]
+        access_key, service = v2, "s3"
+    target = headers.get("x-amz-target", "")
+    cbor = _CBOR_OPERATION.match(path)
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    elif cbor is not None:
+        action = cbor.group(1)
+    elif query.get("Action"):
+        action = query["Action"][0]
+    elif form and b"Action=" in form:
+        action = urllib.parse.parse_qs(form.decode("utf-8", "replace")).get("Action", [""])[0]
+    elif service == "s3":
+        action = _s3_operation(method, path, query, headers)
+    else:
+        action = ""
+    return access_key, service, action
+
+
+def _record_call(environ: dict[str, Any], status: int) -> None:
+    """Add one request of the WSGI ``environ`` to the call record (the form body is read before the request runs)."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    access_key, service, action = call_of_request(
+        environ.get("REQUEST_METHOD", "GET"),
+        environ.get("PATH_INFO") or "/",
+        environ.get("QUERY_STRING", ""),
+        headers,
+        environ.get("ollama.form", b""),
+    )
+    entry = (round(time.time(), 3), sys.intern(access_key), sys.intern(service), sys.intern(action), status)
+    with _CALLS_LOCK:
+        _CALLS.append(entry)
+
+
+def _buffer_form(environ: dict[str, Any]) -> None:
+    """Read a form-encoded body (a query-protocol call: small) so its Action can be recorded, and hand moto a copy."""
+    if not (environ.get("CONTENT_TYPE") or "").startswith("application/x-www-form-urlencoded"):
+        return
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length <= 0:
+        return
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["ollama.form"] = body
+
+
+def recorded_calls(access_key: str | None = None) -> list[dict[str, Any]]:
+    """The recorded calls (of ``access_key`` only, when given), oldest first."""
+    with _CALLS_LOCK:
+        held = list(_CALLS)
+    return [
+        {"time": when, "access_key": key, "service": service, "action": action, "status": status}
+        for when, key, service, action, status in held
+        if access_key is None or key == access_key
+    ]
+
+
 class EmulatorApp:
     """WSGI wrapper around the moto server: the private ``/_emulator/`` routes, and reset of their records."""
 
@@ -1851,8 +2000,29 @@ class EmulatorApp:
                 _COMPLETED_ACTIONS.clear()
                 _AUTOSCALING_LOG.clear()
                 _CLOCK.clear()
+            with _CALLS_LOCK:
+                _CALLS.clear()
             return response
-        return self.moto_app(environ, start_response)
+        if path.startswith("/moto-api/"):
+            return self.moto_app(environ, start_response)
+        return self._recorded(environ, start_response)
+
+    def _recorded(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """An AWS API request, passed to moto and added to the call record with the status moto answered."""
+        _buffer_form(environ)
+        answered: list[int] = []
+
+        def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
+            answered.append(int(status.split(" ", 1)[0]))
+            return start_response(status, headers, *args)
+
+        try:
+            response = self.moto_app(environ, recording_start_response)
+        except Exception:
+            _record_call(environ, 500)
+            raise
+        _record_call(environ, answered[-1] if answered else 0)
+        return response
 
     def _private(self, method: str, path: str, environ: dict[str, Any]) -> tuple[str, Any]:
         if path == f"{PRIVATE_PREFIX}lifecycle-actions":
@@ -1871,6 +2041,11 @@ class EmulatorApp:
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
             with _LOCK:
                 return "200 OK", list(_AUTOSCALING_LOG)
+        if path == f"{PRIVATE_PREFIX}calls":
+            if method != "GET":
+                return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            return "200 OK", recorded_calls(query["access_key"][0] if query.get("access_key") else None)
         if path == f"{PRIVATE_PREFIX}target-lifecycle-states":
             if method != "GET":
                 return "405 Method Not Allowed", {"error": f"{path} answers GET only"}
@@ -2002,6 +2177,14 @@ def autoscaling_calls(endpoint: str) -> list[dict[str, Any]]:
     """The Auto Scaling calls the emulator at ``endpoint`` answered and its instance refreshes' own changes, oldest
     first, each with the group's launch template after it."""
     with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}autoscaling-calls", timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def calls(endpoint: str, access_key: str | None = None) -> list[dict[str, Any]]:
+    """The AWS API calls the emulator at ``endpoint`` answered (those signed with ``access_key`` only, when given),
+    oldest first, as {time, access_key, service, action, status}."""
+    suffix = "?" + urllib.parse.urlencode({"access_key": access_key}) if access_key is not None else ""
+    with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}calls{suffix}", timeout=30) as response:  # noqa: S310
         return json.loads(response.read())
 
 

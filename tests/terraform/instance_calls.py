@@ -62,6 +62,12 @@ IAM_ACTION = {
     "s3:HeadObject": "s3:GetObject",
     "s3:HeadBucket": "s3:ListBucket",
     "s3:DeleteObjects": "s3:DeleteObject",
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+    "s3:ListParts": "s3:ListMultipartUploadParts",
+    "s3:ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
 }
 # `aws s3 <command>` (the CLI's high-level S3 commands): the actions each needs.
 S3_CLI = {
@@ -843,4 +849,81 @@ def program_findings(paths: dict[str, Path] | None = None, roles: Path = ROLES) 
         found = extracted_actions(source)
         findings += [f"{path}: calls {a}, which its table does not name" for a in sorted(found - program.actions)]
         findings += [f"{path}: its table names {a}, which it does not call" for a in sorted(program.actions - found)]
+    return findings
+
+
+# --- the calls a running deployment made, recorded (the local twin) --------------------------------------------
+
+# Requests AWS answers whatever the role's policies say: recorded and counted, never compared with the policies.
+NOT_IAM_CHECKED = {
+    "sts:GetCallerIdentity": "no permission is needed: AWS answers it for any valid credentials, and no policy can "
+    "deny it (the STS API reference)",
+}
+# Resource types of apply-time references whose service is not the type's second word (aws_<service>_...).
+REFERENCE_SERVICE = {
+    "aws_db_instance": "secretsmanager",  # only its master_user_secret's ARN is named in an instance policy
+    "aws_lb_target_group": "elasticloadbalancing",
+    "aws_cloudwatch_log_group": "logs",
+}
+
+
+def recorded_action(service: str, operation: str) -> str:
+    """The IAM action of a recorded request: the emulator's service (IAM's prefix) and API operation (S3's REST
+    operations as the API reference names them: HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket, ...)."""
+    return iam_action(service, operation) if service and operation else ""
+
+
+def resource_service(resource: str) -> str:
+    """The service a statement's resource belongs to: "*" for any, an ARN's service field, or the service of an
+    apply-time reference's resource type (REFERENCE_SERVICE, else aws_<service>_...; "" when this check cannot tell)."""
+    if resource == "*":
+        return "*"
+    if resource.startswith("arn:"):
+        return resource.split(":")[2]
+    match = re.match(r"\$\{(?:data\.)?(aws_\w+)\.", resource)
+    if match is None:
+        return ""
+    resource_type = match.group(1)
+    return REFERENCE_SERVICE.get(resource_type) or resource_type.split("_")[1]
+
+
+def recorded_findings(
+    where: str, tier: Tier, recorded: Iterable[str], programs: dict[str, Program] = PROGRAMS
+) -> list[str]:
+    """The IAM actions a tier's role was recorded calling (``recorded``, e.g. the twin's emulator's record of the
+    role's key, through recorded_action) against the tier's instance policy and the tier's programs, both as this
+    module evaluates them for ``tier``'s stack.
+
+    Compared, per action: a statement of the role's inline policies allows the action (IAM's wildcards) on a resource
+    of the action's service ("*" included), and the action is one the tier's programs call (tier_calls: the table
+    above, so the table is held to what the programs did). Not compared: which resource was called (the record names
+    none: the static check holds each call's resource), condition values (the metric namespace, kms:ViaService: the
+    static check), and the data-key calls AWS makes to KMS on the caller's behalf (never signed with the role's key,
+    so never recorded). NOT_IAM_CHECKED actions are skipped; a call the record could not name is a finding.
+    """
+    statements, problems = tier.stack.inline_statements(tier.name)
+    findings = [f"{where}: {problem}" for problem in problems]
+    programs_call = {call.action for call in tier_calls(tier, programs)}
+    for action in sorted(set(recorded)):
+        if action in NOT_IAM_CHECKED:
+            continue
+        if not action or ":" not in action:
+            findings.append(f"{where}: a recorded call names no service or action ({action!r}): unsigned or unknown")
+            continue
+        service = action.split(":", 1)[0]
+        granting = [s for s in statements if any(_match(a, action) for a in s.actions)]
+        if not granting:
+            findings.append(f"{where}: recorded {action}: no statement of the {tier.name} role allows it")
+        elif not any(resource_service(r) in ("*", service) for s in granting for r in s.resources):
+            unknown = sorted({r for s in granting for r in s.resources if not resource_service(r)})
+            hint = f" (cannot tell the service of {unknown}: extend REFERENCE_SERVICE)" if unknown else ""
+            findings.append(
+                f"{where}: recorded {action}: the statements allowing it ({', '.join(s.sid for s in granting)}) "
+                f"name no {service} resource{hint}"
+            )
+        if action not in programs_call:
+            findings.append(
+                f"{where}: recorded {action}: no program of the {tier.name} tier calls it in the table "
+                "(tests/terraform/instance_calls.py PROGRAMS, THIRD_PARTY)"
+            )
     return findings

@@ -1,4 +1,6 @@
 """Each instance role against the AWS calls its tier's programs make, both ways (tests/terraform/instance_calls.py).
+The calls the twin records with each role's key are held to the same policies and tables by recorded_findings
+(tests/twin/scenarios/test_instance_calls.py); its tests here feed it recorded calls.
 
 Every call is allowed (the instance works on AWS); every action, resource and condition value of the roles' inline
 policies is used by some program of the tier (the role is no wider than it needs); "*" only for actions without
@@ -26,6 +28,8 @@ from instance_calls import (
     open_webui_wheel,
     open_webui_wheel_actions,
     program_findings,
+    recorded_action,
+    recorded_findings,
     role_findings,
     tier_calls,
 )
@@ -261,3 +265,94 @@ def test_planted_program_outside_the_table_is_caught(tmp_path):
         "EXCLUDED"
     ]
     assert extracted_actions(roles / "ollama" / "files" / "ollama-model-sync") == {"s3:GetObject"}
+
+
+# --- calls recorded on a running deployment (the twin's emulator), against the policies and the table -----------
+
+
+def _recorded(*calls: tuple[str, str]) -> list[str]:
+    """IAM actions of emulator records given as (service, API operation)."""
+    return [recorded_action(service, operation) for service, operation in calls]
+
+
+FRONTEND_RECORD = _recorded(
+    ("secretsmanager", "DescribeSecret"),
+    ("secretsmanager", "GetSecretValue"),
+    ("autoscaling", "CompleteLifecycleAction"),
+    ("logs", "CreateLogStream"),
+    ("logs", "PutLogEvents"),
+    ("s3", "ListObjectsV2"),
+    ("s3", "HeadObject"),
+    ("s3", "GetObject"),
+    ("s3", "CreateMultipartUpload"),
+    ("s3", "UploadPart"),
+    ("s3", "CompleteMultipartUpload"),
+    ("s3", "DeleteObject"),
+    ("elasticloadbalancing", "DescribeTargetHealth"),
+    ("sts", "GetCallerIdentity"),
+)
+BACKEND_RECORD = _recorded(
+    ("secretsmanager", "GetSecretValue"),
+    ("autoscaling", "CompleteLifecycleAction"),
+    ("autoscaling", "SetInstanceProtection"),
+    ("cloudwatch", "PutMetricData"),
+    ("ec2", "DescribeTags"),
+)
+
+
+def test_recorded_operations_are_named_as_iam_names_them():
+    assert _recorded(("s3", "HeadObject"), ("s3", "ListObjectsV2"), ("s3", "UploadPart")) == [
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+    ]
+    assert recorded_action("cloudwatch", "PutMetricData") == "cloudwatch:PutMetricData"
+    assert recorded_action("", "GetCallerIdentity") == "", "an unsigned request names no service"
+
+
+def test_calls_the_tiers_make_pass_the_recorded_check():
+    stack = Stack(TERRAFORM_DIR, SCENARIOS[0])
+    assert recorded_findings("frontend", stack.tier("frontend"), FRONTEND_RECORD) == []
+    assert recorded_findings("backend", stack.tier("backend"), BACKEND_RECORD) == []
+
+
+def test_planted_recorded_call_outside_the_policy_is_caught():
+    """A call the backend role was recorded making that its policy does not allow and no backend program calls: the
+    frontend's uploads, a table read."""
+    tier = Stack(TERRAFORM_DIR, SCENARIOS[0]).tier("backend")
+    findings = recorded_findings("twin, backend", tier, [*BACKEND_RECORD, *_recorded(("s3", "PutObject"))])
+    assert findings == [
+        "twin, backend: recorded s3:PutObject: no statement of the backend role allows it",
+        "twin, backend: recorded s3:PutObject: no program of the backend tier calls it in the table "
+        "(tests/terraform/instance_calls.py PROGRAMS, THIRD_PARTY)",
+    ]
+    unnamed = recorded_findings("twin, backend", tier, [*BACKEND_RECORD, recorded_action("", "")])
+    assert unnamed == ["twin, backend: a recorded call names no service or action (''): unsigned or unknown"]
+
+
+def _with_policy(tmp_path: Path, policy: str) -> Stack:
+    """The dev stack with one more inline policy on an instance role."""
+    marker = "# --- VPC flow logs ---"
+    return Stack(planted_copy(tmp_path, "iam.tf", marker, policy + "\n" + marker), SCENARIOS[0])
+
+
+def test_planted_recorded_call_outside_the_table_is_caught(tmp_path):
+    """A policy that allows what no program of the tier calls (the static check names the unused statement too):
+    the recorded call fails the table, so the table cannot miss what the programs did."""
+    stack = _with_policy(tmp_path, EXTRA_POLICY)
+    findings = recorded_findings("twin, backend", stack.tier("backend"), _recorded(("dynamodb", "GetItem")))
+    assert findings == [
+        "twin, backend: recorded dynamodb:GetItem: no program of the backend tier calls it in the table "
+        "(tests/terraform/instance_calls.py PROGRAMS, THIRD_PARTY)"
+    ]
+
+
+def test_planted_statement_on_another_services_resource_is_caught(tmp_path):
+    """The resource is compared as far as the record allows: a statement allowing the action names a resource of
+    the action's service (here it names the data key)."""
+    stack = _with_policy(tmp_path, EXTRA_POLICY.replace("aws_dynamodb_table.data.arn", "aws_kms_key.data.arn"))
+    findings = recorded_findings("twin, backend", stack.tier("backend"), _recorded(("dynamodb", "GetItem")))
+    assert (
+        "twin, backend: recorded dynamodb:GetItem: the statements allowing it (ReadTheTable) name no dynamodb "
+        "resource" in findings
+    ), findings

@@ -352,6 +352,34 @@ def test_custom_credentials_are_served(registry: Registry) -> None:
     assert {key: document[key] for key in custom} == custom
 
 
+def test_per_role_credentials_name_the_role(registry: Registry) -> None:
+    """The twin's controller runs the double with per_role=True: instances of different roles get different keys
+    (ASIA and 16 upper-case hex digits, as AWS's temporary keys start), instances of one role the same, and the key
+    maps back to its role, so the emulator's record of a call's key tells which role made it."""
+    roles = {CALLER_A: "ollama-local-frontend-role", CALLER_B: "ollama-local-backend-role"}
+    for ip, role in roles.items():
+        registry.put(_record(ip, iam_role_name=role))
+    running = MetadataServer(registry, per_role=True)
+    running.start()
+    try:
+        keys = {}
+        for ip, role in roles.items():
+            client = Client(running.url, ip)
+            document = json.loads(client.text(f"/latest/meta-data/iam/security-credentials/{role}", client.token()))
+            keys[role] = document["AccessKeyId"]
+            assert {k: document[k] for k in ("AccessKeyId", "SecretAccessKey", "Token")} == imds.role_credentials(role)
+    finally:
+        running.stop()
+    assert len(set(keys.values())) == 2, keys
+    for role, key in keys.items():
+        assert re.fullmatch(r"ASIA[0-9A-F]{16}", key), key
+        assert key == imds.role_access_key(role), "the same role gets the same key on every instance and run"
+        assert imds.role_of_access_key(key, roles.values()) == role
+    assert imds.role_of_access_key("testing", roles.values()) is None, "the operator's key is no role's"
+    with pytest.raises(ValueError, match="not both"):
+        MetadataServer(registry, credentials={"AccessKeyId": "AKIATWIN"}, per_role=True)
+
+
 def test_lifecycle_state_follows_registry(caller_a: Client, registry: Registry) -> None:
     """Categories: autoscaling/target-lifecycle-state: "Value showing the target Auto Scaling lifecycle state that an
     Auto Scaling instance is transitioning to" (e.g. InService, Terminated)."""

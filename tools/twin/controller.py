@@ -9,7 +9,9 @@ controller plays the part that runs machines:
   terminated ones are removed;
 - each container gets its metadata (IMDSv2, user data, role credentials, target lifecycle state) from the twin's
   metadata double, which cloud-init and the AWS SDKs inside are pointed at explicitly; the link-local metadata
-  address is made unreachable inside every container;
+  address is made unreachable inside every container. The role credentials are the role's own
+  (tools/twin/imds.py ``role_credentials``: an access key per instance role), so the emulator's record of the calls
+  (``/_emulator/calls``) tells which role made each;
 - an image that the emulator reports ``pending`` after CreateImage is committed from its source instance's container,
   then marked ``available``;
 - a terminated instance's console output (systemd and the bootstrap write to the console) is kept in
@@ -559,7 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     registry = Registry()
     # Every address: the bridge's gateway address exists only while a container runs. Callers are told apart by
     # their source address, so only the twin's instances get answers.
-    metadata = MetadataServer(registry, host="0.0.0.0", port=args.metadata_port)  # noqa: S104
+    # Each instance signs with its role's own key (imds.role_credentials), so recorded calls name their role.
+    metadata = MetadataServer(registry, host="0.0.0.0", port=args.metadata_port, per_role=True)  # noqa: S104
     metadata.start()
     metadata_url = f"http://{gateway}:{args.metadata_port}"
     controller = Controller(

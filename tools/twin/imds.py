@@ -13,7 +13,10 @@ metadata", "Instance identity documents") and checked against three consumers: b
 Where it differs from AWS (it cannot, or need not, do better):
 - Only the categories listed in ``_metadata_tree`` exist; the identity document is unsigned (no
   ``pkcs7``, ``signature`` or ``rsa2048``).
-- Role credentials are the fixed ones given to :class:`MetadataServer` (the emulator accepts any).
+- Role credentials are the fixed ones given to :class:`MetadataServer`, or with ``per_role=True`` (the twin's
+  controller) each role's own (:func:`role_credentials`): an AccessKeyId that names the role, as AWS's temporary keys
+  (``ASIA...``) are tied to the role session that made them, so the emulator's record of each request's key tells
+  which role called (:func:`role_of_access_key`). The emulator checks neither key nor signature.
 - IMDSv1 and IMDSv2 role credentials are the same; the hop limit is not emulated.
 
 For the twin's wiring: cloud-init 22.4 uses IMDSv2 only when it identifies the platform as AWS (DMI or
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import hashlib
 import ipaddress
 import json
 import logging
@@ -39,6 +43,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +63,7 @@ TOKEN_TTL_MIN = 1
 TOKEN_TTL_MAX = 21600
 CREDENTIALS_LIFETIME = timedelta(hours=6)
 DEFAULT_CREDENTIALS = {"AccessKeyId": "testing", "SecretAccessKey": "testing", "Token": "testing"}
+ROLE_KEY_PREFIX = "ASIA"  # AWS's prefix of temporary (role session) access keys
 
 # The metadata builds a real instance lists at GET /; any of them (or "latest") prefixes the same tree here.
 API_VERSIONS = (
@@ -98,6 +104,29 @@ _TAG_KEY_IN_METADATA = re.compile(r"^(?!\.{1,2}$)[^/\s]+$")
 
 def _iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def role_access_key(role_name: str) -> str:
+    """The AccessKeyId the double hands the instances of role ``role_name``: ``ASIA`` and 16 upper-case hex digits
+    of the role name's SHA-256, the same for every instance and every run (AWS's keys are random; these are fixed
+    so that a recorded call names its role)."""
+    if not role_name:
+        raise ValueError("an instance without a role gets no credentials: give the record an iam_role_name")
+    return ROLE_KEY_PREFIX + hashlib.sha256(role_name.encode()).hexdigest()[:16].upper()
+
+
+def role_of_access_key(access_key: str, role_names: Iterable[str]) -> str | None:
+    """The role among ``role_names`` whose instances sign with ``access_key`` (None: no such role, e.g. the
+    operator's static key)."""
+    return next((name for name in role_names if name and role_access_key(name) == access_key), None)
+
+
+def role_credentials(role_name: str) -> dict[str, str]:
+    """The credentials of role ``role_name``: its access key, and a secret and session token derived from it (the
+    emulator verifies neither)."""
+    key = role_access_key(role_name)
+    digest = hashlib.sha256(f"twin-secret:{role_name}".encode()).hexdigest()
+    return {"AccessKeyId": key, "SecretAccessKey": digest[:40], "Token": f"twin-session-{key}"}
 
 
 def mac_for_ip(private_ip: str) -> str:
@@ -427,10 +456,13 @@ class _Handler(BaseHTTPRequestHandler):
 class _IMDSHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], registry: Registry, credentials: dict[str, str]) -> None:
+    def __init__(
+        self, address: tuple[str, int], registry: Registry, credentials: dict[str, str], per_role: bool = False
+    ) -> None:
         super().__init__(address, _Handler)
         self.registry = registry
         self.credentials = credentials
+        self.per_role = per_role
         self._tokens: dict[str, _Token] = {}
         self._tokens_lock = threading.Lock()
 
@@ -454,6 +486,12 @@ class _IMDSHTTPServer(ThreadingHTTPServer):
             return None
         return max(1, int(left))
 
+    def credentials_of(self, record: InstanceRecord) -> dict[str, str]:
+        """The role credentials ``record``'s instance gets: its role's own, or the fixed ones."""
+        if self.per_role and record.iam_role_name:
+            return role_credentials(record.iam_role_name)
+        return self.credentials
+
     def resolve(self, record: InstanceRecord, path: str) -> tuple[bytes | str, str] | None:
         """Body and content type for a GET of ``path`` by ``record``'s instance, or None (404)."""
         parts = [part for part in path.split("/") if part]
@@ -463,7 +501,7 @@ class _IMDSHTTPServer(ThreadingHTTPServer):
         if version not in API_VERSIONS:
             return None
         top: dict[str, Any] = {
-            "meta-data": _metadata_tree(record, self.credentials),
+            "meta-data": _metadata_tree(record, self.credentials_of(record)),
             "dynamic": _Directory(
                 {
                     "instance-identity": _Directory(
@@ -487,7 +525,11 @@ class _IMDSHTTPServer(ThreadingHTTPServer):
 
 
 class MetadataServer:
-    """The IMDS double on ``host:port`` (port 0: a free one), answering each caller from ``registry``."""
+    """The IMDS double on ``host:port`` (port 0: a free one), answering each caller from ``registry``.
+
+    Role credentials: ``credentials`` (default :data:`DEFAULT_CREDENTIALS`) for every instance, or with
+    ``per_role=True`` each instance its role's (:func:`role_credentials`).
+    """
 
     def __init__(
         self,
@@ -495,6 +537,7 @@ class MetadataServer:
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: dict[str, str] | None = None,
+        per_role: bool = False,
     ) -> None:
         chosen = dict(DEFAULT_CREDENTIALS)
         chosen.update(credentials or {})
@@ -502,7 +545,9 @@ class MetadataServer:
         if missing:
             raise ValueError(f"metadata server credentials lack {', '.join(missing)}")
         self.registry = registry
-        self._httpd = _IMDSHTTPServer((host, port), registry, chosen)
+        if per_role and credentials:
+            raise ValueError("give the metadata server fixed credentials or per_role=True, not both")
+        self._httpd = _IMDSHTTPServer((host, port), registry, chosen, per_role)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -621,13 +666,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (the podman bridge gateway)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: a free one, printed)")
     parser.add_argument("--records", type=Path, required=True, help="JSON file of instance records (re-read on change)")
+    parser.add_argument(
+        "--per-role-credentials",
+        action="store_true",
+        help="give each instance its role's own access key (ASIA + a hash of the role name), not one fixed key",
+    )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     registry = Registry()
     watcher = RecordsFileWatcher(registry, args.records)
-    server = MetadataServer(registry, host=args.host, port=args.port)
+    server = MetadataServer(registry, host=args.host, port=args.port, per_role=args.per_role_credentials)
     watcher.start()
     server.start()
     print(server.url, flush=True)
