@@ -15,10 +15,10 @@ data-key requests AWS makes to KMS for the caller (never signed with the role's 
 GetCallerIdentity, which needs no permission (counted, never compared), and the metadata double's answers (IMDS is
 no AWS API: it never reaches the emulator).
 
-The record holds what the instances did up to this point of the run (scenarios run in file name order): their boots
-(secrets, lifecycle hooks), the log shipper, the metrics, and what the scenarios before this one exercised (the fleet
-operations' release and drain). What later scenarios exercise (the rotations' restarts out of the target group,
-document uploads to S3) and paths no scenario takes are not in it; the static check covers those.
+The record holds what the instances did during the whole run (this scenario runs after all the others: conftest.py
+RUN_LAST): their boots (secrets, lifecycle hooks), the log shipper, the metrics, and what the scenarios exercised
+(the fleet operations' release and drain, scale-out, the night schedule, the rotations' restarts out of the target
+group, document uploads to S3). Paths no scenario takes are not in it; the static check covers those.
 """
 
 from __future__ import annotations
