@@ -432,3 +432,28 @@ def test_restart_without_a_target_group_in_the_record_names_the_key(tmp_path, mo
     monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/")
     assert drain.main(["--env-file", str(record), "--restart", "open-webui.service"]) == 1
     assert "lacks OLLAMA_PLATFORM_TARGET_GROUP_ARN" in capsys.readouterr().err
+
+
+def test_a_replica_alone_for_a_moment_waits_for_the_other_to_come_back():
+    """The other replica is out of service (deregistered) when this one looks: it comes back, and this one then
+    restarts out of service, not in place."""
+    clock, events = Clock(), []
+    elb = FakeTargetGroup({SELF: "healthy"})
+    original = elb.describe_target_health
+
+    def describe(**kwargs: Any) -> dict:
+        if clock.now >= 40:
+            elb.states.setdefault("i-other", "healthy")
+        return original(**kwargs)
+
+    elb.describe_target_health = describe
+    restart = make_restart(elb, [0], clock, events, alone_wait_s=300)
+    assert restart.run() == "out of service"
+    assert elb.calls[0] == f"deregister {SELF}" and clock.now >= 40
+
+
+def test_a_group_of_one_restarts_in_place_after_the_wait():
+    clock, events = Clock(), []
+    elb = FakeTargetGroup({SELF: "healthy"})
+    assert make_restart(elb, [0], clock, events, alone_wait_s=120).run() == "in place"
+    assert clock.now >= 120 and elb.calls == []

@@ -320,8 +320,8 @@ class Drainer:
 
 # -- a restart out of service ----------------------------------------------------------------------------------
 
-# A target the load balancer still routes to, or is about to: another replica leaving now would make two gaps.
-LEAVING_STATES = ("draining", "initial")
+# What a replica out of service needs besides its drain: Open-WebUI's start and the load balancer's health checks.
+RESTART_ALLOWANCE_S = 240
 
 
 @dataclass
@@ -330,8 +330,10 @@ class OutOfServiceRestart:
 
     Only one replica of a group leaves at a time: this one waits until every other registered target is healthy,
     and when two replicas deregister at the same moment, the one that finds no other healthy target left goes back
-    and tries again after a random pause. The only target of its group restarts in place (a gap cannot be avoided
-    with one replica; it is said in the journal).
+    and tries again after a random pause. Finding no other target at all means either a group of one or another
+    replica out of service right now: it waits up to ``alone_wait_s`` (that replica's drain bound and restart) for
+    one to come back, and only then restarts in place (a gap cannot be avoided with one replica; it is said in the
+    journal).
     """
 
     target_group_arn: str
@@ -342,6 +344,7 @@ class OutOfServiceRestart:
     drain_seconds: float
     interval: float = 5.0
     wait_for_others_s: float = 900.0
+    alone_wait_s: float = 0.0
     healthy_timeout_s: float = 600.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
@@ -361,14 +364,15 @@ class OutOfServiceRestart:
         return described[0]["TargetHealth"]["State"] if described else "unused"
 
     def _wait_until_others_serve(self) -> bool:
-        """True once every other target is healthy (at least one); False when this is the only target."""
-        deadline = self.clock() + self.wait_for_others_s
+        """True once every other target is healthy (at least one); False when this stayed the only target."""
+        started = self.clock()
         while True:
             others, healthy = self.others()
-            if not others:
-                return False
-            if healthy and (len(healthy) == len(others) or self.clock() >= deadline):
+            waited = self.clock() - started
+            if healthy and (len(healthy) == len(others) or waited >= self.wait_for_others_s):
                 return True
+            if not others and waited >= self.alone_wait_s:
+                return False
             self.sleep(self.interval)
 
     def run(self) -> str:
@@ -472,6 +476,8 @@ def restart_out_of_service(args: argparse.Namespace, settings: Settings, metadat
         restart=lambda: restart_unit(args.restart),
         drain_seconds=settings.drain_seconds,
         interval=args.interval,
+        # Another replica may be out of service right now: its drain bound, its restart and its health checks.
+        alone_wait_s=settings.drain_seconds + RESTART_ALLOWANCE_S,
     )
     try:
         info(f"{args.restart}: restarted {restarter.run()}")

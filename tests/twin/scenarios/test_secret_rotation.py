@@ -135,10 +135,17 @@ def test_rotations_under_load_fail_no_request(twin: Twin, webui_account: dict[st
         sm.put_secret_value(SecretId=database_arn, SecretString=json.dumps(login))
         rotated = time.monotonic()
 
-        for frontend in frontends:
-            wait_for(f"{frontend} to restart out of service",
-                     lambda f=frontend: _restarted_out_of_service(f, since),
-                     FRONTEND_FOLLOWS_S + 120 * len(frontends), interval=5)  # fmt: skip
+        try:
+            for frontend in frontends:
+                wait_for(f"{frontend} to restart out of service",
+                         lambda f=frontend: _restarted_out_of_service(f, since),
+                         FRONTEND_FOLLOWS_S + 120 * len(frontends), interval=5)  # fmt: skip
+        except BaseException:
+            for frontend in frontends:  # what each rotation timer did, for the failure report
+                log = console(frontend, "journalctl", "-u", "open-webui-secrets-refresh.service", "--since", since,
+                              "--no-pager", "-o", "short-iso")  # fmt: skip
+                print(f"--- {frontend} open-webui-secrets-refresh\n{log.stdout[-4000:]}{log.stderr[-500:]}")
+            raise
         followed = time.monotonic() - rotated
         _on_data_host(
             data, "redis-cli", "--no-auth-warning", "-a", new_redis, "ACL", "SETUSER", "default", f"<{old_redis}"
