@@ -98,6 +98,27 @@ def test_front_refuses_bad_settings() -> None:
         regions.RegionFront({PRIMARY: "localhost"}, PRIMARY)
 
 
+def test_global_services_answer_from_us_east_1_and_go_down_with_it(front: regions.RegionFront) -> None:
+    """IAM and Route 53 have one endpoint, served from us-east-1: the twin signs them for the client's region (an
+    endpoint URL is set), the front sends them to us-east-1's emulator and logs them under "global"."""
+    trust = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, '
+    )
+    trust += '"Action": "sts:AssumeRole"}]}'
+    client("iam", DR).create_role(RoleName="drill-global", AssumeRolePolicyDocument=trust)
+    assert client("iam", PRIMARY, front.backends[PRIMARY]).get_role(RoleName="drill-global")["Role"]
+    with pytest.raises(botocore.exceptions.ClientError):
+        client("iam", DR, front.backends[DR]).get_role(RoleName="drill-global")
+    front.take_down(PRIMARY)
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        client("route53", DR).list_hosted_zones()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert "the global endpoint of route53, in us-east-1, is down" in str(refused.value)
+    logged = [(e.region, e.service, e.action, e.status) for e in front.log()]
+    assert logged == [("global", "iam", "CreateRole", 200), ("global", "route53", "GET /2013-04-01", 503)]
+    assert front.log(PRIMARY) == [] and front.log(DR) == []
+
+
 def test_unsigned_private_routes_go_to_the_region_they_name(front: regions.RegionFront) -> None:
     from tools import aws_emulator
 
@@ -139,8 +160,14 @@ def run_dr(front: regions.RegionFront, tmp_path: Path, extra: dict, check: bool 
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
-def build_primary(front: regions.RegionFront) -> None:
-    """The primary as the twin builds it (tools/twin/stack.py foundation), filled, baked, and replicated."""
+DOMAIN = "chat.local.test"
+
+
+def build_primary(front: regions.RegionFront) -> dict:
+    """The primary as the twin builds it (tools/twin/stack.py foundation), filled, baked, and replicated, with what
+    its Terraform makes in advance for a DR stack (tools/twin/dr.py prepare) for a domain with failover routing.
+    Returns those settings, dr.yml's dr_stack_settings (the twin has no Terraform variables)."""
+    from tools.dr_stack_needs import settings_from_variables
     from tools.twin import dr as twin_dr
     from tools.twin import stack as twin_stack
 
@@ -161,8 +188,28 @@ def build_primary(front: regions.RegionFront) -> None:
             TagSpecifications=[{"ResourceType": "image", "Tags": primary.tag_list(Tier=tier, Role="ollama-ami")}],
         )
         ssm.put_parameter(Name=parameter, Value=image["ImageId"], Type="String", Overwrite=True)
-    counts = twin_dr.replicate(primary, twin_stack.Stack(front.url, DR))
-    assert counts == {"items": RECORDS, "objects": UPLOADS, "secrets": 3, "images": 2}, counts
+    dr = twin_stack.Stack(front.url, DR)
+    counts = twin_dr.replicate(primary, dr)
+    assert counts == {"items": RECORDS, "objects": UPLOADS, "secrets": 5, "images": 2}, counts
+    settings = {"domain_name": DOMAIN, "route53_zone_id": twin_dr.hosted_zone(primary, DOMAIN)}
+    settings |= {"dr_failover_routing": True, "az_count": 2}
+    prepared = twin_dr.prepare(primary, dr, settings_from_variables("local", PRIMARY, DR, "failover", settings))
+    assert prepared == {
+        "instance_profile": 2, "role": 3, "kms_alias": 1, "certificate": 1, "elastic_ip": 2, "failover_record": 1,
+        "record": 1,
+    }, prepared  # fmt: skip
+    return settings
+
+
+def test_what_the_twin_prepares_is_made_once(front) -> None:
+    from tools.dr_stack_needs import settings_from_variables
+    from tools.twin import dr as twin_dr
+    from tools.twin import stack as twin_stack
+
+    settings = build_primary(front)
+    primary, dr = twin_stack.Stack(front.url, PRIMARY), twin_stack.Stack(front.url, DR)
+    twin_dr.prepare(primary, dr, settings_from_variables("local", PRIMARY, DR, "failover", settings))
+    assert primary.changes + dr.changes == []
 
 
 def region_state(url: str, region: str) -> dict:
@@ -192,21 +239,45 @@ def drill_records(region: str) -> list[dict]:
     return table.query(KeyConditionExpression=boto3.dynamodb.conditions.Key("pk").eq("DRDRILL#local"))["Items"]
 
 
+def global_requests(front: regions.RegionFront) -> list[tuple[str, str, int]]:
+    """(service, action, status) of the requests to global endpoints; fails on any that is not a read."""
+    found = [(e.service, e.action, e.status) for e in front.log(regions.GLOBAL)]
+    writes = [entry for entry in found if not entry[1].startswith(("Get", "List", "GET "))]
+    assert writes == [], f"requests to a global endpoint that are not reads: {writes}"
+    return found
+
+
 def test_failover_rebuilds_from_the_dr_region_alone_with_the_primary_down(front, tmp_path: Path) -> None:
-    build_primary(front)
+    import re
+
+    settings = build_primary(front)
     front.take_down(PRIMARY)
     front.clear_log()
 
-    proc = run_dr(front, tmp_path, {"dr_mode": "failover", "dr_confirm": "local/us-west-2/failover"})
+    extra = {"dr_mode": "failover", "dr_confirm": "local/us-west-2/failover", "dr_stack_settings": settings}
+    proc = run_dr(front, tmp_path, extra)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     touched = [(e.service, e.action) for e in front.log(PRIMARY)]
     assert touched == [], f"the failover made {len(touched)} request(s) to the primary: {touched}"
     assert len(front.log(DR)) > 10  # it did work, all of it in the DR region
+    # IAM and Route 53 answer from us-east-1, down with the primary: what they hold is unchecked, not missing, and
+    # each service is asked once; the regional reads (certificate, entry addresses, key) were made in the DR region.
+    assert {(service, status) for service, _, status in global_requests(front)} == {("iam", 503), ("route53", 503)}
+    text = re.sub(r"\s+", " ", proc.stdout)
+    assert "DR prerequisites not checked (the rebuild goes on" in text, text[-3000:]
+    for unchecked in (
+        "instance profile ollama-local-us-west-2-frontend-role could not be checked: the IAM endpoint did not answer",
+        "role ollama-local-us-east-1-backup-role could not be checked: the IAM endpoint did not answer",
+        f"failover record origin.{DOMAIN} could not be checked: the Route 53 endpoint did not answer",
+    ):
+        assert unchecked in text, unchecked
+    assert "4 of 11 prepared resources found" in text, text[-3000:]
+    assert {e.action for e in front.log(DR)} >= {"ListCertificates", "DescribeAddresses", "DescribeKey"}
 
     (record,) = drill_records(DR)
     assert record["mode"] == "failover" and record["result"] == "success", record
     assert int(record["table_items"]) == RECORDS and int(record["uploads_objects"]) == UPLOADS
-    assert int(record["secrets_readable"]) == 3 and record["table"] == "ollama-local-data-table"
+    assert int(record["secrets_readable"]) == 5 and record["table"] == "ollama-local-data-table"
     assert float(record["rto_seconds"]) > 0 and float(record["rebuild_seconds"]) > 0
     import json
 
@@ -230,14 +301,19 @@ def test_the_no_primary_check_fails_on_a_planted_primary_request(front, tmp_path
 
 
 def test_drill_beside_a_healthy_primary_changes_nothing_there_and_removes_itself(front, tmp_path: Path) -> None:
-    build_primary(front)
+    settings = build_primary(front)
     primary_before = region_state(front.backends[PRIMARY], PRIMARY)
     dr_before = region_state(front.backends[DR], DR)
     front.clear_log()
 
-    proc = run_dr(front, tmp_path, {"dr_mode": "drill", "dr_confirm": "local/us-west-2/drill"})
+    extra = {"dr_mode": "drill", "dr_confirm": "local/us-west-2/drill", "dr_stack_settings": settings}
+    proc = run_dr(front, tmp_path, extra)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert front.log(PRIMARY) == [], "the drill sent requests to the primary"
+    # With us-east-1 up, IAM and Route 53 answer: every prepared resource was read there, and found.
+    assert {(service, status) for service, _, status in global_requests(front)} == {("iam", 200), ("route53", 200)}
+    assert "11 of 11 prepared resources found" in proc.stdout, proc.stdout[-3000:]
+    assert "not checked" not in proc.stdout
     assert region_state(front.backends[PRIMARY], PRIMARY) == primary_before
 
     (record,) = drill_records(DR)
@@ -253,9 +329,9 @@ def test_drill_beside_a_healthy_primary_changes_nothing_there_and_removes_itself
 
 
 def test_check_mode_lists_each_step_and_changes_nothing(front, tmp_path: Path) -> None:
-    build_primary(front)
+    settings = build_primary(front)
     before = region_state(front.backends[DR], DR)
-    proc = run_dr(front, tmp_path, {"dr_mode": "drill"}, check=True)
+    proc = run_dr(front, tmp_path, {"dr_mode": "drill", "dr_stack_settings": settings}, check=True)
     assert proc.returncode == 0, proc.stdout[-4000:]
     for step in (
         "1. check the inputs",
@@ -295,7 +371,72 @@ def test_missing_replicas_are_listed_with_their_fix(front, tmp_path: Path) -> No
     assert "no available backend image in us-west-2 (SSM /ollama/local/backend/ami-id): copy one with" in text
     assert "table ollama-local-data-table has no replica in us-west-2" in text
     assert "secret ollama-local/webui-secret-key is not replicated to us-west-2" in text
+    assert "no instance profile ollama-local-us-west-2-frontend-role (IAM): the primary stack makes it" in text
+    assert "no key alias/ollama-local-dr in us-west-2 (KMS)" in text
     assert front.log(PRIMARY) == []
+
+
+def _remove_profile(front: regions.RegionFront) -> None:
+    iam = client("iam", PRIMARY)
+    name = "ollama-local-us-west-2-frontend-role"
+    iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=name)
+    iam.delete_instance_profile(InstanceProfileName=name)
+
+
+def _remove_certificate(front: regions.RegionFront) -> None:
+    acm = client("acm", DR)
+    for certificate in acm.list_certificates()["CertificateSummaryList"]:
+        acm.delete_certificate(CertificateArn=certificate["CertificateArn"])
+
+
+def _release_entry_address(front: regions.RegionFront) -> None:
+    ec2 = client("ec2", DR)
+    (address,) = ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": ["ollama-local-dr-entry-1"]}])[
+        "Addresses"
+    ]
+    ec2.release_address(AllocationId=address["AllocationId"])
+
+
+@pytest.mark.parametrize(
+    ("remove", "message"),
+    [
+        (
+            _remove_profile,
+            "no instance profile ollama-local-us-west-2-frontend-role (IAM): the primary stack makes it "
+            "(terraform/iam.tf, aws_iam_role.dr_instance and its instance profile): apply it while us-east-1 is up",
+        ),
+        (
+            _remove_certificate,
+            f"no certificate of origin.{DOMAIN} in us-west-2 (ACM): the primary stack makes it "
+            "(terraform/failover.tf, aws_acm_certificate.dr, validated by DNS): apply it while us-east-1 is up",
+        ),
+        (
+            _release_entry_address,
+            "no Elastic IP tagged Name=ollama-local-dr-entry-1 in us-west-2 (EC2): the primary stack makes it "
+            "(terraform/failover.tf, aws_eip.dr_entry): apply it while us-east-1 is up",
+        ),
+    ],
+    ids=["dr-instance-profile", "certificate", "entry-address"],
+)
+def test_missing_prepared_resources_are_named_with_their_fix(front, tmp_path: Path, remove, message: str) -> None:
+    """What the primary makes in advance for a DR stack, one piece missing: named with the primary apply that makes
+    it, before anything changes."""
+    import re
+
+    settings = build_primary(front)
+    remove(front)
+    before = {region: region_state(front.backends[region], region) for region in (PRIMARY, DR)}
+    front.clear_log()
+    extra = {"dr_mode": "failover", "dr_confirm": "local/us-west-2/failover", "dr_stack_settings": settings}
+    proc = run_dr(front, tmp_path, extra)
+    assert proc.returncode != 0
+    text = re.sub(r"\s+", " ", proc.stdout)
+    assert "DR prerequisites missing in us-west-2" in text, text[-3000:]
+    assert message in text, text[-3000:]
+    findings = text.split("DR prerequisites missing in us-west-2: ", 1)[1].split(" Origin: ", 1)[0]
+    assert findings.count("the primary stack makes it") == 1, findings  # only the piece removed
+    assert front.log(PRIMARY) == []
+    assert {region: region_state(front.backends[region], region) for region in (PRIMARY, DR)} == before
 
 
 # ---------------------------------------------------------------------------------------------------- teardown

@@ -33,6 +33,7 @@ from terraform_helpers import (
     stack_variables,
 )
 
+from tools.dr_stack_needs import needs, settings_from_terraform
 from tools.hcl_eval import Evaluator, HclEvalError, load_configuration
 
 DR_MODES = ("drill", "failover")
@@ -465,3 +466,123 @@ def test_planted_iam_write_is_caught(tmp_path, filename, old, new, expected):
     copy = planted_copy(tmp_path, filename, old, new)
     findings = iam_findings("dev", "drill", copy)
     assert any(expected in f for f in findings), findings
+
+
+# ---------------------------------------------------------------------------------------- what dr.yml checks first
+def looked_up(environment: str, mode: str, terraform_dir: Path = TERRAFORM_DIR) -> dict[str, list]:
+    """By kind, what a DR stack finds by name (its data sources, its roles and profiles by ARN), the records its
+    traffic takes (made by the primary), and the Elastic IPs it allocates itself: as tools/dr_stack_needs.py lists
+    them, from the DR stack's Terraform with the variables dr.yml writes."""
+    stack, primary = symbolic_stack(environment, mode, terraform_dir), symbolic_stack(environment, "", terraform_dir)
+
+    def each(address: str, name: str) -> list:
+        return [attribute(stack, address, key, name) for key in stack.instances(address)]
+
+    secondary, backend = "aws_route53_record.origin_secondary", "aws_route53_record.dr_backend"
+    return {
+        "instance_profile": sorted(a.rsplit("/", 1)[1] for a in stack.value("${local.instance_profile_arns}").values()),
+        "role": sorted(a.rsplit("/", 1)[1] for a in stack.value("${local.service_role_arns}").values()),
+        "kms_alias": each("data.aws_kms_key.dr_region", "key_id"),
+        "certificate": [(name, [stack.value("${local.backend_host}")]) for name in each(CERTIFICATE, "domain")],
+        "elastic_ip": [one_filter[0]["values"][0] for one_filter in each("data.aws_eip.dr_entry", "filter")],
+        "failover_record": [attribute(primary, secondary, 0, "name") for _ in primary.instances(secondary)],
+        "record": [attribute(primary, backend, 0, "name")],
+        "secrets": sorted(each("data.aws_secretsmanager_secret.replica", "name")),
+        "own_addresses": [tags["Name"] for tags in each("aws_eip.nat", "tags")],
+    }
+
+
+CERTIFICATE = "data.aws_acm_certificate.dr_region"
+
+
+def listed(environment: str, mode: str, terraform_dir: Path = TERRAFORM_DIR) -> dict[str, list]:
+    """The same, as tools/dr_stack_needs.py lists it for dr.yml (and the twin's stand-in makes it)."""
+    primary = stack_variables(environment, "", "", terraform_dir)
+    settings = settings_from_terraform(
+        environment,
+        primary["aws_region"],
+        primary["dr_region"],
+        mode,
+        terraform_dir / "environments" / f"{environment}.tfvars",
+        terraform_dir,
+    )
+    result = needs(settings)
+    by_kind: dict[str, list] = {}
+    for item in result["prepared"]:
+        value = (item["name"], item["alternative_names"]) if item["kind"] == "certificate" else item["name"]
+        by_kind.setdefault(item["kind"], []).append(value)
+        if "zone_id" in item:
+            assert item["zone_id"] == primary["route53_zone_id"], item
+    for kind in ("instance_profile", "role"):
+        by_kind[kind] = sorted(by_kind[kind])
+    return {**by_kind, "secrets": sorted(result["secrets"]), "own_addresses": result["own_addresses"]}
+
+
+def needs_findings(environment: str, mode: str, terraform_dir: Path = TERRAFORM_DIR) -> list[str]:
+    terraform, checked = looked_up(environment, mode, terraform_dir), listed(environment, mode, terraform_dir)
+    kinds = sorted(set(terraform) | set(checked))
+    return [
+        f"{kind}: the DR stack's Terraform has {terraform.get(kind, [])}, dr.yml checks {checked.get(kind, [])}"
+        for kind in kinds
+        if terraform.get(kind, []) != checked.get(kind, [])
+    ]
+
+
+@pytest.mark.parametrize("mode", DR_MODES)
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_dr_yml_checks_what_a_dr_stack_looks_up(environment, mode):
+    """playbooks/dr.yml's prerequisite check (tools/dr_stack_needs.py) lists exactly what the DR stack finds by name
+    and the records its traffic takes. A drill and a failover need the same from the primary: only the addresses the
+    stack allocates itself carry its own names."""
+    assert needs_findings(environment, mode) == []
+    if mode == "drill":
+        drill, failover = listed(environment, "drill"), listed(environment, "failover")
+        assert {k: v for k, v in drill.items() if k != "own_addresses"} == {
+            k: v for k, v in failover.items() if k != "own_addresses"
+        }
+
+
+NEEDS_PLANTS = [
+    pytest.param("locals.tf", 'dr_entry          = "${local.primary_name_prefix}-dr-entry"',
+                 'dr_entry          = "${local.primary_name_prefix}-entry-dr"', "elastic_ip: ",
+                 id="entry-addresses-renamed"),
+    pytest.param("locals.tf", 'kms_dr_alias     = "alias/${local.primary_name_prefix}-dr"',
+                 'kms_dr_alias     = "alias/${local.primary_name_prefix}-disaster"', "kms_alias: ",
+                 id="dr-key-renamed"),
+    pytest.param("secrets.tf", '    origin_verify        = { name = local.names.origin_secret,',
+                 '    extra                = { name = "${local.primary_name_prefix}/extra", description = "x", '
+                 'length = 8 }\n    origin_verify        = { name = local.names.origin_secret,', "secrets: ",
+                 id="secret-added"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("filename", "old", "new", "expected"), NEEDS_PLANTS)
+def test_planted_divergence_from_what_dr_yml_checks_is_caught(tmp_path, filename, old, new, expected):
+    copy = planted_copy(tmp_path, filename, old, new)
+    findings = needs_findings("production", "failover", copy)
+    assert any(f.startswith(expected) for f in findings), findings
+
+
+def test_the_list_refuses_settings_it_cannot_be_made_from(capsys):
+    import json
+
+    from tools import dr_stack_needs
+
+    regions = ["--primary-region", "us-east-1", "--dr-region", "us-west-2"]
+    twin = ["--environment", "local", *regions, "--twin"]
+    for settings, expected in (
+        ('{"domain": "chat.local.test"}', "unknown setting(s) domain: use az_count, domain_name"),
+        ('{"domain_name": "chat.local.test"}', "domain chat.local.test has no route53_zone_id"),
+        ('{"dr_failover_routing": true}', "failover routing needs a domain"),
+        ("[]", "--settings must be a JSON object"),
+    ):
+        assert dr_stack_needs.main([*twin, "--settings", settings]) == 2
+        assert expected in capsys.readouterr().err, settings
+    staging = str(TERRAFORM_DIR / "environments" / "staging.tfvars")
+    assert dr_stack_needs.main(["--environment", "production", *regions, "--tfvars", staging]) == 2
+    assert "staging.tfvars is the settings file of staging, not of production" in capsys.readouterr().err
+    # The twin without a domain: no certificate, entry or record; its fix names the twin's stand-in.
+    assert dr_stack_needs.main(twin) == 0
+    listed_for_twin = json.loads(capsys.readouterr().out)
+    assert {item["kind"] for item in listed_for_twin["prepared"]} == {"instance_profile", "role", "kms_alias"}
+    assert all("python -m tools.twin.dr prepare" in item["fix"] for item in listed_for_twin["prepared"])

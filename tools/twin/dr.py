@@ -5,11 +5,21 @@ what AWS does continuously for the platform: the table's global-table replica (i
 bucket (objects), Secrets Manager replica regions (values), and the bake's image copy (images and parameters). It is
 the emulation the drills stand on and says so; on AWS, Terraform sets these up and AWS runs them.
 
+``prepare`` stands in for what the primary's Terraform makes in advance for a DR stack, the list of
+tools/dr_stack_needs.py (the one playbooks/dr.yml checks): the DR region's instance roles and profiles and the service
+roles (IAM, global: the front serves it from us-east-1), the DR key, and with a domain the certificate, the entry
+addresses and the Route 53 records. Where the twin cannot take AWS's path it says so here: the certificate is
+imported (self-signed) where ACM would issue it after DNS validation, the hosted zone is created (on AWS it exists
+before the platform), and the failover pair's PRIMARY answers a documentation address (192.0.2.10) with a health
+check on the name of the primary's load balancer, where Terraform aliases the load balancer itself.
+
 ``rebuild`` is the twin's stand-in for ``terraform apply`` of a DR stack (as tools/twin/stack.py is for the primary):
 it creates the regional resources with the twin's Stack (KMS key, topic, network, log groups) and adopts the
 replicas, making no request to any other region and none to a global service (no IAM: the DR stack's instance
 roles are pre-created region-aware by the primary's Terraform). ``remove`` deletes what ``rebuild`` created, and
 ``leftovers`` lists every resource of an environment in a region (a teardown's proof).
+
+``python -m tools.twin.dr prepare --endpoint URL --region DR --primary-region P --settings JSON`` runs ``prepare``.
 
 Wiring into provision.yml (twin branch, when ``dr_mode`` is set): ``python -m tools.twin.dr rebuild --endpoint URL
 --region R --table T --bucket B``; the fleet layer then runs as today with ``--region R``. stack.py's ``base_image``
@@ -19,11 +29,14 @@ should pass ``region=self.region`` to ``aws_emulator.set_public_parameter`` so a
 from __future__ import annotations
 
 import argparse
+import datetime
+import ipaddress
 import json
 import os
 import sys
 from typing import Any
 
+from tools.dr_stack_needs import SECRET_PURPOSES, Settings, needs, settings_from_variables
 from tools.twin.stack import LOG_SOURCES, Stack
 
 ACCOUNT = "123456789012"  # the emulator's account
@@ -35,7 +48,8 @@ def uploads_bucket(environment_prefix: str, region: str, replica: bool = False) 
 
 
 def secret_names(prefix: str) -> list[str]:
-    return [f"{prefix}/webui-secret-key", f"{prefix}/ollama-api-token", f"{prefix}/redis-auth-token"]
+    """The secrets the primary replicates to the DR region (terraform/secrets.tf, tools/dr_stack_needs.py)."""
+    return [f"{prefix}/{purpose}" for purpose in SECRET_PURPOSES]
 
 
 def replicate(source: Stack, target: Stack) -> dict[str, int]:
@@ -101,6 +115,144 @@ def replicate(source: Stack, target: Stack) -> dict[str, int]:
         target.c("ssm").put_parameter(Name=parameter, Value=copy, Type="String", Overwrite=True)
         counts["images"] += 1
     return counts
+
+
+def hosted_zone(stack: Stack, domain: str) -> str:
+    """The hosted zone of ``domain`` (created when absent: on AWS it exists before the platform); returns its id."""
+    route53 = stack.c("route53")
+    for zone in route53.list_hosted_zones_by_name(DNSName=domain)["HostedZones"]:
+        if zone["Name"].rstrip(".") == domain:
+            return zone["Id"].rsplit("/", 1)[-1]
+    created = route53.create_hosted_zone(Name=domain, CallerReference=f"twin-{domain}")["HostedZone"]["Id"]
+    stack.changes.append(f"create hosted zone {domain}")
+    return created.rsplit("/", 1)[-1]
+
+
+def self_signed_certificate(names: list[str]) -> tuple[bytes, bytes]:
+    """(certificate, private key) in PEM for ``names``, RSA 2048 as ACM issues by default, valid 395 days."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=395))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), pem_key
+
+
+def entry_private_addresses(cidr: str, count: int) -> list[str]:
+    """The internal entry's fixed addresses near the end of each private subnet (terraform/failover.tf takes
+    cidrhost(<subnet>, -6)); the twin's private subnets are the halves of its network (stack.py)."""
+    halves = list(ipaddress.ip_network(cidr).subnets(prefixlen_diff=1))
+    return [str(subnet.broadcast_address - 5) for subnet in halves[:count]]
+
+
+def prepare(primary: Stack, dr: Stack, settings: Settings, dr_cidr: str = "10.214.0.0/16") -> dict[str, int]:
+    """Make what the primary's Terraform makes for a DR stack in ``dr``'s region (the list dr.yml checks); returns
+    counts by kind. Get-or-create: a second run changes nothing."""
+    counts: dict[str, int] = {}
+    entry_ips: list[str] = []
+    for item in needs(settings)["prepared"]:
+        kind, name = item["kind"], item["name"]
+        if kind == "instance_profile":
+            primary.role(name, item["service"], profile=True)
+        elif kind == "role":
+            primary.role(name, item["service"])
+        elif kind == "kms_alias":
+            _dr_key(dr, name)
+        elif kind == "certificate":
+            _certificate(dr, [name, *item["alternative_names"]])
+        elif kind == "elastic_ip":
+            entry_ips.append(_address(dr, name))
+        elif kind == "failover_record":
+            _failover_pair(primary, item["zone_id"], name, entry_ips, settings)
+        elif kind == "record":
+            values = entry_private_addresses(dr_cidr, settings.az_count)
+            _records(primary, item["zone_id"], [{"Name": name, "Type": "A", "TTL": 300, "ResourceRecords": values}])
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def _dr_key(dr: Stack, alias: str) -> None:
+    kms = dr.c("kms")
+    try:
+        kms.describe_key(KeyId=alias)
+    except kms.exceptions.NotFoundException:
+        tags = [{"TagKey": k, "TagValue": v} for k, v in dr.tags().items()]
+        key = kms.create_key(Description=f"{dr.prefix}: disaster-recovery copies", Tags=tags)["KeyMetadata"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        dr.changes.append(f"create KMS key {alias} in {dr.region}")
+
+
+def _certificate(dr: Stack, names: list[str]) -> None:
+    acm = dr.c("acm")
+    for page in acm.get_paginator("list_certificates").paginate(CertificateStatuses=["ISSUED"]):
+        if any(c["DomainName"] == names[0] for c in page["CertificateSummaryList"]):
+            return
+    certificate, key = self_signed_certificate(names)
+    acm.import_certificate(Certificate=certificate, PrivateKey=key, Tags=dr.tag_list())
+    dr.changes.append(f"import a certificate of {', '.join(names)} in {dr.region}")
+
+
+def _address(dr: Stack, name: str) -> str:
+    ec2 = dr.c("ec2")
+    found = ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": [name]}])["Addresses"]
+    if found:
+        return found[0]["PublicIp"]
+    spec = {"ResourceType": "elastic-ip", "Tags": dr.tag_list(Name=name)}
+    address = ec2.allocate_address(Domain="vpc", TagSpecifications=[spec])
+    dr.changes.append(f"allocate Elastic IP {name} in {dr.region}")
+    return address["PublicIp"]
+
+
+def _failover_pair(primary: Stack, zone: str, name: str, entry_ips: list[str], settings: Settings) -> None:
+    route53 = primary.c("route53")
+    load_balancer = f"{primary.name('alb')}.{settings.primary_region}.elb.amazonaws.com"
+    checks = route53.list_health_checks()["HealthChecks"]
+    check = next(
+        (c["Id"] for c in checks if c["HealthCheckConfig"].get("FullyQualifiedDomainName") == load_balancer), ""
+    )
+    if not check:
+        config = {"Type": "HTTPS", "FullyQualifiedDomainName": load_balancer, "Port": 443, "ResourcePath": "/health"}
+        check = route53.create_health_check(CallerReference=f"twin-{load_balancer}", HealthCheckConfig=config)
+        check = check["HealthCheck"]["Id"]
+    records = [
+        {"Name": name, "Type": "A", "SetIdentifier": settings.primary_region, "Failover": "PRIMARY",
+         "HealthCheckId": check, "TTL": 60, "ResourceRecords": ["192.0.2.10"]},
+        {"Name": name, "Type": "A", "SetIdentifier": settings.dr_region, "Failover": "SECONDARY", "TTL": 60,
+         "ResourceRecords": entry_ips},
+    ]  # fmt: skip
+    _records(primary, zone, records)
+
+
+def _records(stack: Stack, zone: str, records: list[dict[str, Any]]) -> None:
+    """``records`` (ResourceRecords as plain values) in ``zone``, written when they differ from what it holds."""
+    route53 = stack.c("route53")
+    wanted = [{**r, "ResourceRecords": [{"Value": v} for v in r["ResourceRecords"]]} for r in records]
+    held = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    held = [{**r, "Name": r["Name"].rstrip(".")} for r in held]
+    changes = [{"Action": "UPSERT", "ResourceRecordSet": r} for r in wanted if r not in held]
+    if changes:
+        route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+        stack.changes += [
+            f"write record {c['ResourceRecordSet']['Name']} {c['ResourceRecordSet'].get('Failover', 'A')}"
+            for c in changes
+        ]
 
 
 def rebuild(stack: Stack, cidr: str, table: str, bucket: str) -> dict[str, Any]:
@@ -193,13 +345,15 @@ def remove(stack: Stack) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["rebuild", "remove"])
+    parser.add_argument("command", choices=["rebuild", "remove", "prepare"])
     parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--region", required=True)
+    parser.add_argument("--region", required=True, help="the DR region")
     parser.add_argument("--environment", default="local")
     parser.add_argument("--subnet", default="10.214.0.0/16", help="the DR stack's network (not the primary's)")
     parser.add_argument("--table", default="")
     parser.add_argument("--bucket", default="")
+    parser.add_argument("--primary-region", default="us-east-1", help="prepare: the primary's region")
+    parser.add_argument("--settings", default="{}", help="prepare: JSON Terraform settings (tools/dr_stack_needs.py)")
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -207,6 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "rebuild":
             result: Any = {"outputs": rebuild(stack, args.subnet, args.table, args.bucket), "changes": stack.changes}
+        elif args.command == "prepare":
+            primary = Stack(args.endpoint, args.primary_region, args.environment)
+            variables = json.loads(args.settings)
+            settings = settings_from_variables(
+                args.environment, args.primary_region, args.region, "failover", variables
+            )
+            counts = prepare(primary, stack, settings, args.subnet)
+            result = {"prepared": counts, "changes": primary.changes + stack.changes}
         else:
             result = {"removed": remove(stack)}
     except Exception as exc:  # noqa: BLE001 - any AWS or input error is reported as JSON for the playbook

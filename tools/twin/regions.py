@@ -6,6 +6,11 @@ request was signed for (the SigV4 credential scope ``Credential=<key>/<date>/<re
 the ``Authorization`` header, or ``X-Amz-Credential`` of a presigned URL). Unsigned requests (the emulator's private
 ``/_emulator/`` routes) go to the region their JSON body or ``region`` query parameter names, else the default.
 
+Global services (IAM, Route 53) have one endpoint for every region, served from us-east-1, where their control plane
+is: boto3 signs their requests for us-east-1 on AWS but for the client's region when an endpoint URL is set (the
+twin), so the front recognises them by service, sends them to the emulator of us-east-1 (of the default region when
+the front serves no us-east-1) and logs them under the region ``global``; they go down with that region.
+
 A region taken down answers every request with HTTP 503 ``ServiceUnavailable`` (what clients see of a regional
 outage after their retries), and the request is still logged: a disaster-recovery drill fails on any request logged
 for the region that is down. Every request is logged per region as (service, action, status).
@@ -42,6 +47,9 @@ _QUERY_SCOPE_RE = re.compile(r"^[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_reque
 # Headers a proxy must not forward (RFC 9110 hop-by-hop) or that it recomputes.
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 FORWARD_TIMEOUT_S = 120.0
+GLOBAL = "global"  # the log's region of a global service's requests
+GLOBAL_SERVICES = frozenset({"iam", "route53"})  # SigV4 service names
+GLOBAL_HOME = "us-east-1"
 
 
 class RegionError(ValueError):
@@ -105,6 +113,7 @@ class RegionFront:
                 raise RegionError(f"the emulator of {region} must be an http://host:port URL, not {url!r}")
         self.backends = dict(backends)
         self.default_region = default_region
+        self.global_home = GLOBAL_HOME if GLOBAL_HOME in backends else default_region
         self.log_dir = log_dir
         self.down: set[str] = set()
         self._log: list[Logged] = []
@@ -163,8 +172,11 @@ class RegionFront:
 
     # ------------------------------------------------------------------------------------------------ routing
     def region_of(self, headers: Any, path: str, body: bytes) -> tuple[str, str]:
-        """(region, service) a request is for; unsigned requests name their region or take the default."""
+        """(region, service) a request is for: ``GLOBAL`` for a global service; unsigned requests name their region
+        or take the default."""
         region, service = signing_scope(headers, path)
+        if service in GLOBAL_SERVICES:
+            return GLOBAL, service
         if region:
             return region, service
         named = parse_qs(urlparse(path).query).get("region", [""])[0]
@@ -227,10 +239,12 @@ def _handler(front: RegionFront) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             region, service = front.region_of(self.headers, self.path, body)
             action = action_of(self.command, self.path, self.headers, body)
-            url = front.backends.get(region)
-            if url is None or region in front.down:
+            home = front.global_home if region == GLOBAL else region
+            url = front.backends.get(home)
+            if url is None or home in front.down:
                 why = "is down" if url is not None else "is not served by this twin"
-                message = f"region {region} {why} (twin region front)"
+                where = f"the global endpoint of {service}, in {home}," if region == GLOBAL else f"region {region}"
+                message = f"{where} {why} (twin region front)"
                 payload = ("<Error><Code>ServiceUnavailable</Code><Message>" + message + "</Message></Error>").encode()
                 front.record(Logged(region, service, action, self.command, self.path, 503))
                 self._reply(503, payload, "application/xml", {"Connection": "close"})

@@ -195,22 +195,32 @@ class Stack:
     # -------------------------------------------------------------------------------------------- identity
     def instance_profile(self, tier: str) -> str:
         """The tier's instance role and profile (terraform/iam.tf); returns the profile ARN."""
+        return self.role(self.name(f"{tier}-role"), profile=True)
+
+    def role(self, name: str, service: str = "ec2.amazonaws.com", profile: bool = False) -> str:
+        """A role ``service`` may assume, with an instance profile of the same name when ``profile``; returns the ARN
+        of the profile (else of the role). IAM is global: behind the twin's region front, us-east-1's emulator answers
+        for it (regions.py)."""
         iam = self.c("iam")
-        name = self.name(f"{tier}-role")
+        made = []
         try:
-            return iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
-            pass
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
-        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-        self.changes.append(f"create instance role and profile {name}")
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+            }
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+            made.append("role")
+        if profile:
+            try:
+                arn = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+            except iam.exceptions.NoSuchEntityException:
+                arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+                iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+                made.append("instance profile")
+        if made:
+            self.changes.append(f"create {' and '.join(made)} {name}")
         return arn
 
     def key_pair(self, name: str, public_key: str) -> str:
@@ -659,6 +669,8 @@ def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = 
     db_arn = stack.secret(f"{stack.prefix}/webui-db-master", key, master)
     stack.secret(f"{stack.prefix}/redis-auth-token", key, secrets.token_urlsafe(48))
     admin_arn = stack.secret(f"{stack.prefix}/webui-admin-password", key, secrets.token_urlsafe(24))
+    # CloudFront's origin header (terraform/secrets.tf): the twin has no CloudFront, a DR stack still reads its replica.
+    stack.secret(f"{stack.prefix}/origin-verify-header", key, secrets.token_urlsafe(30))
     transfer = stack.bucket("ssm-transfer", key, versioned=False)
     data_ip = stack.data_host(subnets[0], base, TWIN_KEY_PAIR)
     return {

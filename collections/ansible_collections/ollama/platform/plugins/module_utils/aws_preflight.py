@@ -1,12 +1,17 @@
 # Copyright: Contributors to the Ollama Platform project
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers for the preflight checks: who is calling and what they may do."""
+"""Helpers for the preflight checks: who is calling, what they may do, and the account's quotas."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 from typing import Any
+
+try:  # noqa: SIM105  (the amazon.aws pattern: AnsibleAWSModule reports a missing botocore)
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass
 
 _ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[^:]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/[^/]+$")
 _IAM_PRINCIPAL = re.compile(r"^arn:[^:]+:iam::\d{12}:(user|role)/.+$")
@@ -50,3 +55,14 @@ def account_check(account: str, allowed: Iterable[str]) -> str | None:
             "use credentials of the right account (AWS_PROFILE) or fix platform_allowed_account_ids"
         )
     return None
+
+
+def read_quota(client: Any, service_code: str, quota_code: str) -> tuple[dict, str]:
+    """A quota as applied to the account, else its AWS default (a Service Quotas client): (quota, "applied" |
+    "default")."""
+    try:
+        return client.get_service_quota(ServiceCode=service_code, QuotaCode=quota_code)["Quota"], "applied"
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchResourceException":
+            raise
+    return client.get_aws_default_service_quota(ServiceCode=service_code, QuotaCode=quota_code)["Quota"], "default"

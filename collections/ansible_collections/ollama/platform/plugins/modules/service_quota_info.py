@@ -85,25 +85,14 @@ try:  # noqa: SIM105  (the amazon.aws pattern: AnsibleAWSModule reports a missin
 except ImportError:
     pass  # AnsibleAWSModule reports the missing dependency
 
-from typing import Any  # noqa: E402
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
+from ansible_collections.ollama.platform.plugins.module_utils.aws_preflight import read_quota  # noqa: E402
 
 ARGUMENT_SPEC = {
     "service_code": {"type": "str", "default": "ec2"},
     "quota_code": {"type": "str", "default": "L-DB2E81BA"},
     "needed": {"type": "float", "required": True},
 }
-
-
-def read_quota(client: Any, service_code: str, quota_code: str) -> tuple[dict, str]:
-    """The quota as applied to the account, else its AWS default: (quota, "applied" | "default")."""
-    try:
-        return client.get_service_quota(ServiceCode=service_code, QuotaCode=quota_code)["Quota"], "applied"
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchResourceException":
-            raise
-    return client.get_aws_default_service_quota(ServiceCode=service_code, QuotaCode=quota_code)["Quota"], "default"
 
 
 def compare(quota: dict, source: str, needed: float, service_code: str, quota_code: str, region: str) -> dict:
