@@ -363,7 +363,7 @@ class Checker:
         what = f"the Elastic IP quota in {self.region} for {len(own)} address(es) of the stack's own"
         try:
             allocated = self.client("ec2").describe_addresses()["Addresses"]
-            quota, _ = read_quota(self.client("service-quotas"), *ADDRESS_QUOTA)
+            quota = read_quota(self.client("service-quotas"), *ADDRESS_QUOTA)[0]
         except (BotoCoreError, ClientError) as exc:
             self.unchecked.append(f"{what} could not be checked: {type(exc).__name__}: {exc}")
             return
