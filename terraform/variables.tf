@@ -138,9 +138,9 @@ variable "nat_gateway_enabled" {
 }
 
 variable "vpc_interface_endpoints" {
-  description = "AWS services the instances reach through interface endpoints. The boot path needs autoscaling (lifecycle hook), secretsmanager (API token, Open-WebUI secrets), logs and monitoring (CloudWatch agent, scaling metrics) and ec2 (the agent's AutoScalingGroupName dimension); ssm, ssmmessages and ec2messages serve Session Manager shells and configure.yml; kms direct key calls."
+  description = "AWS services the instances reach through interface endpoints. The boot path needs autoscaling (lifecycle hook), secretsmanager (API token, Open-WebUI secrets), logs and monitoring (CloudWatch agent, scaling metrics) ec2 (the agent's AutoScalingGroupName dimension); elasticloadbalancing lets a frontend restart out of its target group after a secret rotation (without it, as in dev, it restarts in place); ssm, ssmmessages and ec2messages serve Session Manager shells and configure.yml; kms direct key calls."
   type        = list(string)
-  default     = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "ssm", "ssmmessages", "ec2messages", "kms"]
+  default     = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "elasticloadbalancing", "ssm", "ssmmessages", "ec2messages", "kms"]
 
   validation {
     condition     = length(setsubtract(["autoscaling", "secretsmanager", "logs", "monitoring", "ec2"], var.vpc_interface_endpoints)) == 0

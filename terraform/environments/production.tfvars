@@ -15,7 +15,7 @@ az_count           = 3
 single_nat_gateway = false # one NAT gateway per zone
 
 nat_gateway_enabled                 = true
-vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "ssm", "ssmmessages", "ec2messages", "kms"]
+vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "elasticloadbalancing", "ssm", "ssmmessages", "ec2messages", "kms"]
 vpc_interface_endpoints_single_zone = false
 
 # GPU inference: g6.xlarge (L4, 24 GiB) first, g5.xlarge (A10G, 24 GiB) when g6 capacity runs out; both hold the

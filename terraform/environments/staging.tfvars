@@ -15,7 +15,7 @@ az_count           = 2
 single_nat_gateway = true
 
 nat_gateway_enabled                 = true
-vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "ssm", "ssmmessages", "ec2messages", "kms"]
+vpc_interface_endpoints             = ["autoscaling", "secretsmanager", "logs", "monitoring", "ec2", "elasticloadbalancing", "ssm", "ssmmessages", "ec2messages", "kms"]
 vpc_interface_endpoints_single_zone = false
 
 ollama_backend_instance_types  = ["c6i.2xlarge", "c6a.2xlarge", "c7i.2xlarge"]

@@ -96,9 +96,9 @@ def test_quantities_follow_each_environments_settings(estimates, prices):
     assert not [line for line in dev.lines if line.address in ("aws_nat_gateway.this", "aws_eip.nat")]
     endpoints = _line(dev, "aws_vpc_endpoint.interface")
     assert endpoints.quantity == 5 and endpoints.monthly == pytest.approx(5 * 0.01 * hours)
-    # production: three NAT gateways, nine endpoints in three zones, Multi-AZ database.
+    # production: three NAT gateways, ten endpoints in three zones, Multi-AZ database.
     assert _line(production, "aws_nat_gateway.this").quantity == 3
-    assert _line(production, "aws_vpc_endpoint.interface").monthly == pytest.approx(9 * 3 * 0.01 * hours)
+    assert _line(production, "aws_vpc_endpoint.interface").monthly == pytest.approx(10 * 3 * 0.01 * hours)
     rds = prices["rds_hourly"]["db.m7g.large"] * hours * 2 + 20 * prices["rds_gp3_gb_month"] * 2
     assert _line(production, "aws_db_instance.webui").monthly == pytest.approx(rds, abs=0.01)
     assert _line(staging, "aws_elasticache_replication_group.this").quantity == 1

@@ -457,3 +457,17 @@ def test_a_group_of_one_restarts_in_place_after_the_wait():
     elb = FakeTargetGroup({SELF: "healthy"})
     assert make_restart(elb, [0], clock, events, alone_wait_s=120).run() == "in place"
     assert clock.now >= 120 and elb.calls == []
+
+
+def test_without_a_route_to_the_load_balancer_api_it_restarts_in_place():
+    """A VPC without the elasticloadbalancing endpoint (dev): the rotation is still followed, in place."""
+    from botocore.exceptions import EndpointConnectionError
+
+    class Unreachable(FakeTargetGroup):
+        def describe_target_health(self, **kwargs: Any) -> dict:
+            raise EndpointConnectionError(endpoint_url="https://elasticloadbalancing.us-east-1.amazonaws.com/")
+
+    clock, events = Clock(), []
+    elb = Unreachable({SELF: "healthy", "i-other": "healthy"})
+    assert make_restart(elb, [0], clock, events).run() == "in place"
+    assert events == ["restart"] and elb.calls == []

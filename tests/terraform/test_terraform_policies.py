@@ -341,6 +341,16 @@ def test_every_environment_keeps_the_boot_paths_endpoints(hcl, environment):
     assert set(re.findall(r'"([a-z0-9]+)"', condition.split("var.vpc_interface_endpoints")[0])) == BOOT_PATH_ENDPOINTS
 
 
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_environments_with_frontend_replicas_restart_them_out_of_service(hcl, environment):
+    """A frontend restarts out of its target group after a secret rotation through the elasticloadbalancing
+    endpoint; an environment whose frontend group keeps two or more instances must have it (dev runs one and
+    restarts in place: ollama-platform-drain falls back when the API cannot be reached)."""
+    endpoints, _ = _interface_endpoints(hcl, environment)
+    minimum = read_tfvars(environment)["ollama_frontend_capacity"]["min"]
+    assert minimum < 2 or "elasticloadbalancing" in endpoints, f"{environment}: {minimum} frontends, no endpoint"
+
+
 def test_instances_reach_every_api_they_call_through_endpoints(hcl):
     """Instances have no internet egress: each API the instance roles use must have a VPC endpoint by default."""
     endpoints = " ".join(f'"{e}"' for e in _interface_endpoints(hcl)[0])

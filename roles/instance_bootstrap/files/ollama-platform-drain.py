@@ -376,6 +376,15 @@ class OutOfServiceRestart:
             self.sleep(self.interval)
 
     def run(self) -> str:
+        from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+        try:
+            self.others()
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            # No route to the load balancer API (no elasticloadbalancing endpoint in the VPC, as in dev).
+            info(f"the load balancer API cannot be reached ({exc}): restarting in place")
+            self.restart()
+            return "in place"
         while True:
             if not self._wait_until_others_serve():
                 info("the only target of its group: restarting in place (one replica cannot restart without a gap)")
@@ -466,12 +475,18 @@ def restart_out_of_service(args: argparse.Namespace, settings: Settings, metadat
             "the instance record lacks OLLAMA_PLATFORM_TARGET_GROUP_ARN: the launch template user data names the "
             "tier's target group (terraform/asg.tf)"
         )
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     restarter = OutOfServiceRestart(
         target_group_arn=settings.target_group_arn,
         instance_id=metadata.instance_id(),
-        elbv2=session.client("elbv2", endpoint_url=settings.endpoint_url),
+        # Fail fast where the VPC has no route to the API (then: in place), instead of the SDK's minutes of retries.
+        elbv2=session.client(
+            "elbv2",
+            endpoint_url=settings.endpoint_url,
+            config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2}),
+        ),
         in_flight=lambda: established_connections(TIER_PORTS[settings.tier], read_proc_tables()),
         restart=lambda: restart_unit(args.restart),
         drain_seconds=settings.drain_seconds,
