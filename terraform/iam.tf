@@ -282,20 +282,14 @@ data "aws_iam_policy_document" "instance" {
   # ollama-platform-drain --restart: a frontend restarts Open-WebUI out of its target group when a secret rotates
   # (one replica at a time: it reads the group's target health first, which has no resource-level permissions).
   dynamic "statement" {
-    for_each = length(each.value.target_groups) > 0 ? [1] : []
+    for_each = length(each.value.target_groups) > 0 ? {
+      RestartOutOfService = { actions = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"], resources = each.value.target_groups }
+      ReadTargetHealth    = { actions = ["elasticloadbalancing:DescribeTargetHealth"], resources = ["*"] }
+    } : {}
     content {
-      sid       = "RestartOutOfService"
-      actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
-      resources = each.value.target_groups
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.target_groups) > 0 ? [1] : []
-    content {
-      sid       = "ReadTargetHealth"
-      actions   = ["elasticloadbalancing:DescribeTargetHealth"]
-      resources = ["*"]
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = statement.value.resources
     }
   }
 }
