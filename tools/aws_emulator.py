@@ -90,6 +90,8 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   Not emulated: Strategy other than Rolling, BakeTime, MaxHealthyPercentage's omitted-vs-100 difference, warm pool
   instances (not replaced), ProgressDetails.
 - With ``--images-pending``, CreateImage leaves the AMI ``pending`` (RegisterImage and CopyImage are unaffected).
+- CopyImage: the copy names its source (DescribeImages SourceImageId, SourceImageRegion), CopyImageTags copies the
+  source's user-defined tags, TagSpecifications tags the copy, and a name already used in the region is refused.
 - GetSecretValue without VersionId or VersionStage returns AWSCURRENT after UpdateSecretVersionStage moved it (moto
   kept returning the version that held it before).
 - API calls of Auto Scaling, EC2 and ELBv2 are serialised with the lifecycle timer (moto has no locking).
@@ -189,6 +191,7 @@ def apply_patches() -> None:
     _patch_autoscaling_instance_refresh()
     _patch_autoscaling_terminate_hooks()
     _patch_ec2_images_pending()
+    _patch_ec2_copy_image()
     _patch_secretsmanager_current_version()
 
 
@@ -1829,6 +1832,37 @@ def _patch_ec2_images_pending() -> None:
         return ami
 
     AmiBackend.create_image = create_image
+
+
+def _patch_ec2_copy_image() -> None:
+    """CopyImage as AWS's API reference describes it: the copy names its source (DescribeImages SourceImageId and
+    SourceImageRegion), CopyImageTags copies the source's user-defined tags and TagSpecifications adds tags to the
+    new AMI; an AMI name already used in the destination region is refused. moto kept none of these."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import InvalidParameterValueError
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.responses.amis import AmisResponse
+
+    def copy_image(self: Any) -> Any:
+        self.error_on_dryrun()
+        source_id, source_region = self._get_param("SourceImageId"), self._get_param("SourceRegion")
+        name = self._get_param("Name")
+        if any(ami.name == name for ami in self.ec2_backend.amis.values()):
+            raise InvalidParameterValueError(f"AMI name {name} is already in use by an AMI in this region")
+        image = self.ec2_backend.copy_image(source_id, source_region, name, self._get_param("Description"))
+        image.source_image_id, image.source_image_region = source_id, source_region
+        tags = {}
+        if str(self._get_param("CopyImageTags", False)).lower() == "true":
+            source_backend = ec2_backends[self.ec2_backend.account_id][source_region]
+            tags.update({k: v for k, v in source_backend.tags.get(source_id, {}).items() if not k.startswith("aws:")})
+        for spec in self._get_param("TagSpecifications", []):
+            if spec.get("ResourceType") == "image":
+                tags.update({tag["Key"]: tag["Value"] for tag in spec.get("Tags", [])})
+        if tags:
+            self.ec2_backend.create_tags([image.id], tags)
+        return ActionResult({"ImageId": image.id})
+
+    AmisResponse.copy_image = copy_image
 
 
 def _set_image_state(image_id: str, state: str) -> bool:

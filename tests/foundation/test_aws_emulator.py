@@ -17,10 +17,8 @@ from tools import aws_emulator
 LAUNCHER = [sys.executable, str(ROOT / "tools" / "aws_emulator.py")]
 
 
-def client(service: str, url: str):
-    return boto3.client(
-        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
+def client(service: str, url: str, region: str = "us-east-1"):
+    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id="t", aws_secret_access_key="t")
 
 
 def test_cli_start_status_stop_is_idempotent(tmp_path: Path) -> None:
@@ -138,3 +136,34 @@ def test_a_staged_rotation_is_read_as_aws_reads_it(aws: str) -> None:
     )
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "new"
     assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "old"
+
+
+def test_a_copied_image_names_its_source_and_carries_its_tags(aws: str) -> None:
+    """EC2's CopyImage reference: DescribeImages names the source of a copy (SourceImageId, SourceImageRegion),
+    CopyImageTags copies the source's user-defined tags, TagSpecifications adds tags, and an AMI name is unique in
+    its region. The twin's controller reads the source to give the copy its container image."""
+    ec2, dr = client("ec2", aws), client("ec2", aws, region="us-west-2")
+    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    tags = [{"Key": "BakeHash", "Value": "abc"}, {"Key": "Tier", "Value": "backend"}]
+    source = ec2.create_image(
+        InstanceId=instance,
+        Name="ollama-backend-copy-probe",
+        TagSpecifications=[{"ResourceType": "image", "Tags": tags}],
+    )["ImageId"]
+    copy = dr.copy_image(
+        SourceImageId=source,
+        SourceRegion="us-east-1",
+        Name="ollama-backend-copy-probe",
+        CopyImageTags=True,
+        TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "SourceRegion", "Value": "us-east-1"}]}],
+    )["ImageId"]
+    described = dr.describe_images(ImageIds=[copy])["Images"][0]
+    assert (described["SourceImageId"], described["SourceImageRegion"]) == (source, "us-east-1")
+    assert {t["Key"]: t["Value"] for t in described["Tags"]} == {
+        "BakeHash": "abc", "Tier": "backend", "SourceRegion": "us-east-1"
+    }  # fmt: skip
+    untagged = ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="ollama-backend-copy-probe-2")
+    assert not ec2.describe_images(ImageIds=[untagged["ImageId"]])["Images"][0].get("Tags")
+    with pytest.raises(botocore.exceptions.ClientError, match="already in use"):
+        ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="ollama-backend-copy-probe")

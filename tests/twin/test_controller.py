@@ -48,3 +48,37 @@ def test_the_link_local_metadata_address_is_only_ever_a_prohibit_route():
     source = Path(controller.__file__).read_text()
     uses = [line for line in source.splitlines() if "LINK_LOCAL_METADATA" in line]
     assert any('"prohibit", LINK_LOCAL_METADATA' in line for line in uses), uses
+
+
+class _Images:
+    """The emulator's DescribeImages (available, owned) and the podman images the twin holds."""
+
+    def __init__(self, images: list[dict], have: set[str]) -> None:
+        self.images, self.have, self.calls = images, have, []
+
+    def describe_images(self, **_: object) -> dict:
+        return {"Images": self.images}
+
+    def image_exists(self, ref: str) -> bool:
+        return ref in self.have
+
+    def __call__(self, *args: str, check: bool = True) -> None:
+        self.calls.append(args)
+        if args[0] == "tag":
+            self.have.add(args[2])
+
+
+def test_a_copied_image_runs_its_sources_container_image(tmp_path: Path):
+    """A CopyImage copy (DescribeImages SourceImageId) gets its source's container image once; a copy whose source
+    the twin cannot run is left without one (its instances stay unplayed, as the controller does for any image)."""
+    fake = _Images(
+        [{"ImageId": "ami-baked"}, {"ImageId": "ami-copy", "SourceImageId": "ami-baked"},
+         {"ImageId": "ami-foreign", "SourceImageId": "ami-elsewhere"}],
+        {controller.image_ref("ami-baked")},
+    )  # fmt: skip
+    twin = object.__new__(controller.Controller)
+    twin.ec2, twin.podman, twin.state_dir, twin.events, twin._copies_seen = fake, fake, tmp_path, [], set()
+    twin.give_copies_their_images()
+    twin.give_copies_their_images()
+    assert fake.calls == [("tag", controller.image_ref("ami-baked"), controller.image_ref("ami-copy"))]
+    assert [e["image"] for e in twin.events if e["event"] == "copy"] == ["ami-copy"]

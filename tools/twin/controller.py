@@ -13,7 +13,7 @@ controller plays the part that runs machines:
   (tools/twin/imds.py ``role_credentials``: an access key per instance role), so the emulator's record of the calls
   (``/_emulator/calls``) tells which role made each;
 - an image that the emulator reports ``pending`` after CreateImage is committed from its source instance's container,
-  then marked ``available``;
+  then marked ``available``; a copy (CopyImage) runs its source's container image;
 - a terminated instance's console output (systemd and the bootstrap write to the console) is kept in
   ``<state dir>/console/<instance-id>.log``, as AWS keeps it for GetConsoleOutput;
 - a container that dies while its instance runs makes the instance unhealthy (the group replaces it), as does a
@@ -214,6 +214,7 @@ class Controller:
         self._template_profiles: dict[str, str] = {}
         self._down_since: dict[str, float] = {}
         self._stopped: set[str] = set()  # instances EC2 stopped (their containers are started again, not replaced)
+        self._copies_seen: set[str] = set()  # copied AMIs already given their source's container image
         self._write_instance_config()
 
     # ------------------------------------------------------------------------------------------------ reading
@@ -411,10 +412,29 @@ class Controller:
                 LOG.warning("image %s is pending but its source instance has no container: failed", image["ImageId"])
                 aws_emulator.set_image_state(self.endpoint, image["ImageId"], "failed")
 
+    def give_copies_their_images(self) -> None:
+        """CopyImage: AWS copies the source AMI's snapshots into the new one; the copy runs the source's container
+        image (DescribeImages names the source of a copy)."""
+        images = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "state", "Values": ["available"]}])
+        for image in images["Images"]:
+            source = image.get("SourceImageId")
+            if not source or image["ImageId"] in self._copies_seen:
+                continue
+            self._copies_seen.add(image["ImageId"])
+            if self.podman.image_exists(image_ref(image["ImageId"])):
+                continue
+            if not self.podman.image_exists(image_ref(source)):
+                LOG.warning("image %s is a copy of %s, which has no container image: not runnable", image["ImageId"],
+                            source)  # fmt: skip
+                continue
+            self.podman("tag", image_ref(source), image_ref(image["ImageId"]))
+            self.record("copy", "", image=image["ImageId"], source=source)
+
     # ------------------------------------------------------------------------------------------------ loop
     def reconcile(self) -> None:
         containers = self.podman.containers()
         self.commit_pending_images(containers)
+        self.give_copies_their_images()
         instances = [i for i in self.instances() if i.private_ip and self.podman.image_exists(image_ref(i.image_id))]
         by_id = {i.instance_id: i for i in instances}  # the instances the twin plays (an image of ours)
         # Terminated instances go first: AWS reuses a private IP as soon as its instance is gone.
