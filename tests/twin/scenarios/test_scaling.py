@@ -1,4 +1,5 @@
-"""The fleet sizes itself on the twin: sustained load scales the backend out, the night schedule stops both tiers and
+"""The fleet sizes itself on the twin: sustained load scales the backend out and its end scales it back in to the
+minimum, the night schedule stops both tiers and
 the morning start has them serving again before the working day, with no play and nobody calling Auto Scaling.
 
 Product: every backend publishes Ollama/InFlightRequests (roles/ollama, ollama-inflight-metric); the target tracking
@@ -14,7 +15,7 @@ clock, which tools/twin.sh started at the beginning of a working day; the second
 to the next morning (``/_emulator/clock``). The other scenarios move the backend's minimum with its desired capacity,
 so the in-flight policy, which scales in too, leaves their extra instances alone.
 
-Budgets (real time on the twin's two cores): the scale-out scenario 100 s, the schedule scenario 150 s; every wait is
+Budgets (real time on the twin's two cores): scale-out 100 s, scale-in 150 s, the schedule 150 s; every wait is
 bounded by what is left of its budget, and a failure shows what the emulator and the proxy show.
 """
 
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.twin
 MODEL = "llama3.2:1b"
 SCALE_OUT_BUDGET_S = 100.0
 SCHEDULE_BUDGET_S = 150.0
+SCALE_IN_BUDGET_S = 150.0  # the policy's three-minute window (36 s), scale-in protection lifted after 30 s idle, drain
 RECOVERY_WAIT_S = 420.0  # after a failure: the groups' capacity back in service before the next scenarios
 # Concurrent streams per unit of the policy's target: one loaded sample of the publisher (every 15 s) lifts the
 # policy's three-minute average (36 s at the twin's time scale, up to three samples) above the target.
@@ -249,6 +251,49 @@ def test_sustained_load_above_the_inflight_target_scales_the_backend_out(twin: T
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
+
+
+def test_sustained_low_load_scales_the_backend_back_in_to_its_minimum(twin: Twin, record_property):
+    """Requirement 10.6 on the twin, after the scale-out above: with the load gone the backends publish no stream in
+    flight, and the same in-flight policy (the only one that scales the backend in) lowers the desired capacity to
+    the group's minimum and no further; the instance that leaves drains through its terminating hook, which its
+    drain program completes (cause ``api``), and the one that stays keeps serving."""
+    left = _budget(SCALE_IN_BUDGET_S)
+    group = _groups(twin)["backend"]
+    (policy,) = [p for p in _declared().policies if p.group_name == group]
+    minimum = _sizes(twin, group)[0]
+
+    def policy_changes() -> list[dict[str, Any]]:
+        return [c for c in _changes_since(twin, 0, "target-tracking") if c["auto_scaling_group_name"] == group]
+
+    raised = [c for c in policy_changes() if c["desired_capacity"] > c["previous_desired_capacity"]]
+    assert raised, f"the scale-out scenario did not raise {group}: nothing to scale in"
+    load_gone = datetime.fromisoformat(raised[-1]["time"]).timestamp()  # the scale-out; its load ended after it
+    peak = raised[-1]["desired_capacity"]
+    with _explained(twin, [group], policy.metric):
+        wait_for(f"the in-flight policy lowering {group} to its minimum {minimum}, the leaver drained",
+                 lambda: _sizes(twin, group)[2] == minimum and len(twin.group(group)["Instances"]) == minimum,
+                 timeout=left(), interval=2)  # fmt: skip
+        after = [c for c in policy_changes() if datetime.fromisoformat(c["time"]).timestamp() > load_gone]
+        lowered = [c for c in after if c["desired_capacity"] < c["previous_desired_capacity"]]
+        assert lowered and all(c["policy_name"] == policy.name for c in lowered), after
+        assert min(c["desired_capacity"] for c in after) >= minimum, f"scaled below the minimum: {after}"
+        scaled_in = datetime.fromisoformat(lowered[0]["time"]).timestamp()
+        drained = [
+            a for a in aws_emulator.lifecycle_actions(twin.endpoint)
+            if a["lifecycle_hook_name"] == f"{group}-drain"
+            and datetime.fromisoformat(a["time"]).timestamp() >= scaled_in
+        ]  # fmt: skip
+        assert drained and all(a["result"] == "CONTINUE" and a["cause"] == "api" for a in drained), drained
+        version, auth = (
+            f"{twin.outputs['ollama_internal_api_url']}/api/version",
+            {"Authorization": f"Bearer {twin.token()}"},
+        )
+        assert set(twin.in_service(group)) <= serving_targets(version, auth), "the remaining backend does not serve"
+    drain_s = datetime.fromisoformat(drained[-1]["time"]).timestamp() - scaled_in
+    record_property("inflight_scale_in_drain_seconds", round(drain_s, 1))
+    print(f"in-flight scale-in: {peak} -> {minimum} by {lowered[0]['policy_name']} (in flight "
+          f"{lowered[0]['metric_value']:g}), the leaver drained in {drain_s:.0f} s")  # fmt: skip
 
 
 def test_the_night_stop_empties_both_groups_and_the_morning_start_serves_before_the_working_day(
