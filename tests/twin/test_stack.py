@@ -518,6 +518,29 @@ def test_check_mode_before_the_fleet_exists_lists_what_the_apply_then_does(aws, 
     assert apply.changes == stack.changes, "check mode and the apply disagree on what the apply does"
 
 
+@pytest.mark.parametrize(
+    ("drift", "named"),
+    [
+        (lambda asg: asg.update_auto_scaling_group(AutoScalingGroupName="ollama-local-asg", MinSize=2,
+                                                   DesiredCapacity=2),
+         "set ollama-local-asg capacity min 1 max 2 desired 1 (now min 2 max 2 desired 2)"),
+        (lambda asg: asg.delete_lifecycle_hook(AutoScalingGroupName="ollama-local-frontend-asg",
+                                               LifecycleHookName="ollama-local-frontend-asg-drain"),
+         "create lifecycle hook ollama-local-frontend-asg-drain"),
+    ],
+    ids=["capacity", "missing-hook"],
+)  # fmt: skip
+def test_check_mode_names_a_groups_drift(deployed, drift, named):
+    """A group changed by hand (capacity) or missing a part (its drain hook): check mode names what the apply sets."""
+    aws, _, outputs = deployed
+    drift(boto3.client("autoscaling"))
+    before = emulator_state()
+    stack, _, sent = check_fleet(aws, outputs)
+    assert stack.changes == [named]
+    assert sent == []
+    assert emulator_state() == before
+
+
 def _check_that_applies(self: twin_stack.Stack, change: str) -> bool:
     """A planted bug: check mode that makes the change it records."""
     self.changes.append(change)

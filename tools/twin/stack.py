@@ -859,7 +859,8 @@ def fleet(
 ) -> dict[str, Any]:
     """Launch templates, load balancers and groups of both tiers, from the images the bake published, and the
     scaling terraform/ (or ``terraform_dir``) declares for them. Each group's capacity is the twin's
-    (tools/twin/scaling.py twin_capacity: min = desired = the tier's count, max one more)."""
+    (tools/twin/scaling.py twin_capacity: min = desired = the tier's count, max one more). Check mode plans a tier
+    whose first image the bake has not published yet with the image "(known after apply)"."""
     vpc, subnets = outputs["ollama_vpc_id"], outputs["ollama_private_subnet_ids"]
     capacities = {tier: twin_capacity(counts.get(tier, 1)) for tier in TIERS}
     scaling = read_scaling(capacities, stack.environment, stack.region, terraform_dir)
