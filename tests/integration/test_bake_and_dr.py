@@ -19,6 +19,7 @@ import pytest
 
 from tests.ansible_runner import ansible_env, ansible_playbook
 from tests.project import ROOT
+from tools import aws_emulator
 
 pytestmark = pytest.mark.emulator
 
@@ -223,6 +224,44 @@ def test_unchanged_inputs_reuse_the_images_and_change_nothing(aws: str, tmp_path
     assert parameter(PARAMETERS["frontend"]) == images_of("frontend")[0]["ImageId"]
     assert {i["ImageId"] for i in our_images()} == images
     assert localhost_changed(third) > 0
+
+
+# Actions that only read (IAM's policy simulation included, which preflight and the bake's identity check run).
+READS = re.compile(r"^(Describe|List|Get|Head|Simulate)[A-Z]")
+
+
+def test_check_mode_names_the_tier_it_would_bake_and_changes_nothing(aws: str, tmp_path: Path) -> None:
+    """site.yml --check with a new backend model: the plan names the backend's new image, reuses the frontend's,
+    launches no builder and sends only reads (the emulator's call record), so the release step can show the
+    refresh the new image would start."""
+    create_table()
+    base = base_image()
+    env = frozen_roles(tmp_path)
+    first = bake(aws, base, env=env)
+    assert first.returncode == 0, output(first)
+
+    def state() -> dict[str, Any]:
+        return {
+            "images": sorted(i["ImageId"] for i in our_images()),
+            "builders": len(builders()),
+            "builder_groups": len(builder_groups()),
+            "parameters": {tier: parameter(PARAMETERS[tier]) for tier in TIERS},
+            "records": len(bake_records()),
+        }
+
+    before = state()
+    mark = len(aws_emulator.calls(aws))
+    models = ["llama3.2:1b", "nomic-embed-text", "qwen2.5:0.5b"]
+    settings = {"ami_bake_configure": False, "ami_bake_base_ami_id": base, "ami_bake_models": models}
+    proc = run("bake_ami.yml", aws, settings, check=True, env=env)
+    assert proc.returncode == 0, output(proc)
+    text = " ".join(proc.stdout.split())
+    assert f"backend: would launch a builder from {base} and bake a new image" in text, text[-3000:]
+    assert f"frontend: image {before['parameters']['frontend']} was baked from the same inputs" in text
+    assert "backend: would bake a new image (check mode)" in text
+    sent = aws_emulator.calls(aws)[mark:]
+    assert sent and [(c["service"], c["action"]) for c in sent if not READS.match(c["action"])] == []
+    assert state() == before
 
 
 def test_changed_role_file_gives_a_new_bake_hash(aws: str, tmp_path: Path) -> None:

@@ -115,3 +115,40 @@ def _state_or_empty() -> str:
     return json.dumps(
         [asg.describe_auto_scaling_groups()["AutoScalingGroups"], ssm.describe_parameters()["Parameters"]], default=str
     )
+
+
+def test_check_mode_shows_the_refresh_to_each_version_the_apply_would_write(aws, tmp_path):
+    """site.yml --check: the twin's plan names a frontend version to write (platform_planned_versions), the bake a
+    new backend image (ami_bake_plan); neither version exists yet, and the release shows the refresh to each,
+    without the schema gate or the refresh module (which need the version) and without changing anything."""
+    _fleet(["0.12.4"])
+    before = _state()
+    inv = make_inventory(tmp_path, "dev", aws)
+    planned = {
+        "platform_outputs": OUTPUTS,
+        "platform_planned_versions": {"frontend": ["user data: WEBUI_ADMIN_EMAIL differs"]},
+        "ami_bake_plan": {
+            "backend": {"tier": "backend", "reuse": False, "bake_hash": "ab" * 32},
+            "frontend": {"tier": "frontend", "reuse": True, "bake_hash": "cd" * 32, "image_id": "ami-12345678"},
+        },
+    }
+    proc = run_playbook(RELEASE, tmp_path, planned, inventory=inv, check=True, env=ansible_env())[0]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "backend: would bake a new image" in text
+    assert (
+        "would start an instance refresh of ollama-dev-asg: launch template version 1 -> 2 (the version the apply "
+        "would write: the new image the bake would make)" in text
+    ), text
+    assert (
+        "would start an instance refresh of ollama-dev-frontend-asg: launch template version 1 -> 2 (the version the "
+        "apply would write: user data: WEBUI_ADMIN_EMAIL differs; the schema gate judges its image when the release "
+        "runs)" in text
+    ), text
+    assert "Read the candidate image" not in proc.stdout, "the schema gate ran on a version that does not exist"
+    assert _state() == before
+
+    # Without a plan, check mode says the groups run their newest version (the decision is the plan's, not a guess).
+    proc = _release(tmp_path, aws, check=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "backend runs launch template version 1" in proc.stdout and "an instance refresh of" not in proc.stdout

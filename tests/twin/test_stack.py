@@ -1,10 +1,13 @@
 """The twin's stand-in for terraform apply (tools/twin/stack.py) against the emulator: idempotent layers, the same
 output contract as terraform/outputs.tf, the same instance record as terraform/asg.tf, the scaling terraform/scaling.tf
-declares (read by tools/twin/scaling.py, a planted difference caught), no image-less fleet."""
+declares (read by tools/twin/scaling.py, a planted difference caught), no image-less fleet; check mode names what the
+apply would change (a launch template's new image or user data setting, what is missing) and sends only reads (the
+emulator's call record and state before and after; a planted write caught)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -357,3 +360,230 @@ def test_a_twin_run_fits_in_the_twins_working_day():
     start = twin_scaling.working_day_start(schedule, datetime(2026, 12, 9, tzinfo=UTC))
     real_minutes = (twin_scaling.working_day_end(schedule, start) - start).total_seconds() * scale / 60
     assert real_minutes >= 90, f"the twin's working day lasts {real_minutes:.0f} real minutes at time scale {scale}"
+
+
+# --------------------------------------------------------------------------------------------------------- check mode
+INSTANCE_ENDPOINT = "http://10.213.0.1:4566"
+# What the test counts as a read, independently of the stack's own guard (a planted change there stays visible).
+READ = re.compile(r"^(Describe|List|Get)[A-Z]")
+
+
+def emulator_state() -> str:
+    """Everything an apply of the stack could change, as one comparable text: the launch templates' versions (image,
+    user data, default), the groups (launch template, capacity, hooks, scaling), the parameters and their versions,
+    the images, load balancers with their listeners, target groups and alarms."""
+    ec2, asg, ssm, elb = (boto3.client(s) for s in ("ec2", "autoscaling", "ssm", "elbv2"))
+    templates = {
+        t["LaunchTemplateName"]: [
+            (v["VersionNumber"], v["DefaultVersion"], v["LaunchTemplateData"].get("ImageId"),
+             v["LaunchTemplateData"].get("UserData"))
+            for v in ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])[
+                "LaunchTemplateVersions"
+            ]
+        ]
+        for t in ec2.describe_launch_templates()["LaunchTemplates"]
+    }  # fmt: skip
+    groups = {
+        g["AutoScalingGroupName"]: {
+            "launch_template": g.get("LaunchTemplate"),
+            "capacity": (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]),
+            "hooks": sorted(
+                h["LifecycleHookName"]
+                for h in asg.describe_lifecycle_hooks(AutoScalingGroupName=g["AutoScalingGroupName"])["LifecycleHooks"]
+            ),
+        }
+        for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+    }
+    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate() for p in page["Parameters"]]
+    parameters = {n: (p["Value"], p["Version"]) for n in names for p in [ssm.get_parameter(Name=n)["Parameter"]]}
+    balancers = {
+        lb["LoadBalancerName"]: len(elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"])
+        for lb in elb.describe_load_balancers()["LoadBalancers"]
+    }
+    state = {
+        "templates": templates,
+        "groups": groups,
+        "scaling": {
+            kind: {f"{group} {name}": value for (group, name), value in found.items()}
+            for kind, found in created_scaling(sorted(groups)).items()
+        },
+        "parameters": parameters,
+        "images": sorted(i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]),
+        "load_balancers": balancers,
+        "target_groups": sorted(t["TargetGroupName"] for t in elb.describe_target_groups()["TargetGroups"]),
+        "alarms": sorted(a["AlarmName"] for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]),
+    }
+    return json.dumps(state, sort_keys=True, default=str)
+
+
+def writes(aws: str, mark: int) -> list[tuple[str, str]]:
+    """The calls the emulator answered since the ``mark``-th that are not reads (Describe*, List*, Get*)."""
+    return [(c["service"], c["action"]) for c in aws_emulator.calls(aws)[mark:] if not READ.match(c["action"])]
+
+
+def check_fleet(aws: str, outputs: dict, admin_email: str = "") -> tuple[twin_stack.Stack, dict, list]:
+    """The fleet layer in check mode: the stack, its outputs and the calls it sent that were not reads."""
+    mark = len(aws_emulator.calls(aws))
+    stack = twin_stack.Stack(aws, "us-east-1", check=True)
+    planned = twin_stack.fleet(stack, outputs, COUNTS, INSTANCE_ENDPOINT, URLS, admin_email)
+    return stack, planned, writes(aws, mark)
+
+
+def _publish_new_image(outputs: dict, tier: str) -> tuple[str, str]:
+    """A second bake of ``tier``: a new image behind its parameter; returns (old image, new image)."""
+    ssm, parameter = boto3.client("ssm"), outputs["ollama_ami_parameter_names"][tier]
+    old = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    new = boto3.client("ec2").register_image(Name=f"baked-{tier}-2", RootDeviceName="/dev/xvda")["ImageId"]
+    ssm.put_parameter(Name=parameter, Value=new, Type="String", Overwrite=True)
+    return old, new
+
+
+def test_check_mode_with_nothing_pending_reports_nothing_and_changes_nothing(deployed):
+    """Both layers in check mode after their apply: no change, the apply's outputs, only reads sent."""
+    aws, _, outputs = deployed
+    before = emulator_state()
+    mark = len(aws_emulator.calls(aws))
+    stack = twin_stack.Stack(aws, "us-east-1", check=True)
+    base = twin_stack.foundation(stack, SUBNET, PUBLIC_KEY, container_image="")
+    assert twin_stack.fleet(stack, base, COUNTS, INSTANCE_ENDPOINT, URLS) == outputs
+    assert (stack.changes, stack.new_versions) == ([], {})
+    sent = aws_emulator.calls(aws)[mark:]
+    assert sent and writes(aws, mark) == [], "check mode read nothing, or sent more than reads"
+    assert emulator_state() == before
+
+
+def test_check_mode_names_the_new_image_of_a_tier_and_changes_nothing(deployed):
+    aws, _, outputs = deployed
+    old, new = _publish_new_image(outputs, "backend")
+    before = emulator_state()
+    stack, planned, sent = check_fleet(aws, outputs)
+    assert stack.changes == [f"new version of launch template ollama-local-backend-lt: image {old} -> {new}"]
+    assert stack.new_versions == {"backend": [f"image {old} -> {new}"]}
+    assert planned == outputs, "check mode's outputs are the last apply's"
+    assert sent == []
+    assert emulator_state() == before
+
+
+def test_check_mode_names_the_user_data_setting_and_the_apply_makes_that_change(deployed):
+    """A different admin e-mail changes the frontend's instance record: check mode names the setting; the apply then
+    reports the same change (one comparison for both) and writes the version."""
+    aws, _, outputs = deployed
+    before = emulator_state()
+    stack, _, sent = check_fleet(aws, outputs, admin_email="operator@example.com")
+    assert stack.changes == [
+        "new version of launch template ollama-local-frontend-lt: user data: WEBUI_ADMIN_EMAIL differs"
+    ]
+    assert stack.new_versions == {"frontend": ["user data: WEBUI_ADMIN_EMAIL differs"]}
+    assert sent == []
+    assert emulator_state() == before
+
+    apply = twin_stack.Stack(aws, "us-east-1")
+    twin_stack.fleet(apply, outputs, COUNTS, INSTANCE_ENDPOINT, URLS, "operator@example.com")
+    assert (apply.changes, apply.new_versions) == (stack.changes, stack.new_versions)
+    versions = boto3.client("ec2").describe_launch_template_versions(LaunchTemplateName="ollama-local-frontend-lt")
+    assert len(versions["LaunchTemplateVersions"]) == 2
+    assert emulator_state() != before
+
+
+def test_check_mode_before_the_fleet_exists_lists_what_the_apply_then_does(aws, working_day):
+    """Check mode on an emulator with the foundation only (and on an empty one for the foundation): every missing
+    resource is listed, nothing is created, ids it would get are "(known after apply)"; the apply then reports
+    exactly the changes check mode listed."""
+    mark = len(aws_emulator.calls(aws))
+    empty = twin_stack.Stack(aws, "us-east-1", check=True)
+    planned = twin_stack.foundation(empty, SUBNET, PUBLIC_KEY, container_image="")
+    assert {"create VPC ollama-local-vpc", "import key pair ollama-local-twin", "launch data host ollama-local-data",
+            "create DynamoDB table ollama-local-data-table"} <= set(empty.changes)  # fmt: skip
+    assert planned["ollama_vpc_id"] == twin_stack.KNOWN_AFTER_APPLY
+    assert writes(aws, mark) == []
+    assert (
+        boto3.client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["ollama-local-vpc"]}])["Vpcs"] == []
+    )
+
+    base = twin_stack.foundation(twin_stack.Stack(aws, "us-east-1"), SUBNET, PUBLIC_KEY, container_image="")
+    _publish_images(base)
+    before = emulator_state()
+    stack, planned, sent = check_fleet(aws, base)
+    for change in ("create launch template ollama-local-backend-lt", "create Auto Scaling group ollama-local-asg",
+                   "create lifecycle hook ollama-local-frontend-asg-launch", "create load balancer ollama-local-alb",
+                   "create listener ollama-local-internal-alb:80", "create target group ollama-local-frontend-tg",
+                   "create alarm ollama-local-alb-5xx-rate",
+                   "set ollama-local-asg capacity min 1 max 2 desired 1 (now min 0 max 2 desired 0)"):  # fmt: skip
+        assert change in stack.changes, stack.changes
+    assert planned["ollama_frontend_asg_name"] == "ollama-local-frontend-asg"
+    assert sent == []
+    assert emulator_state() == before
+    apply = twin_stack.Stack(aws, "us-east-1")
+    twin_stack.fleet(apply, base, COUNTS, INSTANCE_ENDPOINT, URLS)
+    assert apply.changes == stack.changes, "check mode and the apply disagree on what the apply does"
+
+
+@pytest.mark.parametrize(
+    ("drift", "named"),
+    [
+        (lambda asg: asg.update_auto_scaling_group(AutoScalingGroupName="ollama-local-asg", MinSize=2,
+                                                   DesiredCapacity=2),
+         "set ollama-local-asg capacity min 1 max 2 desired 1 (now min 2 max 2 desired 2)"),
+        (lambda asg: asg.delete_lifecycle_hook(AutoScalingGroupName="ollama-local-frontend-asg",
+                                               LifecycleHookName="ollama-local-frontend-asg-drain"),
+         "create lifecycle hook ollama-local-frontend-asg-drain"),
+    ],
+    ids=["capacity", "missing-hook"],
+)  # fmt: skip
+def test_check_mode_names_a_groups_drift(deployed, drift, named):
+    """A group changed by hand (capacity) or missing a part (its drain hook): check mode names what the apply sets."""
+    aws, _, outputs = deployed
+    drift(boto3.client("autoscaling"))
+    before = emulator_state()
+    stack, _, sent = check_fleet(aws, outputs)
+    assert stack.changes == [named]
+    assert sent == []
+    assert emulator_state() == before
+
+
+def _check_that_applies(self: twin_stack.Stack, change: str) -> bool:
+    """A planted bug: check mode that makes the change it records."""
+    self.changes.append(change)
+    return True
+
+
+def test_a_mutating_call_in_check_mode_is_refused_before_it_is_sent(deployed, monkeypatch):
+    aws, _, outputs = deployed
+    _publish_new_image(outputs, "backend")
+    before = emulator_state()
+    monkeypatch.setattr(twin_stack.Stack, "applies", _check_that_applies)
+    with pytest.raises(twin_stack.CheckModeWrite, match=r"check mode sent ec2 CreateLaunchTemplateVersion"):
+        check_fleet(aws, outputs)
+    assert emulator_state() == before
+
+
+def test_a_planted_mutation_past_the_guard_is_caught_by_the_call_record_and_the_state(deployed, monkeypatch):
+    """The assertions above are not vacuous: a check mode that writes (guard off) shows in the emulator's call
+    record and in its state."""
+    aws, _, outputs = deployed
+    _publish_new_image(outputs, "backend")
+    before = emulator_state()
+    monkeypatch.setattr(twin_stack.Stack, "applies", _check_that_applies)
+    monkeypatch.setattr(twin_stack, "READ_ONLY_ACTION", re.compile(""))
+    _, _, sent = check_fleet(aws, outputs)
+    assert sent == [("ec2", "CreateLaunchTemplateVersion"), ("ec2", "ModifyLaunchTemplate")]
+    assert emulator_state() != before
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "named"),
+    [
+        ({"ImageId": "ami-1", "UserData": "QQ=="}, {"ImageId": "ami-1", "UserData": "QQ=="}, []),
+        ({"ImageId": "ami-1"}, {"ImageId": "ami-2"}, ["image ami-1 -> ami-2"]),
+        ({"UserData": "A=1\nB=2\n"}, {"UserData": "A=1\nB=3\nC=4\n"}, ["user data: B, C differ"]),
+        ({"UserData": "#!/bin/sh\nA=1\n"}, {"UserData": "#!/bin/bash\nA=1\n"},
+         ["user data: the template's other lines differ"]),
+    ],
+    ids=["same", "image", "settings", "template"],
+)  # fmt: skip
+def test_launch_template_differences_name_what_differs(current, wanted, named):
+    as_data = [
+        {k: (base64.b64encode(v.encode()).decode() if k == "UserData" and "\n" in v else v) for k, v in d.items()}
+        for d in (current, wanted)
+    ]
+    assert twin_stack.launch_template_differences(*as_data) == named

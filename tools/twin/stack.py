@@ -16,8 +16,19 @@ From there the emulator and the twin's controller (tools/twin/controller.py) tak
 launches, the instance configures itself and completes its hook, the target is registered and the proxy serves it.
 Get-or-create throughout, so a second run changes nothing.
 
-Usage: python -m tools.twin.stack foundation|fleet --endpoint URL [--region R] [--backend N --frontend N]
-       (JSON on stdout: {"changed": bool, "changes": [...], "outputs": {...}})
+Check mode (``--check``, what ``terraform plan`` is to the apply) runs the same code and reads the emulator the same
+way, but makes no mutating AWS call (its clients refuse any action but Describe*, List* and Get*): each change is
+listed and not made. The fleet layer reports what the apply would change on existing resources: a new launch
+template version, naming why (the image in the tier's parameter differs from the newest version's ImageId, or the
+user data does: which settings of the instance record), a group's capacity, scaling policies and scheduled actions,
+and what is missing (groups, lifecycle hooks, target groups, load balancers and listeners, alarms). The foundation
+layer reports only what is missing (and a key's rotation or a table's point-in-time recovery that is off), not
+settings of resources that exist. A resource check mode would create has no id yet: it stands as
+"(known after apply)" in what follows, as in Terraform's plan. The outputs are those the existing resources give,
+the last apply's when nothing is missing.
+
+Usage: python -m tools.twin.stack foundation|fleet --endpoint URL [--region R] [--backend N --frontend N] [--check]
+       (JSON on stdout: {"changed": bool, "changes": [...], "new_versions": {tier: [why]}, "outputs": {...}})
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import base64
 import ipaddress
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -49,6 +61,69 @@ BASE_IMAGE = "localhost/ollama-platform/debian12-cloud:latest"
 # Debian's public parameter for its newest official image (the twin registers its own base image under it).
 BASE_IMAGE_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
 TWIN_ALARM_EMAIL = "ops@example.com"
+BASE_IMAGE_NAME = "debian-12-amd64-twin"
+# What check mode puts where a resource it would create has no id yet (Terraform's plan says the same).
+KNOWN_AFTER_APPLY = "(known after apply)"
+# The only API actions check mode sends: reads.
+READ_ONLY_ACTION = re.compile(r"^(Describe|List|Get)[A-Z]")
+
+
+class CheckModeWrite(RuntimeError):
+    """Check mode was about to send a mutating API call: a bug in this module, which must record the change
+    instead (Stack.applies)."""
+
+
+def refuse_writes(model: Any, **_: Any) -> None:
+    """botocore ``before-call`` handler of check mode's clients: stop any action that is not a read."""
+    if not READ_ONLY_ACTION.match(model.name):
+        raise CheckModeWrite(
+            f"check mode sent {model.service_model.service_name} {model.name}, which changes the emulator: "
+            "tools/twin/stack.py must record that change with Stack.applies instead of making it"
+        )
+
+
+def launch_template_differences(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Why the apply writes a new launch template version: the newest version's data ``current`` against the data
+    the settings give ``wanted`` (LaunchTemplateData), compared on the image and the user data. The user data's
+    difference names the settings of the instance record whose lines differ (names only: values may be ARNs), and
+    says when the template's other lines do. [] when the newest version has both."""
+    differences = []
+    if current.get("ImageId") != wanted.get("ImageId"):
+        differences.append(f"image {current.get('ImageId') or 'none'} -> {wanted.get('ImageId')}")
+    if current.get("UserData") != wanted.get("UserData"):
+        old, new = (_user_data_lines(data.get("UserData", "")) for data in (current, wanted))
+        before, after = _settings(old), _settings(new)
+        keys = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+        parts = [f"{', '.join(keys)} {'differs' if len(keys) == 1 else 'differ'}"] if keys else []
+        if [line for line in old if not _SETTING.match(line)] != [line for line in new if not _SETTING.match(line)]:
+            parts.append("the template's other lines differ")
+        differences.append(f"user data: {'; '.join(parts) or 'the encoding differs'}")
+    return differences
+
+
+_SETTING = re.compile(r"^[A-Z][A-Z0-9_]*=")
+
+
+def _user_data_lines(encoded: str) -> list[str]:
+    try:
+        return base64.b64decode(encoded).decode().splitlines()
+    except (ValueError, UnicodeDecodeError):
+        return [encoded]
+
+
+def _settings(lines: list[str]) -> dict[str, str]:
+    """The instance record's KEY=value lines of a user data script."""
+    return dict(line.split("=", 1) for line in lines if _SETTING.match(line))
+
+
+def capacity_difference(current: Capacity, wanted: Capacity) -> str:
+    """What the apply sets on a group whose capacity is ``current``; "" when it is ``wanted``."""
+    if current == wanted:
+        return ""
+    return (
+        f"min {wanted.min} max {wanted.max} desired {wanted.desired} "
+        f"(now min {current.min} max {current.max} desired {current.desired})"
+    )
 
 
 @dataclass(frozen=True)
@@ -98,12 +173,14 @@ class FleetTier:
     target_group_arn: str
     load_balancer: str
     hook_name: str
+    load_balancer_arn: str = ""
 
 
 class Stack:
-    """Emulated resources of the fleet layer for environment ``environment``."""
+    """Emulated resources of the fleet layer for environment ``environment``; with ``check``, only what would
+    change (``changes``), read from the emulator by clients that refuse any mutating call."""
 
-    def __init__(self, endpoint: str, region: str, environment: str = "local") -> None:
+    def __init__(self, endpoint: str, region: str, environment: str = "local", check: bool = False) -> None:
         import boto3
 
         self.session = boto3.session.Session(region_name=region)
@@ -111,13 +188,24 @@ class Stack:
         self.region = region
         self.environment = environment
         self.prefix = ollama_name_prefix(environment)
+        self.check = check
         self.changes: list[str] = []
+        # Tier -> why the apply writes (or wrote) a new version of its launch template.
+        self.new_versions: dict[str, list[str]] = {}
         self._clients: dict[str, Any] = {}
 
     def c(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint)
+            client = self.session.client(service, endpoint_url=self.endpoint)
+            if self.check:
+                client.meta.events.register("before-call", refuse_writes)
+            self._clients[service] = client
         return self._clients[service]
+
+    def applies(self, change: str) -> bool:
+        """Record ``change``; True when this run makes it, False in check mode (it is reported, not made)."""
+        self.changes.append(change)
+        return not self.check
 
     def name(self, purpose: str) -> str:
         return ollama_name(purpose, self.environment)
@@ -137,12 +225,15 @@ class Stack:
         try:
             image_id = ssm.get_parameter(Name=BASE_IMAGE_PARAMETER)["Parameter"]["Value"]
             if ec2.describe_images(ImageIds=[image_id])["Images"]:
-                self._tag_container_image(podman_image, image_id)
+                if not self.check:
+                    self._tag_container_image(podman_image, image_id)
                 return image_id
         except ssm.exceptions.ParameterNotFound:
             pass
+        if not self.applies(f"register base image {BASE_IMAGE_NAME} behind {BASE_IMAGE_PARAMETER}"):
+            return KNOWN_AFTER_APPLY
         image_id = ec2.register_image(
-            Name="debian-12-amd64-twin",
+            Name=BASE_IMAGE_NAME,
             Architecture="x86_64",
             RootDeviceName="/dev/xvda",
             VirtualizationType="hvm",
@@ -150,7 +241,6 @@ class Stack:
         )["ImageId"]
         aws_emulator.set_public_parameter(self.endpoint, BASE_IMAGE_PARAMETER, image_id)
         self._tag_container_image(podman_image, image_id)
-        self.changes.append(f"register base image {image_id}")
         return image_id
 
     @staticmethod
@@ -166,10 +256,9 @@ class Stack:
         ec2 = self.c("ec2")
         name = self.name("vpc")
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
-        vpc = vpcs[0]["VpcId"] if vpcs else ""
-        if not vpc:
+        vpc = vpcs[0]["VpcId"] if vpcs else KNOWN_AFTER_APPLY
+        if not vpcs and self.applies(f"create VPC {name}"):
             vpc = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[self._spec("vpc", Name=name)])["Vpc"]["VpcId"]
-            self.changes.append(f"create VPC {name}")
         zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
         subnets = []
         for zone, sub in zip(zones, ipaddress.ip_network(cidr).subnets(prefixlen_diff=1), strict=False):
@@ -177,6 +266,9 @@ class Stack:
             found = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [sname]}])["Subnets"]
             if found:
                 subnets.append(found[0]["SubnetId"])
+                continue
+            if not self.applies(f"create subnet {sname}"):
+                subnets.append(KNOWN_AFTER_APPLY)
                 continue
             subnets.append(
                 ec2.create_subnet(
@@ -186,7 +278,6 @@ class Stack:
                     TagSpecifications=[self._spec("subnet", Name=sname)],
                 )["Subnet"]["SubnetId"]
             )
-            self.changes.append(f"create subnet {sname}")
         return vpc, subnets
 
     def _spec(self, kind: str, **extra: str) -> dict[str, Any]:
@@ -202,32 +293,33 @@ class Stack:
         of the profile (else of the role). IAM is global: behind the twin's region front, us-east-1's emulator answers
         for it (regions.py)."""
         iam = self.c("iam")
-        made = []
+        missing, role_arn, profile_arn = [], "", ""
         try:
-            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+            role_arn = iam.get_role(RoleName=name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
-            trust = {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-            }
-            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-            made.append("role")
+            missing.append("role")
         if profile:
             try:
-                arn = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+                profile_arn = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
             except iam.exceptions.NoSuchEntityException:
-                arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+                missing.append("instance profile")
+        if missing and self.applies(f"create {' and '.join(missing)} {name}"):
+            if not role_arn:
+                trust = {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+                }
+                role_arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+            if profile and not profile_arn:
+                profile_arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
                 iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-                made.append("instance profile")
-        if made:
-            self.changes.append(f"create {' and '.join(made)} {name}")
-        return arn
+        return (profile_arn if profile else role_arn) or KNOWN_AFTER_APPLY
 
     def key_pair(self, name: str, public_key: str) -> str:
         ec2 = self.c("ec2")
-        if not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [name]}])["KeyPairs"]:
+        found = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [name]}])["KeyPairs"]
+        if not found and self.applies(f"import key pair {name}"):
             ec2.import_key_pair(KeyName=name, PublicKeyMaterial=public_key.encode())
-            self.changes.append(f"import key pair {name}")
         return name
 
     # -------------------------------------------------------------------------------------------- fleet
@@ -269,27 +361,34 @@ class Stack:
         }
         existing = ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [lt_name]}])
         if not existing["LaunchTemplates"]:
-            ec2.create_launch_template(LaunchTemplateName=lt_name, LaunchTemplateData=data)
-            self.changes.append(f"create launch template {lt_name}")
+            if self.applies(f"create launch template {lt_name}"):
+                ec2.create_launch_template(LaunchTemplateName=lt_name, LaunchTemplateData=data)
         else:
             latest = ec2.describe_launch_template_versions(LaunchTemplateName=lt_name, Versions=["$Latest"])
             current = latest["LaunchTemplateVersions"][0]["LaunchTemplateData"]
-            if current.get("ImageId") != image_id or current.get("UserData") != data["UserData"]:
-                version = ec2.create_launch_template_version(LaunchTemplateName=lt_name, LaunchTemplateData=data)
-                number = str(version["LaunchTemplateVersion"]["VersionNumber"])
-                ec2.modify_launch_template(LaunchTemplateName=lt_name, DefaultVersion=number)
-                self.changes.append(f"launch template {lt_name} version {number}")
-        lb = self.load_balancer(spec, subnets, tg_arn)
+            differences = launch_template_differences(current, data)
+            if differences:
+                self.new_versions[spec.tier] = differences
+                if self.applies(f"new version of launch template {lt_name}: {'; '.join(differences)}"):
+                    version = ec2.create_launch_template_version(LaunchTemplateName=lt_name, LaunchTemplateData=data)
+                    number = str(version["LaunchTemplateVersion"]["VersionNumber"])
+                    ec2.modify_launch_template(LaunchTemplateName=lt_name, DefaultVersion=number)
+        lb, lb_arn = self.load_balancer(spec, subnets, tg_arn)
         groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
-        if not groups:
+        if groups:
+            current_capacity = Capacity(groups[0]["MinSize"], groups[0]["MaxSize"], groups[0]["DesiredCapacity"])
+            hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+        else:
+            current_capacity, hooks = Capacity(0, capacity.max, 0), []
+        if not groups and self.applies(f"create Auto Scaling group {name}"):
             # As terraform/asg.tf: the group is created on a version number and never moved by the stack; a new
             # version reaches the group through the release step's instance refresh (playbooks/release.yml).
             first = ec2.describe_launch_templates(LaunchTemplateNames=[lt_name])["LaunchTemplates"][0]
             asg.create_auto_scaling_group(
                 AutoScalingGroupName=name,
-                MinSize=0,
-                MaxSize=capacity.max,
-                DesiredCapacity=0,
+                MinSize=current_capacity.min,
+                MaxSize=current_capacity.max,
+                DesiredCapacity=current_capacity.desired,
                 LaunchTemplate={"LaunchTemplateName": lt_name, "Version": str(first["DefaultVersionNumber"])},
                 VPCZoneIdentifier=",".join(subnets),
                 TargetGroupARNs=[tg_arn],
@@ -297,9 +396,8 @@ class Stack:
                 HealthCheckGracePeriod=spec.grace_period,
                 Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in self.tags(Role=spec.tier).items()],
             )
-            self.changes.append(f"create Auto Scaling group {name}")
-        hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
-        if not any(h["LifecycleHookName"] == hook for h in hooks):
+        has_hook = {h["LifecycleHookName"] for h in hooks}
+        if hook not in has_hook and self.applies(f"create lifecycle hook {hook}"):
             asg.put_lifecycle_hook(
                 AutoScalingGroupName=name,
                 LifecycleHookName=hook,
@@ -307,8 +405,7 @@ class Stack:
                 HeartbeatTimeout=spec.heartbeat_timeout,
                 DefaultResult="ABANDON",
             )
-            self.changes.append(f"create lifecycle hook {hook}")
-        if not any(h["LifecycleHookName"] == f"{name}-drain" for h in hooks):
+        if f"{name}-drain" not in has_hook and self.applies(f"create lifecycle hook {name}-drain"):
             # The terminating hook ollama-platform-drain completes once the instance's streams ended
             # (terraform/asg.tf: heartbeat = drain bound + 90 s, CONTINUE by default).
             asg.put_lifecycle_hook(
@@ -318,17 +415,15 @@ class Stack:
                 HeartbeatTimeout=spec.deregistration_delay + 90,
                 DefaultResult="CONTINUE",
             )
-            self.changes.append(f"create lifecycle hook {name}-drain")
-        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        if Capacity(group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) != capacity:
+        difference = capacity_difference(current_capacity, capacity)
+        if difference and self.applies(f"set {name} capacity {difference}"):
             asg.update_auto_scaling_group(
                 AutoScalingGroupName=name,
                 MinSize=capacity.min,
                 MaxSize=capacity.max,
                 DesiredCapacity=capacity.desired,
             )
-            self.changes.append(f"set {name} capacity min {capacity.min} max {capacity.max} desired {capacity.desired}")
-        return FleetTier(name, lt_name, tg_arn, lb, hook)
+        return FleetTier(name, lt_name, tg_arn, lb, hook, lb_arn)
 
     # -------------------------------------------------------------------------------------------- scaling
     def tracking_policy(self, group: str, policy: TrackingPolicy) -> None:
@@ -337,13 +432,13 @@ class Stack:
         found = asg.describe_policies(AutoScalingGroupName=group, PolicyNames=[policy.name])["ScalingPolicies"]
         if found and found[0].get("TargetTrackingConfiguration") == policy.configuration():
             return
-        asg.put_scaling_policy(
-            AutoScalingGroupName=group,
-            PolicyName=policy.name,
-            PolicyType="TargetTrackingScaling",
-            TargetTrackingConfiguration=policy.configuration(),
-        )
-        self.changes.append(f"put target tracking policy {policy.name} on {group}")
+        if self.applies(f"put target tracking policy {policy.name} on {group}"):
+            asg.put_scaling_policy(
+                AutoScalingGroupName=group,
+                PolicyName=policy.name,
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingConfiguration=policy.configuration(),
+            )
 
     def scheduled_action(self, group: str, action: ScheduledAction) -> None:
         """The recurring scheduled action ``action`` on ``group``."""
@@ -353,8 +448,8 @@ class Stack:
         current = found["ScheduledUpdateGroupActions"]
         if current and {key: current[0].get(key) for key in wanted} == wanted:
             return
-        asg.put_scheduled_update_group_action(AutoScalingGroupName=group, **wanted)
-        self.changes.append(f"put scheduled action {action.name} ({action.recurrence}) on {group}")
+        if self.applies(f"put scheduled action {action.name} ({action.recurrence}) on {group}"):
+            asg.put_scheduled_update_group_action(AutoScalingGroupName=group, **wanted)
 
     def scaling(
         self, tiers: dict[str, FleetTier], policies: tuple[TrackingPolicy, ...], actions: tuple[ScheduledAction, ...]
@@ -378,17 +473,18 @@ class Stack:
             declared = {p.name for p in policies if p.group_name == group}
             for found in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]:
                 custom = (found.get("TargetTrackingConfiguration") or {}).get("CustomizedMetricSpecification")
-                if custom and found["PolicyName"] not in declared:
+                if (
+                    custom
+                    and found["PolicyName"] not in declared
+                    and self.applies(f"delete policy {found['PolicyName']} from {group}")
+                ):
                     asg.delete_policy(AutoScalingGroupName=group, PolicyName=found["PolicyName"])
-                    self.changes.append(f"delete policy {found['PolicyName']} from {group}")
             declared = {a.name for a in actions if a.group_name == group}
             scheduled = asg.describe_scheduled_actions(AutoScalingGroupName=group)["ScheduledUpdateGroupActions"]
             for found in scheduled:
-                if found["ScheduledActionName"] not in declared:
-                    asg.delete_scheduled_action(
-                        AutoScalingGroupName=group, ScheduledActionName=found["ScheduledActionName"]
-                    )
-                    self.changes.append(f"delete scheduled action {found['ScheduledActionName']} from {group}")
+                gone = found["ScheduledActionName"]
+                if gone not in declared and self.applies(f"delete scheduled action {gone} from {group}"):
+                    asg.delete_scheduled_action(AutoScalingGroupName=group, ScheduledActionName=gone)
 
     def target_group(self, spec: TierSpec, vpc: str) -> str:
         elb = self.c("elbv2")
@@ -397,6 +493,8 @@ class Stack:
             return elb.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
         except elb.exceptions.TargetGroupNotFoundException:
             pass
+        if not self.applies(f"create target group {name}"):
+            return KNOWN_AFTER_APPLY
         arn = elb.create_target_group(
             Name=name,
             VpcId=vpc,
@@ -407,33 +505,33 @@ class Stack:
             TargetGroupArn=arn,
             Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(spec.deregistration_delay)}],
         )
-        self.changes.append(f"create target group {name}")
         return arn
 
-    def load_balancer(self, spec: TierSpec, subnets: list[str], tg_arn: str) -> str:
+    def load_balancer(self, spec: TierSpec, subnets: list[str], tg_arn: str) -> tuple[str, str]:
+        """The tier's load balancer and its listener; returns its name and ARN."""
         elb = self.c("elbv2")
         name = self.name("alb") if spec.scheme == "internet-facing" else self.name("internal-alb")
         try:
-            lb = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+            arn = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]["LoadBalancerArn"]
         except elb.exceptions.LoadBalancerNotFoundException:
-            lb = elb.create_load_balancer(Name=name, Subnets=subnets, Scheme=spec.scheme, Type="application")[
-                "LoadBalancers"
-            ][0]
-            elb.modify_load_balancer_attributes(
-                LoadBalancerArn=lb["LoadBalancerArn"],
-                Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(stream_idle_timeout_s())}],
-            )
-            self.changes.append(f"create load balancer {name}")
-        listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
-        if not listeners:
+            arn = KNOWN_AFTER_APPLY
+            if self.applies(f"create load balancer {name}"):
+                arn = elb.create_load_balancer(Name=name, Subnets=subnets, Scheme=spec.scheme, Type="application")[
+                    "LoadBalancers"
+                ][0]["LoadBalancerArn"]
+                elb.modify_load_balancer_attributes(
+                    LoadBalancerArn=arn,
+                    Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(stream_idle_timeout_s())}],
+                )
+        listeners = elb.describe_listeners(LoadBalancerArn=arn)["Listeners"] if arn != KNOWN_AFTER_APPLY else []
+        if not listeners and self.applies(f"create listener {name}:80"):
             elb.create_listener(
-                LoadBalancerArn=lb["LoadBalancerArn"],
+                LoadBalancerArn=arn,
                 Protocol="HTTP",
                 Port=80,
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
             )
-            self.changes.append(f"create listener {name}:80")
-        return name
+        return name, arn
 
     # -------------------------------------------------------------------------------------------- foundation
     def kms_key(self) -> str:
@@ -442,13 +540,14 @@ class Stack:
         try:
             meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
         except kms.exceptions.NotFoundException:
+            if not self.applies(f"create KMS key {alias}"):
+                return KNOWN_AFTER_APPLY
             tags = [{"TagKey": k, "TagValue": v} for k, v in self.tags().items()]
             meta = kms.create_key(Description=f"{self.prefix} data", Tags=tags)["KeyMetadata"]
             kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
-            self.changes.append(f"create KMS key {alias}")
-        if not kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]:
+        rotating = kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"]
+        if not rotating and self.applies(f"enable rotation on {alias}"):
             kms.enable_key_rotation(KeyId=meta["KeyId"])
-            self.changes.append(f"enable rotation on {alias}")
         return meta["Arn"]
 
     def sns_topic(self, key: str) -> str:
@@ -458,16 +557,16 @@ class Stack:
             for topic in page["Topics"]:
                 if topic["TopicArn"].endswith(f":{name}"):
                     return topic["TopicArn"]
+        # With what terraform/monitoring.tf subscribes from alarm_emails (the twin's operator address).
+        if not self.applies(f"create SNS topic {name} and subscribe {TWIN_ALARM_EMAIL} to it"):
+            return KNOWN_AFTER_APPLY
         arn = sns.create_topic(Name=name, Attributes={"KmsMasterKeyId": key}, Tags=self.tag_list())["TopicArn"]
-        self.changes.append(f"create SNS topic {name}")
-        # What terraform/monitoring.tf subscribes from alarm_emails (the twin's operator address).
         sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=TWIN_ALARM_EMAIL)
-        self.changes.append(f"subscribe {TWIN_ALARM_EMAIL} to {name}")
         return arn
 
     def alarm(self, name: str, asg_name: str, topic: str, threshold: float, comparison: str) -> None:
         cw = self.c("cloudwatch")
-        if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+        if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] or not self.applies(f"create alarm {name}"):
             return
         cw.put_metric_alarm(
             AlarmName=name,
@@ -483,7 +582,6 @@ class Stack:
             OKActions=[topic],
             Tags=self.tag_list(),
         )
-        self.changes.append(f"create alarm {name}")
 
     def release_alarms(self, tiers: dict[str, FleetTier], topic: str) -> None:
         """The alarms a release's instance refresh watches (playbooks/vars/release.yml), as terraform/monitoring.tf
@@ -491,18 +589,11 @@ class Stack:
         cw = self.c("cloudwatch")
 
         def put(name: str, **alarm: Any) -> None:
-            if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+            if cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] or not self.applies(f"create alarm {name}"):
                 return
             cw.put_metric_alarm(AlarmName=name, AlarmActions=[topic], OKActions=[topic], Tags=self.tag_list(), **alarm)
-            self.changes.append(f"create alarm {name}")
 
-        elb = self.c("elbv2")
-        suffixes = {
-            tier: _arn_suffix(
-                elb.describe_load_balancers(Names=[fleet.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
-            )
-            for tier, fleet in tiers.items()
-        }
+        suffixes = {tier: _arn_suffix(fleet.load_balancer_arn) for tier, fleet in tiers.items()}
         public = suffixes["frontend"]
 
         def elb_metric(query_id: str, metric: str) -> dict[str, Any]:
@@ -552,6 +643,8 @@ class Stack:
         try:
             ddb.describe_table(TableName=name)
         except ddb.exceptions.ResourceNotFoundException:
+            if not self.applies(f"create DynamoDB table {name}"):
+                return name
             ddb.create_table(
                 TableName=name,
                 AttributeDefinitions=[
@@ -563,13 +656,12 @@ class Stack:
                 SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key},
                 Tags=self.tag_list(),
             )
-            self.changes.append(f"create DynamoDB table {name}")
         pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
-        if pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") != "ENABLED":
+        status = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+        if status != "ENABLED" and self.applies(f"enable PITR on {name}"):
             ddb.update_continuous_backups(
                 TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
             )
-            self.changes.append(f"enable PITR on {name}")
         return name
 
     def bucket(self, purpose: str, key: str, versioned: bool = True) -> str:
@@ -578,7 +670,9 @@ class Stack:
         existing = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"].startswith(prefix)]
         if existing:
             return sorted(existing)[0]
-        name = prefix + secrets.token_hex(4)
+        name = prefix + ("<random suffix>" if self.check else secrets.token_hex(4))
+        if not self.applies(f"create bucket {name}"):
+            return KNOWN_AFTER_APPLY
         s3.create_bucket(Bucket=name)
         if versioned:  # a transfer bucket keeps no old versions of what went through it
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
@@ -589,25 +683,24 @@ class Stack:
         )
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": self.tag_list()})
-        self.changes.append(f"create bucket {name}")
         return name
 
     def log_group(self, name: str, key: str, days: int = 7) -> None:
         logs = self.c("logs")
         if any(g["logGroupName"] == name for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]):
             return
-        logs.create_log_group(logGroupName=name, kmsKeyId=key, tags=self.tags())
-        logs.put_retention_policy(logGroupName=name, retentionInDays=days)
-        self.changes.append(f"create log group {name}")
+        if self.applies(f"create log group {name}"):
+            logs.create_log_group(logGroupName=name, kmsKeyId=key, tags=self.tags())
+            logs.put_retention_policy(logGroupName=name, retentionInDays=days)
 
     def secret(self, name: str, key: str, value: str) -> str:
         sm = self.c("secretsmanager")
         try:
             return sm.describe_secret(SecretId=name)["ARN"]
         except sm.exceptions.ResourceNotFoundException:
-            arn = sm.create_secret(Name=name, KmsKeyId=key, SecretString=value, Tags=self.tag_list())["ARN"]
-            self.changes.append(f"create secret {name}")
-            return arn
+            if not self.applies(f"create secret {name}"):
+                return KNOWN_AFTER_APPLY
+            return sm.create_secret(Name=name, KmsKeyId=key, SecretString=value, Tags=self.tag_list())["ARN"]
 
     def data_host(self, subnet: str, image_id: str, key_name: str) -> str:
         """The twin's data host (plays RDS PostgreSQL and ElastiCache Redis); returns its private IP."""
@@ -622,6 +715,8 @@ class Stack:
         for reservation in found:
             for inst in reservation["Instances"]:
                 return inst["PrivateIpAddress"]
+        if not self.applies(f"launch data host {name}"):
+            return KNOWN_AFTER_APPLY
         inst = ec2.run_instances(
             ImageId=image_id,
             MinCount=1,
@@ -632,7 +727,6 @@ class Stack:
             MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
             TagSpecifications=[self._spec("instance", Role="data", Name=name)],
         )["Instances"][0]
-        self.changes.append(f"launch data host {inst['InstanceId']}")
         return inst["PrivateIpAddress"]
 
     def parameter(self, name: str) -> str:
@@ -765,7 +859,8 @@ def fleet(
 ) -> dict[str, Any]:
     """Launch templates, load balancers and groups of both tiers, from the images the bake published, and the
     scaling terraform/ (or ``terraform_dir``) declares for them. Each group's capacity is the twin's
-    (tools/twin/scaling.py twin_capacity: min = desired = the tier's count, max one more)."""
+    (tools/twin/scaling.py twin_capacity: min = desired = the tier's count, max one more). Check mode plans a tier
+    whose first image the bake has not published yet with the image "(known after apply)"."""
     vpc, subnets = outputs["ollama_vpc_id"], outputs["ollama_private_subnet_ids"]
     capacities = {tier: twin_capacity(counts.get(tier, 1)) for tier in TIERS}
     scaling = read_scaling(capacities, stack.environment, stack.region, terraform_dir)
@@ -773,10 +868,10 @@ def fleet(
     for tier, spec in TIERS.items():
         parameter = outputs["ollama_ami_parameter_names"][tier]
         image = stack.parameter(parameter)
-        if not image:
+        if not image and not stack.check:
             raise RuntimeError(f"no image for the {tier} tier in {parameter}: run playbooks/bake_ami.yml first")
         settings = instance_settings(outputs, tier, instance_endpoint, urls, admin_email)
-        created[tier] = stack.fleet_tier(spec, image, settings, vpc, subnets, capacities[tier])
+        created[tier] = stack.fleet_tier(spec, image or KNOWN_AFTER_APPLY, settings, vpc, subnets, capacities[tier])
     topic = outputs["ollama_sns_topic_arn"]
     backend_asg = created["backend"].asg_name
     stack.alarm(stack.name("high-cpu"), backend_asg, topic, 70.0, "GreaterThanOrEqualToThreshold")
@@ -821,6 +916,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--backend", type=int, default=1)
     p.add_argument("--frontend", type=int, default=2)
     p.add_argument("--webui-admin-email", default="", help="the Open-WebUI admin created at deployment (fleet layer)")
+    p.add_argument("--check", action="store_true", help="report what the apply would change; change nothing")
     return p.parse_args(argv)
 
 
@@ -828,7 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    stack = Stack(args.endpoint, args.region, args.environment)
+    stack = Stack(args.endpoint, args.region, args.environment, check=args.check)
     try:
         if args.layer == "foundation":
             outputs = foundation(stack, args.subnet, Path(args.public_key).read_text().strip())
@@ -841,7 +937,8 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError, ValueError) as exc:
         print(json.dumps({"failed": True, "msg": str(exc)}))
         return 1
-    print(json.dumps({"changed": bool(stack.changes), "changes": stack.changes, "outputs": outputs}, indent=2))
+    result = {"changed": bool(stack.changes), "changes": stack.changes, "new_versions": stack.new_versions}
+    print(json.dumps({**result, "outputs": outputs}, indent=2))
     return 0
 
 
