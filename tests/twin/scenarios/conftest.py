@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -116,3 +117,30 @@ def webui_account(twin: Twin) -> dict[str, str]:
     platform = yaml.safe_load((ROOT / "inventories" / "local" / "group_vars" / "all" / "platform.yml").read_text())
     password = twin.client("secretsmanager").get_secret_value(SecretId=twin.outputs["ollama_webui_admin_secret_arn"])
     return {"email": platform["platform_webui_admin_email"], "password": password["SecretString"]}
+
+
+@pytest.fixture
+def webui_session(twin: Twin, webui_account: dict[str, str]) -> str:
+    """A session token of the Open-WebUI admin, signed in through the Open-WebUI URL (the public load balancer)."""
+    status, _, body = http(
+        f"{twin.outputs['ollama_service_url'].rstrip('/')}/api/v1/auths/signin",
+        {"Content-Type": "application/json"},
+        json.dumps(webui_account).encode(),
+    )
+    assert status == 200, body[:300]
+    return json.loads(body)["token"]
+
+
+def start_load(
+    host: str, scenario: str, key: str, report: Path, users: int, duration_s: int, max_requests: int
+) -> subprocess.Popen:
+    """The load suite in the background, bounded in time and requests (stop it with SIGINT: it stops its users and
+    writes its summary and every sample to ``report``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtest.run", "--host", host, "--scenario", scenario, "--model", "llama3.2:1b",
+         "--users", str(users), "--duration", f"{duration_s}s", "--max-requests", str(max_requests),
+         "--num-predict", "32", "--think-time", "0.5", "--environment", "local", "--skip-preflight",
+         "--report-dir", str(report)],
+        cwd=ROOT, env={**os.environ, "OLLAMA_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip

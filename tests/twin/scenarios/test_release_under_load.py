@@ -15,10 +15,7 @@ the twin's compressed clock (time scale 0.2), so the roll's duration is the twin
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +26,7 @@ import pytest
 from loadtest import metrics
 from tests.ansible_runner import ansible_playbook
 from tests.project import ROOT
-from tests.twin.scenarios.conftest import REGION, Twin, http, wait_for
+from tests.twin.scenarios.conftest import REGION, Twin, http, start_load, wait_for
 from tools import aws_emulator
 
 pytestmark = pytest.mark.twin
@@ -38,17 +35,7 @@ TIERS = ("backend", "frontend")
 LOAD_S = 900  # an upper bound: the load stops when the release has ended
 STEADY_S = 45  # steady state before the release, and the comparison's baseline
 RELEASE_TIMEOUT_S = 1200
-
-
-def _load(host: str, scenario: str, key: str, report: Path, users: int) -> subprocess.Popen:
-    """The load suite in the background, bounded in time and requests (every sample kept in samples.jsonl)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtest.run", "--host", host, "--scenario", scenario, "--model", "llama3.2:1b",
-         "--users", str(users), "--duration", f"{LOAD_S}s", "--max-requests", "4000", "--num-predict", "32",
-         "--think-time", "0.5", "--environment", "local", "--skip-preflight", "--report-dir", str(report)],
-        cwd=ROOT, env={**os.environ, "OLLAMA_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+MAX_REQUESTS = 4000
 
 
 def _new_image(twin: Twin, tier: str) -> str:
@@ -92,23 +79,18 @@ def _ttft(samples: list[dict[str, Any]], start: float, end: float) -> dict[str, 
 
 
 def test_a_release_under_load_fails_no_request_and_cuts_no_stream(
-    twin: Twin, webui_account: dict[str, str], tmp_path: Path, record_property
+    twin: Twin, webui_session: str, tmp_path: Path, record_property
 ):
     outputs = twin.outputs
     groups = {tier: outputs[f"ollama_{tier}_asg_name"] for tier in TIERS}
     versions = {tier: int(twin.group(group)["LaunchTemplate"]["Version"]) for tier, group in groups.items()}
-    status, _, body = http(
-        f"{outputs['ollama_service_url'].rstrip('/')}/api/v1/auths/signin",
-        {"Content-Type": "application/json"},
-        json.dumps(webui_account).encode(),
-    )
-    assert status == 200, body[:300]
     reports = {"webui-chat": tmp_path / "webui", "chat": tmp_path / "ollama"}
     # Three streams at most reach the backend: below the in-flight policy's target of 4, so no scale-out.
     loads = {
-        "webui-chat": _load(outputs["ollama_service_url"].rstrip("/"), "webui-chat", json.loads(body)["token"],
-                            reports["webui-chat"], users=2),
-        "chat": _load(outputs["ollama_internal_api_url"], "chat", twin.token(), reports["chat"], users=1),
+        "webui-chat": start_load(outputs["ollama_service_url"].rstrip("/"), "webui-chat", webui_session,
+                                 reports["webui-chat"], 2, LOAD_S, MAX_REQUESTS),
+        "chat": start_load(outputs["ollama_internal_api_url"], "chat", twin.token(), reports["chat"], 1, LOAD_S,
+                           MAX_REQUESTS),
     }  # fmt: skip
     try:
         steady_from = time.time()

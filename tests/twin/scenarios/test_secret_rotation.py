@@ -16,18 +16,14 @@ host's Redis and PostgreSQL play ElastiCache's and RDS's side of the rotation (c
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.project import ROOT
-from tests.twin.scenarios.conftest import Twin, console, http, wait_for
+from tests.twin.scenarios.conftest import Twin, console, http, start_load, wait_for
 
 pytestmark = pytest.mark.twin
 
@@ -36,17 +32,6 @@ pytestmark = pytest.mark.twin
 FRONTEND_FOLLOWS_S = 180
 BACKEND_FOLLOWS_S = 60
 LOAD_S = 480
-
-
-def _load(twin: Twin, host: str, scenario: str, key: str, report: Path, users: int) -> subprocess.Popen:
-    """The load suite in the background, bounded in time and requests."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtest.run", "--host", host, "--scenario", scenario, "--model", "llama3.2:1b",
-         "--users", str(users), "--duration", f"{LOAD_S}s", "--max-requests", "3000", "--num-predict", "32",
-         "--think-time", "0.5", "--environment", "local", "--skip-preflight", "--report-dir", str(report)],
-        cwd=ROOT, env={**os.environ, "OLLAMA_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
 
 
 def _data_host(twin: Twin) -> str:
@@ -81,25 +66,20 @@ def _restarted_out_of_service(instance_id: str, since: str) -> bool:
     return "restarted out of service" in log.stdout
 
 
-def test_rotations_under_load_fail_no_request(twin: Twin, webui_account: dict[str, str], tmp_path: Path):
+def test_rotations_under_load_fail_no_request(twin: Twin, webui_session: str, tmp_path: Path):
     sm = twin.client("secretsmanager")
     outputs = twin.outputs
     frontends = twin.in_service(outputs["ollama_frontend_asg_name"])
     assert len(frontends) >= 2, "a rotation without a gap needs two frontends"
-    status, _, body = http(
-        f"{outputs['ollama_service_url'].rstrip('/')}/api/v1/auths/signin",
-        {"Content-Type": "application/json"},
-        json.dumps(webui_account).encode(),
-    )
-    assert status == 200, body[:300]
-    session = json.loads(body)["token"]
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 5))
     # Three streams at most reach the twin's backend: below the in-flight policy's target of 4, so no scale-out.
     loads = {
-        "webui-chat": _load(
-            twin, outputs["ollama_service_url"].rstrip("/"), "webui-chat", session, tmp_path / "webui", users=2
+        "webui-chat": start_load(
+            outputs["ollama_service_url"].rstrip("/"), "webui-chat", webui_session, tmp_path / "webui", 2, LOAD_S, 3000
         ),
-        "chat": _load(twin, outputs["ollama_internal_api_url"], "chat", twin.token(), tmp_path / "ollama", users=1),
+        "chat": start_load(
+            outputs["ollama_internal_api_url"], "chat", twin.token(), tmp_path / "ollama", 1, LOAD_S, 3000
+        ),
     }
     try:
         time.sleep(20)  # steady state first
