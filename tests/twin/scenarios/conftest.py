@@ -6,6 +6,7 @@ instances' consoles (podman exec stands in for the EC2 serial console; nothing l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+
+from tools import aws_emulator
+from tools.twin import scaling as twin_scaling
+from tools.twin.controller import read_events
+from tools.twin.proxy import Proxy
 
 ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = ROOT / ".cache" / "twin"
@@ -144,3 +150,62 @@ def start_load(
         cwd=ROOT, env={**os.environ, "OLLAMA_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
+
+
+def _safely(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except Exception as error:  # noqa: BLE001 - a diagnostic that cannot be read must not hide the failure
+        return f"unreadable: {error}"
+
+
+def _emulator_view(twin: Twin, groups: list[str], metric: dict[str, Any] | None) -> str:
+    """What the emulator and the proxy show: groups and instances, the emulator's scaling changes and clock, the
+    in-flight datapoints the policy reads, waiting lifecycle actions, the proxy's servers, the controller's events."""
+    lines = []
+    for name in groups:
+        group = _safely(lambda n=name: twin.group(n))
+        if isinstance(group, dict):
+            instances = ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in group["Instances"]) or "none"
+            sizes = f"min {group['MinSize']} max {group['MaxSize']} desired {group['DesiredCapacity']}"
+            lines.append(f"group {name}: {sizes}; instances: {instances}")
+        else:
+            lines.append(f"group {name}: {group}")
+    calls = _safely(lambda: aws_emulator.autoscaling_calls(twin.endpoint))
+    if isinstance(calls, list):
+        mine = [c for c in calls if c.get("auto_scaling_group_name") in groups and c.get("source") != "api"]
+        lines += [f"emulator change: {json.dumps(c)}" for c in mine[-10:]]
+    lines.append(f"emulator clock: {_safely(lambda: twin_scaling.clock(twin.endpoint))}")
+    if metric:
+        now = time.time()
+        points = _safely(
+            lambda: twin.client("cloudwatch").get_metric_statistics(
+                Namespace=metric["Namespace"], MetricName=metric["MetricName"], Dimensions=metric.get("Dimensions", []),
+                StartTime=now - 300, EndTime=now + 60, Period=60, Statistics=["Average", "Maximum", "SampleCount"],
+            )["Datapoints"]
+        )  # fmt: skip
+        lines.append(f"{metric['Namespace']}/{metric['MetricName']} {metric.get('Dimensions')}: {points}")
+        cloudwatch = twin.client("cloudwatch")
+        published = _safely(
+            lambda: {
+                (m["Namespace"], m["MetricName"], tuple((d["Name"], d["Value"]) for d in m.get("Dimensions", [])))
+                for query in ({"Namespace": metric["Namespace"]}, {"MetricName": metric["MetricName"]})
+                for m in cloudwatch.list_metrics(**query)["Metrics"]
+            }
+        )
+        lines.append(f"metrics published with that namespace or name: {published}")
+    lines.append(f"waiting lifecycle actions: {_safely(lambda: aws_emulator.pending_lifecycle_actions(twin.endpoint))}")
+    proxy = Proxy(STATE_DIR / "proxy" / "haproxy.cfg", STATE_DIR / "proxy" / "haproxy.pid")
+    lines.append(f"proxy servers: {_safely(proxy.server_states)}")
+    events = _safely(lambda: read_events(STATE_DIR)[-20:])
+    lines += [f"controller: {e}" for e in events] if isinstance(events, list) else [f"controller: {events}"]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def explained(twin: Twin, groups: list[str], metric: dict[str, Any] | None = None) -> Iterator[None]:
+    """A failure inside says what the emulator and the proxy show."""
+    try:
+        yield
+    except (pytest.fail.Exception, AssertionError) as error:
+        pytest.fail(f"{error}\n--- what the emulator and the proxy show ---\n{_emulator_view(twin, groups, metric)}")

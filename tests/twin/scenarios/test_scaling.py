@@ -21,12 +21,11 @@ bounded by what is left of its budget, and a failure shows what the emulator and
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,11 +34,9 @@ import yaml
 
 from loadtest.monitor import analyze_scaling
 from tests.project import ROOT
-from tests.twin.scenarios.conftest import STATE_DIR, Twin, http, serving_targets, wait_for
+from tests.twin.scenarios.conftest import Twin, explained, http, serving_targets, wait_for
 from tools import aws_emulator
 from tools.twin import scaling as twin_scaling
-from tools.twin.controller import read_events
-from tools.twin.proxy import Proxy
 
 pytestmark = pytest.mark.twin
 
@@ -81,65 +78,6 @@ def _budget(seconds: float) -> Callable[[float], float]:
         return max(min(seconds - (time.monotonic() - started), cap), 1.0)
 
     return left
-
-
-def _safely(read: Callable[[], Any]) -> Any:
-    try:
-        return read()
-    except Exception as error:  # noqa: BLE001 - a diagnostic that cannot be read must not hide the failure
-        return f"unreadable: {error}"
-
-
-def _state(twin: Twin, groups: list[str], metric: dict[str, Any] | None) -> str:
-    """What the emulator and the proxy show: groups and instances, the emulator's scaling changes and clock, the
-    in-flight datapoints the policy reads, waiting lifecycle actions, the proxy's servers, the controller's events."""
-    lines = []
-    for name in groups:
-        group = _safely(lambda n=name: twin.group(n))
-        if isinstance(group, dict):
-            instances = ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in group["Instances"]) or "none"
-            sizes = f"min {group['MinSize']} max {group['MaxSize']} desired {group['DesiredCapacity']}"
-            lines.append(f"group {name}: {sizes}; instances: {instances}")
-        else:
-            lines.append(f"group {name}: {group}")
-    calls = _safely(lambda: aws_emulator.autoscaling_calls(twin.endpoint))
-    if isinstance(calls, list):
-        mine = [c for c in calls if c.get("auto_scaling_group_name") in groups and c.get("source") != "api"]
-        lines += [f"emulator change: {json.dumps(c)}" for c in mine[-10:]]
-    lines.append(f"emulator clock: {_safely(lambda: twin_scaling.clock(twin.endpoint))}")
-    if metric:
-        now = time.time()
-        points = _safely(
-            lambda: twin.client("cloudwatch").get_metric_statistics(
-                Namespace=metric["Namespace"], MetricName=metric["MetricName"], Dimensions=metric.get("Dimensions", []),
-                StartTime=now - 300, EndTime=now + 60, Period=60, Statistics=["Average", "Maximum", "SampleCount"],
-            )["Datapoints"]
-        )  # fmt: skip
-        lines.append(f"{metric['Namespace']}/{metric['MetricName']} {metric.get('Dimensions')}: {points}")
-        cloudwatch = twin.client("cloudwatch")
-        published = _safely(
-            lambda: {
-                (m["Namespace"], m["MetricName"], tuple((d["Name"], d["Value"]) for d in m.get("Dimensions", [])))
-                for query in ({"Namespace": metric["Namespace"]}, {"MetricName": metric["MetricName"]})
-                for m in cloudwatch.list_metrics(**query)["Metrics"]
-            }
-        )
-        lines.append(f"metrics published with that namespace or name: {published}")
-    lines.append(f"waiting lifecycle actions: {_safely(lambda: aws_emulator.pending_lifecycle_actions(twin.endpoint))}")
-    proxy = Proxy(STATE_DIR / "proxy" / "haproxy.cfg", STATE_DIR / "proxy" / "haproxy.pid")
-    lines.append(f"proxy servers: {_safely(proxy.server_states)}")
-    events = _safely(lambda: read_events(STATE_DIR)[-10:])
-    lines += [f"controller: {e}" for e in events] if isinstance(events, list) else [f"controller: {events}"]
-    return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def _explained(twin: Twin, groups: list[str], metric: dict[str, Any] | None = None) -> Iterator[None]:
-    """A failure inside says what the emulator and the proxy show."""
-    try:
-        yield
-    except (pytest.fail.Exception, AssertionError) as error:
-        pytest.fail(f"{error}\n--- what the emulator and the proxy show ---\n{_state(twin, groups, metric)}")
 
 
 def _changes_since(twin: Twin, since: float, source: str) -> list[dict[str, Any]]:
@@ -207,7 +145,7 @@ def test_sustained_load_above_the_inflight_target_scales_the_backend_out(twin: T
     for thread in threads:
         thread.start()
     try:
-        with _explained(twin, [group], policy.metric):
+        with explained(twin, [group], policy.metric):
             wait_for(
                 f"the in-flight policy raising {group}'s desired capacity ({streams} streams, target "
                 f"{policy.target_value:g} per instance)",
@@ -270,7 +208,7 @@ def test_sustained_low_load_scales_the_backend_back_in_to_its_minimum(twin: Twin
     assert raised, f"the scale-out scenario did not raise {group}: nothing to scale in"
     load_gone = datetime.fromisoformat(raised[-1]["time"]).timestamp()  # the scale-out; its load ended after it
     peak = raised[-1]["desired_capacity"]
-    with _explained(twin, [group], policy.metric):
+    with explained(twin, [group], policy.metric):
         wait_for(f"the in-flight policy lowering {group} to its minimum {minimum}, the leaver drained",
                  lambda: _sizes(twin, group)[2] == minimum and len(twin.group(group)["Instances"]) == minimum,
                  timeout=left(), interval=2)  # fmt: skip
@@ -323,7 +261,7 @@ def test_the_night_stop_empties_both_groups_and_the_morning_start_serves_before_
     token = {"Authorization": f"Bearer {twin.token()}"}
     started = time.time()
     try:
-        with _explained(twin, names):
+        with explained(twin, names):
             # Evening: the clock just before the next night stop.
             now = twin_scaling.clock(twin.endpoint)["now"]
             (stop_at,) = {twin_scaling.next_run(a.recurrence, a.time_zone, now) for a in stops.values()}

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.twin.scenarios.conftest import Twin, console, http, wait_for
+from tests.twin.scenarios.conftest import Twin, console, explained, http, wait_for
 from tools import aws_emulator
 
 pytestmark = pytest.mark.twin
@@ -39,44 +39,46 @@ def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serv
     before = set(twin.in_service(group))
     asg.put_warm_pool(AutoScalingGroupName=group, MaxGroupPreparedCapacity=desired + 1, PoolState="Stopped")
     try:
-        warmed = wait_for(
-            "a warm-pool instance resting in Warmed:Stopped",
-            lambda: [i for i, s in _warm_instances(twin, group).items() if s == "Warmed:Stopped"],
-            timeout=900,
-            interval=5,
-        )[0]
-        assert _completions(twin, warmed) == ["CONTINUE"], "the warmed instance did not complete its launch hook"
-        wait_for("the warmed instance stopped", lambda: _ec2_state(twin, warmed) == "stopped", timeout=120)
-        started = time.monotonic()
-        # The minimum rises too: the in-flight target tracking policy would scale the idle group back in.
-        asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired + 1, DesiredCapacity=desired + 1)
-        new = wait_for(
-            "the warmed instance InService",
-            lambda: sorted(set(twin.in_service(group)) - before),
-            timeout=600,
-            interval=3,
-        )
-        assert new == [warmed], f"scale-out launched {new} instead of taking the warmed {warmed}"
-        seconds = round(time.monotonic() - started, 1)
-        assert _completions(twin, warmed) == ["CONTINUE", "CONTINUE"]
-        journal = console(warmed, "journalctl", "-u", "ollama-platform-bootstrap", "--no-pager", "-o", "cat").stdout
-        assert "target lifecycle state InService" in journal, journal[-1500:]
-        token = {"Authorization": f"Bearer {twin.token()}"}
-        version_url = f"{twin.outputs['ollama_internal_api_url']}/api/version"
+        with explained(twin, [group]):
+            warmed = wait_for(
+                "a warm-pool instance resting in Warmed:Stopped",
+                lambda: [i for i, s in _warm_instances(twin, group).items() if s == "Warmed:Stopped"],
+                timeout=900,
+                interval=5,
+            )[0]
+            print(f"warm pool: {warmed} rests in Warmed:Stopped, {len(before)} instance(s) in service: {sorted(before)}")
+            assert _completions(twin, warmed) == ["CONTINUE"], "the warmed instance did not complete its launch hook"
+            wait_for("the warmed instance stopped", lambda: _ec2_state(twin, warmed) == "stopped", timeout=120)
+            started = time.monotonic()
+            # The minimum rises too: the in-flight target tracking policy would scale the idle group back in.
+            asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired + 1, DesiredCapacity=desired + 1)
+            new = wait_for(
+                "the warmed instance InService",
+                lambda: sorted(set(twin.in_service(group)) - before),
+                timeout=600,
+                interval=3,
+            )
+            assert new == [warmed], f"scale-out launched {new} instead of taking the warmed {warmed}"
+            seconds = round(time.monotonic() - started, 1)
+            assert _completions(twin, warmed) == ["CONTINUE", "CONTINUE"]
+            journal = console(warmed, "journalctl", "-u", "ollama-platform-bootstrap", "--no-pager", "-o", "cat").stdout
+            assert "target lifecycle state InService" in journal, journal[-1500:]
+            token = {"Authorization": f"Bearer {twin.token()}"}
+            version_url = f"{twin.outputs['ollama_internal_api_url']}/api/version"
 
-        def served() -> bool:
-            for _ in range(6):
-                try:
-                    status, headers, _ = http(version_url, token, timeout=10)
-                except OSError:
-                    continue
-                if status == 200 and headers.get("x-served-by") == warmed:
-                    return True
-            return False
+            def served() -> bool:
+                for _ in range(6):
+                    try:
+                        status, headers, _ = http(version_url, token, timeout=10)
+                    except OSError:
+                        continue
+                    if status == 200 and headers.get("x-served-by") == warmed:
+                        return True
+                return False
 
-        wait_for("the warmed instance serving through the internal load balancer", served, timeout=180)
-        record_property("warm_pool_scale_out_to_in_service_seconds", seconds)
-        print(f"warm pool: scale-out to InService in {seconds} s")
+            wait_for("the warmed instance serving through the internal load balancer", served, timeout=180)
+            record_property("warm_pool_scale_out_to_in_service_seconds", seconds)
+            print(f"warm pool: scale-out to InService in {seconds} s")
     finally:
         asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=minimum, DesiredCapacity=desired)
         asg.delete_warm_pool(AutoScalingGroupName=group, ForceDelete=True)
