@@ -46,7 +46,7 @@ def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serv
                 timeout=900,
                 interval=5,
             )[0]
-            print(f"warm pool: {warmed} rests in Warmed:Stopped, {len(before)} instance(s) in service: {sorted(before)}")
+            print(f"warm pool: {warmed} rests in Warmed:Stopped; in service before: {sorted(before)}")
             assert _completions(twin, warmed) == ["CONTINUE"], "the warmed instance did not complete its launch hook"
             wait_for("the warmed instance stopped", lambda: _ec2_state(twin, warmed) == "stopped", timeout=120)
             started = time.monotonic()
