@@ -82,3 +82,35 @@ def test_a_copied_image_runs_its_sources_container_image(tmp_path: Path):
     twin.give_copies_their_images()
     assert fake.calls == [("tag", controller.image_ref("ami-baked"), controller.image_ref("ami-copy"))]
     assert [e["image"] for e in twin.events if e["event"] == "copy"] == ["ami-copy"]
+
+
+def test_an_instance_whose_launch_template_is_gone_does_not_stop_the_controller(tmp_path: Path):
+    """A launch template deleted while one of its instances still terminates (a group and its template removed
+    together, ForceDelete) leaves that instance without a known profile; every other instance is still played."""
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        template = ec2.create_launch_template(
+            LaunchTemplateName="gone", LaunchTemplateData={"IamInstanceProfile": {"Name": "backend"}}
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        twin = object.__new__(controller.Controller)
+        twin.ec2, twin._template_profiles = ec2, {}
+        tags = {"aws:ec2launchtemplate:id": template, "aws:ec2launchtemplate:version": "1"}
+        assert twin.template_profile(tags) == "arn:aws:iam::123456789012:instance-profile/backend"
+        ec2.delete_launch_template(LaunchTemplateId=template)
+        twin._template_profiles = {}
+        assert twin.template_profile(tags) == ""
+
+
+def test_a_podman_call_that_hangs_is_an_error_the_next_pass_retries(monkeypatch: pytest.MonkeyPatch):
+    """A podman call that does not return becomes a ControllerError (logged; the loop goes on)."""
+
+    def hang(*args, **kwargs):
+        raise controller.subprocess.TimeoutExpired(args[0], kwargs["timeout"])
+
+    monkeypatch.setattr(controller.subprocess, "run", hang)
+    with pytest.raises(controller.ControllerError, match="did not finish in 5 s"):
+        controller.Podman()("run", "--detach", "x", timeout=5)

@@ -122,8 +122,11 @@ class Instance:
 class Podman:
     """The few podman calls the controller makes."""
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
+    def __call__(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        try:
+            proc = subprocess.run(["podman", *args], capture_output=True, text=True, check=False, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:  # a hung call must not stop every later launch
+            raise ControllerError(f"podman {' '.join(args[:3])} did not finish in {timeout:.0f} s") from exc
         if check and proc.returncode != 0:
             raise ControllerError(f"podman {' '.join(args[:3])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
@@ -256,7 +259,12 @@ class Controller:
             return ""
         key = f"{template}:{version}"
         if key not in self._template_profiles:
-            data = self.ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=[version])
+            try:
+                data = self.ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=[version])
+            except self.ec2.exceptions.ClientError as exc:  # deleted after the launch (the instance is terminating)
+                LOG.warning("no launch template %s for an instance: %s", key, exc)
+                self._template_profiles[key] = ""
+                return ""
             profile = data["LaunchTemplateVersions"][0]["LaunchTemplateData"].get("IamInstanceProfile", {})
             self._template_profiles[key] = profile.get("Arn", "") or (
                 f"arn:aws:iam::123456789012:instance-profile/{profile['Name']}" if profile.get("Name") else ""
@@ -523,8 +531,8 @@ class Controller:
                 self.reconcile()
             except ControllerError as exc:
                 LOG.error("%s", exc)
-            except Exception:  # keep the data plane running; the traceback names the failing call
-                LOG.exception("reconcile failed")
+            except Exception as exc:  # keep the data plane running; the traceback names the failing call
+                LOG.exception("reconcile failed: %r", exc)
             stop.wait(interval)
 
 

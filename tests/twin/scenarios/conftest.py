@@ -49,6 +49,17 @@ class Twin:
     def in_service(self, name: str) -> list[str]:
         return sorted(i["InstanceId"] for i in self.group(name)["Instances"] if i["LifecycleState"] == "InService")
 
+    def wait_settled(self, name: str, timeout: float = 600) -> None:
+        """Wait until the group is at its desired capacity with every instance InService: a replacement still
+        launching from an earlier scenario would otherwise be taken for what the next one starts."""
+
+        def settled() -> bool:
+            found = self.group(name)
+            states = [i["LifecycleState"] for i in found["Instances"]]
+            return len(states) == found["DesiredCapacity"] and set(states) <= {"InService"}
+
+        wait_for(f"group {name} settled (its desired capacity, every instance InService)", settled, timeout, 3)
+
     def token(self) -> str:
         secret = self.client("secretsmanager").get_secret_value(SecretId=self.outputs["ollama_api_token_secret_arn"])
         return secret["SecretString"]
@@ -200,6 +211,31 @@ def _emulator_view(twin: Twin, groups: list[str], metric: dict[str, Any] | None)
     events = _safely(lambda: read_events(STATE_DIR)[-20:])
     lines += [f"controller: {e}" for e in events] if isinstance(events, list) else [f"controller: {events}"]
     return "\n".join(lines)
+
+
+def _controller_trouble(lines: int = 15) -> list[str]:
+    """The controller's last warnings and errors (a failed podman call, a reconcile that raised)."""
+    log = STATE_DIR / "controller.log"
+    if not log.exists():
+        return []
+    tail = log.read_text(errors="replace").splitlines()[-400:]
+    return [line for line in tail if " WARNING " in line or " ERROR " in line][-lines:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Every failed scenario also says what the twin shows: the fleet's groups, the emulator's view, the proxy's
+    servers and the controller's events and errors (CI keeps only what is printed)."""
+    outcome = yield
+    report = outcome.get_result()
+    twin = item.funcargs.get("twin") if hasattr(item, "funcargs") else None
+    if report.when != "call" or not report.failed or not isinstance(twin, Twin):
+        return
+    groups = [twin.outputs[key] for key in ("ollama_backend_asg_name", "ollama_frontend_asg_name")]
+    view = _emulator_view(twin, groups, None)
+    trouble = _safely(_controller_trouble)
+    trouble = trouble if isinstance(trouble, list) else [trouble]
+    report.sections.append(("what the twin shows", "\n".join([view, *[f"controller log: {t}" for t in trouble]])))
 
 
 @contextlib.contextmanager

@@ -160,6 +160,7 @@ def test_scale_out_serves_with_no_play(twin: Twin, record_property):
     capacity, as an operator raises it with a target tracking policy on the group (the in-flight policy would
     otherwise scale the idle group back in)."""
     asg, group = twin.client("autoscaling"), _groups(twin)["backend"]
+    twin.wait_settled(group)  # the killed backend's replacement
     before = set(twin.in_service(group))
     desired, minimum = twin.group(group)["DesiredCapacity"], twin.group(group)["MinSize"]
     started = time.monotonic()

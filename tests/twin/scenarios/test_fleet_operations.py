@@ -47,6 +47,7 @@ def test_scale_in_while_streams_run_cuts_none(twin: Twin):
     minimum moves with the desired capacity, as an operator moves it with the in-flight target tracking policy on
     the group (which would otherwise scale the idle group in before the streams start)."""
     asg, group = twin.client("autoscaling"), _backend(twin)
+    twin.wait_settled(group)
     desired, minimum = twin.group(group)["DesiredCapacity"], twin.group(group)["MinSize"]
     asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=desired + 1, DesiredCapacity=desired + 1)
     try:

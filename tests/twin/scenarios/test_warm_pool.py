@@ -29,21 +29,13 @@ def _warm_instances(twin: Twin, group: str) -> dict[str, str]:
     return {i["InstanceId"]: i["LifecycleState"] for i in pool.get("Instances", [])}
 
 
-def _settled(twin: Twin, group: str) -> bool:
-    found = twin.group(group)
-    states = [i["LifecycleState"] for i in found["Instances"]]
-    return len(states) == found["DesiredCapacity"] and set(states) <= {"InService"}
-
-
 def _completions(twin: Twin, instance_id: str) -> list[str]:
     return [a["result"] for a in aws_emulator.lifecycle_actions(twin.endpoint) if a["instance_id"] == instance_id]
 
 
 def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serves(twin: Twin, record_property):
     asg, group = twin.client("autoscaling"), twin.outputs["ollama_backend_asg_name"]
-    # A replacement still launching (an earlier scenario's unhealthy instance) would be taken for the scale-out.
-    wait_for("the backend group settled (its desired capacity, every instance InService)",
-             lambda: _settled(twin, group), timeout=600, interval=3)  # fmt: skip
+    twin.wait_settled(group)
     desired, minimum = twin.group(group)["DesiredCapacity"], twin.group(group)["MinSize"]
     before = set(twin.in_service(group))
     asg.put_warm_pool(AutoScalingGroupName=group, MaxGroupPreparedCapacity=desired + 1, PoolState="Stopped")
