@@ -250,22 +250,24 @@ def run_preflight(args: argparse.Namespace, derived: dict[str, Any], api_key: st
     return found
 
 
-def run_locust(cmd: list[str], env: dict[str, str], limit_s: float, verbose: bool) -> int:
-    """Run Locust in its own process group; stop it (SIGINT, then SIGKILL) if it outlives ``limit_s``."""
+def run_locust(cmd: list[str], env: dict[str, str], limit_s: float, grace_s: float, verbose: bool) -> int:
+    """Run Locust in its own process group. It is stopped (SIGINT, then SIGKILL after ``grace_s`` more seconds) when
+    it outlives ``limit_s`` or when this program is interrupted: an interrupted run ends within ``grace_s`` even if a
+    request hangs."""
     out = None if verbose else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         return proc.wait(timeout=limit_s)
     except subprocess.TimeoutExpired:
         print(f"loadtest: Locust ran past its {limit_s:.0f} s bound; stopping it", file=sys.stderr)
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return proc.wait()
     except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
+        pass
+    os.killpg(proc.pid, signal.SIGINT)  # Locust stops its users and writes its summary
+    try:
+        return proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        print(f"loadtest: Locust did not stop within {grace_s:.0f} s of the interrupt; killed it", file=sys.stderr)
+        os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait()
 
 
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     started = time.time()
-    code = run_locust(cmd, env, bound, args.verbose)
+    code = run_locust(cmd, env, bound, stop_timeout + 30.0, args.verbose)
     if not summary_path.exists():
         print(
             f"loadtest: error: Locust exited with {code} and wrote no summary; last log lines:\n"

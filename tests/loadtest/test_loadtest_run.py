@@ -205,3 +205,40 @@ def test_wrong_token_and_missing_model(double, tmp_path):
         )
         assert ok.returncode == 0, ok.stderr
         assert json.loads((tmp_path / "summary.json").read_text())["steady"]["failed"] == 0
+
+
+STUBBORN = [  # a stand-in for a Locust whose request hangs: it ignores SIGINT
+    "python3", "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)",
+]  # fmt: skip
+
+
+def test_a_run_past_its_bound_is_stopped_and_killed_when_it_ignores_the_interrupt(capsys):
+    import time
+
+    from loadtest import run
+
+    started = time.monotonic()
+    code = run.run_locust(STUBBORN, {}, limit_s=0.5, grace_s=1.0, verbose=False)
+    assert time.monotonic() - started < 10 and code == -9
+    assert "did not stop within 1 s of the interrupt; killed it" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_ends_within_its_grace_even_when_a_request_hangs(capsys):
+    """SIGINT to the load suite (how the twin's scenarios stop a background load) ends it within the grace."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from loadtest import run
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not (
+        signal.default_int_handler
+    ):
+        pytest.fail("this test needs Python's default SIGINT handler in the main thread")
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    code = run.run_locust(STUBBORN, {}, limit_s=60, grace_s=1.0, verbose=False)
+    assert time.monotonic() - started < 10 and code == -9
+    assert "killed it" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -161,6 +162,24 @@ def start_load(
         cwd=ROOT, env={**os.environ, "OLLAMA_API_KEY": key}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
+
+
+def stop_loads(loads: dict[str, subprocess.Popen], timeout: float = 150) -> dict[str, str]:
+    """Interrupt each background load suite and return its output. The load suite ends within its stop timeout
+    plus 30 s of an interrupt, killing a Locust whose request hangs and saying so ("killed it": a failed run); one
+    still running after ``timeout`` is killed here, so no load outlives its scenario."""
+    for process in loads.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    outputs = {}
+    for name, process in loads.items():
+        try:
+            outputs[name], _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+            outputs[name] = f"{output}\nthe load suite did not end {timeout:.0f} s after its interrupt; killed it"
+    return outputs
 
 
 def _safely(read: Callable[[], Any]) -> Any:

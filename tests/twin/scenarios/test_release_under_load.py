@@ -15,7 +15,6 @@ the twin's compressed clock (time scale 0.2), so the roll's duration is the twin
 from __future__ import annotations
 
 import json
-import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 from loadtest import metrics
 from tests.ansible_runner import ansible_playbook
 from tests.project import ROOT
-from tests.twin.scenarios.conftest import REGION, Twin, http, start_load, wait_for
+from tests.twin.scenarios.conftest import REGION, Twin, http, start_load, stop_loads, wait_for
 from tools import aws_emulator
 
 pytestmark = pytest.mark.twin
@@ -101,8 +100,7 @@ def test_a_release_under_load_fails_no_request_and_cuts_no_stream(
         roll_to = time.time()
         time.sleep(10)  # requests after the release, on the new instances only
     finally:
-        for process in loads.values():
-            process.send_signal(signal.SIGINT)  # the load suite stops its users and writes its summary
+        outputs = stop_loads(loads)  # the load suite stops its users and writes its summary
     log = release.stdout[-6000:] + release.stderr[-2000:]
     assert release.returncode == 0, log
     for tier, group in groups.items():
@@ -113,8 +111,8 @@ def test_a_release_under_load_fails_no_request_and_cuts_no_stream(
     rolling = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
 
     results = {}
-    for name, process in loads.items():
-        output, _ = process.communicate(timeout=180)
+    for name, output in outputs.items():
+        assert "killed it" not in output, f"{name}: a request hung past the load suite's stop timeout\n{output[-2000:]}"
         samples_file = reports[name] / "samples.jsonl"
         assert samples_file.exists(), f"{name}: no samples\n{output[-2000:]}"
         samples = [json.loads(line) for line in samples_file.read_text().splitlines() if line.strip()]

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.twin.scenarios.conftest import Twin, console, http, start_load, wait_for
+from tests.twin.scenarios.conftest import Twin, console, http, start_load, stop_loads, wait_for
 
 pytestmark = pytest.mark.twin
 
@@ -134,10 +133,9 @@ def test_rotations_under_load_fail_no_request(twin: Twin, webui_session: str, tm
               f"three rotations in {followed:.0f} s")  # fmt: skip
         time.sleep(15)  # requests after the old Redis token is gone
     finally:
-        for process in loads.values():
-            process.send_signal(signal.SIGINT)  # the load suite stops its users and writes its summary
-    for name, process in loads.items():
-        output, _ = process.communicate(timeout=180)
+        outputs = stop_loads(loads)  # the load suite stops its users and writes its summary
+    for name, output in outputs.items():
+        assert "killed it" not in output, f"{name}: a request hung past the load suite's stop timeout\n{output[-2000:]}"
         report = tmp_path / ("webui" if name == "webui-chat" else "ollama") / "summary.json"
         assert report.exists(), f"{name}: no summary\n{output[-2000:]}"
         whole = json.loads(report.read_text())["whole_run"]
