@@ -76,22 +76,39 @@ stage_sanity() {
   return $rc
 }
 
+molecule_scenario() {
+  # One scenario; its log and "<exit status> <seconds>" go to reports/molecule/<name>.{log,result}.
+  local scenario="$1" name="$2" started rc
+  started=$(date +%s)
+  (cd "${scenario%%/molecule/*}" && molecule test -s "$(basename "$scenario")") >"$REPORTS/molecule/$name.log" 2>&1
+  rc=$?
+  echo "$rc $(($(date +%s) - started))" >"$REPORTS/molecule/$name.result"
+}
+
 stage_molecule() {
-  local scenario name listing started passed=0 failed=0 failed_names=()
-  local scenarios=()
-  # The expected scenarios are listed once (tools/molecule_scenarios.py); a missing or unlisted one fails the stage.
+  local scenario name listing rc seconds passed=0 failed=0 failed_names=()
+  local scenarios=() jobs="${MOLECULE_JOBS:-2}"
+  # The expected scenarios are listed once, longest first (tools/molecule_scenarios.py); a missing or unlisted one
+  # fails the stage. They run $jobs at a time: each has its own containers and picks free ports.
   listing="$(python -m tools.molecule_scenarios)" || return 1
   mapfile -t scenarios <<<"$listing"
   mkdir -p "$REPORTS/molecule"
+  rm -f "$REPORTS"/molecule/*.result
   for scenario in "${scenarios[@]}"; do
-    name="${scenario%%/molecule/*}"; name="$(basename "$name")"
+    name="$(basename "${scenario%%/molecule/*}")"
+    while [ "$(jobs -pr | wc -l)" -ge "$jobs" ]; do wait -n; done
     echo "-- molecule test: $scenario"
-    started=$(date +%s)
-    if (cd "${scenario%%/molecule/*}" && molecule test -s "$(basename "$scenario")") >"$REPORTS/molecule/$name.log" 2>&1; then
-      passed=$((passed + 1)); echo "   passed ($(($(date +%s) - started)) s)"
+    molecule_scenario "$scenario" "$name" &
+  done
+  wait
+  for scenario in "${scenarios[@]}"; do
+    name="$(basename "${scenario%%/molecule/*}")"
+    read -r rc seconds <"$REPORTS/molecule/$name.result" 2>/dev/null || { rc=1; seconds=0; }
+    if [ "$rc" -eq 0 ]; then
+      passed=$((passed + 1)); echo "   $name passed ($seconds s)"
     else
       failed=$((failed + 1)); failed_names+=("$name")
-      echo "   FAILED after $(($(date +%s) - started)) s (last lines of reports/molecule/$name.log):"
+      echo "   $name FAILED after $seconds s (last lines of reports/molecule/$name.log):"
       tail -n 40 "$REPORTS/molecule/$name.log" | sed 's/^/   | /'
     fi
   done
