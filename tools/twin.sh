@@ -150,12 +150,21 @@ cmd_test() {
   fi
   local scenarios=0
   echo "twin: scenarios on the running twin (tests/twin/scenarios)"
-  if "$ROOT/.venv/bin/pytest" -p no:cacheprovider -m twin -o junit_family=xunit2 \
+  # xunit1: the report keeps each scenario's measured values (record_property), listed after the run.
+  if "$ROOT/.venv/bin/pytest" -p no:cacheprovider -m twin -o junit_family=xunit1 \
       --junitxml="$ROOT/reports/twin-scenarios.xml" "$ROOT/tests/twin/scenarios"; then
     scenarios=1
   else
     rc=1
   fi
+  "$PYTHON" - "$ROOT/reports/twin-scenarios.xml" <<'PY' || true
+import sys
+import xml.etree.ElementTree as ET
+
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    for prop in case.iter("property"):
+        print(f"twin: measured {case.get('name')[:60]}: {prop.get('name')} = {prop.get('value')}")
+PY
   if [ "$rc" -eq 0 ]; then
     echo "twin: PASSED - site.yml converged in ${first}s, second run changed=0 on every host in ${second}s, scenarios passed"
   elif [ "$scenarios" -eq 0 ]; then
