@@ -250,19 +250,26 @@ def run_preflight(args: argparse.Namespace, derived: dict[str, Any], api_key: st
     return found
 
 
+def _interrupted(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_locust(cmd: list[str], env: dict[str, str], limit_s: float, grace_s: float, verbose: bool) -> int:
-    """Run Locust in its own process group. It is stopped (SIGINT, then SIGKILL after ``grace_s`` more seconds) when
-    it outlives ``limit_s`` or when this program is interrupted: an interrupted run ends within ``grace_s`` even if a
-    request hangs."""
+    """Run Locust in its own process group. It is stopped (SIGTERM, then SIGKILL after ``grace_s`` more seconds) when
+    it outlives ``limit_s`` or when this program is interrupted (SIGINT or SIGTERM): an interrupted run ends within
+    ``grace_s`` even if a request hangs. SIGTERM, not SIGINT, because a background job's SIGINT may be ignored."""
     out = None if verbose else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    previous = signal.signal(signal.SIGTERM, _interrupted)  # SIGTERM stops the run as Ctrl-C does
     try:
         return proc.wait(timeout=limit_s)
     except subprocess.TimeoutExpired:
         print(f"loadtest: Locust ran past its {limit_s:.0f} s bound; stopping it", file=sys.stderr)
     except KeyboardInterrupt:
         pass
-    os.killpg(proc.pid, signal.SIGINT)  # Locust stops its users and writes its summary
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    os.killpg(proc.pid, signal.SIGTERM)  # Locust stops its users and writes its summary
     try:
         return proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:

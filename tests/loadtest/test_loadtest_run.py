@@ -207,8 +207,9 @@ def test_wrong_token_and_missing_model(double, tmp_path):
         assert json.loads((tmp_path / "summary.json").read_text())["steady"]["failed"] == 0
 
 
-STUBBORN = [  # a stand-in for a Locust whose request hangs: it ignores SIGINT
-    "python3", "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)",
+STUBBORN = [  # a stand-in for a Locust whose request hangs: it ignores the polite signals
+    "python3", "-c",
+    "import signal, time; [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]; time.sleep(60)",
 ]  # fmt: skip
 
 
@@ -224,7 +225,7 @@ def test_a_run_past_its_bound_is_stopped_and_killed_when_it_ignores_the_interrup
 
 
 def test_an_interrupted_run_ends_within_its_grace_even_when_a_request_hangs():
-    """SIGINT to the load suite (how the twin's scenarios stop a background load) ends it within the grace."""
+    """SIGTERM to the load suite (how the twin's scenarios stop a background load) ends it within the grace."""
     import signal
     import sys
     import time
@@ -233,7 +234,7 @@ def test_an_interrupted_run_ends_within_its_grace_even_when_a_request_hangs():
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)  # the stand-in runs
     started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert time.monotonic() - started < 10
     assert "did not stop within 1 s of the interrupt; killed it" in err, err

@@ -152,8 +152,8 @@ def webui_session(twin: Twin, webui_account: dict[str, str]) -> str:
 def start_load(
     host: str, scenario: str, key: str, report: Path, users: int, duration_s: int, max_requests: int
 ) -> subprocess.Popen:
-    """The load suite in the background, bounded in time and requests (stop it with SIGINT: it stops its users and
-    writes its summary and every sample to ``report``)."""
+    """The load suite in the background, bounded in time and requests (stop it with ``stop_loads``: it stops its
+    users and writes its summary and every sample to ``report``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "loadtest.run", "--host", host, "--scenario", scenario, "--model", "llama3.2:1b",
          "--users", str(users), "--duration", f"{duration_s}s", "--max-requests", str(max_requests),
@@ -165,12 +165,12 @@ def start_load(
 
 
 def stop_loads(loads: dict[str, subprocess.Popen], timeout: float = 150) -> dict[str, str]:
-    """Interrupt each background load suite and return its output. The load suite ends within its stop timeout
-    plus 30 s of an interrupt, killing a Locust whose request hangs and saying so ("killed it": a failed run); one
-    still running after ``timeout`` is killed here, so no load outlives its scenario."""
+    """Stop each background load suite (SIGTERM) and return its output. The load suite ends within its stop timeout
+    plus 30 s, killing a Locust whose request hangs and saying so ("killed it": a failed run); one still running
+    after ``timeout`` is killed here, so no load outlives its scenario."""
     for process in loads.values():
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)
     outputs = {}
     for name, process in loads.items():
         try:
