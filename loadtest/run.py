@@ -255,21 +255,27 @@ def _interrupted(signum: int, _frame: Any) -> None:
 
 
 def run_locust(cmd: list[str], env: dict[str, str], limit_s: float, grace_s: float, verbose: bool) -> int:
-    """Run Locust in its own process group. It is stopped (SIGTERM, then SIGKILL after ``grace_s`` more seconds) when
+    """Run Locust in its own process group. It is stopped (SIGINT, then SIGKILL after ``grace_s`` more seconds) when
     it outlives ``limit_s`` or when this program is interrupted (SIGINT or SIGTERM): an interrupted run ends within
-    ``grace_s`` even if a request hangs. SIGTERM, not SIGINT, because a background job's SIGINT may be ignored."""
+    ``grace_s`` even if a request hangs. While it runs both signals are caught here, so Locust starts with their
+    defaults (exec resets a caught signal) even when this program inherited SIGINT ignored, as a background job does:
+    a shape run of Locust stops gracefully on SIGINT only."""
     out = None if verbose else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-    previous = signal.signal(signal.SIGTERM, _interrupted)  # SIGTERM stops the run as Ctrl-C does
+    previous = {signum: signal.signal(signum, _interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return proc.wait(timeout=limit_s)
-    except subprocess.TimeoutExpired:
-        print(f"loadtest: Locust ran past its {limit_s:.0f} s bound; stopping it", file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )  # fmt: skip
+        try:
+            return proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            print(f"loadtest: Locust ran past its {limit_s:.0f} s bound; stopping it", file=sys.stderr)
+        except KeyboardInterrupt:
+            pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    os.killpg(proc.pid, signal.SIGTERM)  # Locust stops its users and writes its summary
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    os.killpg(proc.pid, signal.SIGINT)  # Locust stops its users and writes its summary
     try:
         return proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:

@@ -238,3 +238,27 @@ def test_an_interrupted_run_ends_within_its_grace_even_when_a_request_hangs():
     _, err = proc.communicate(timeout=20)
     assert time.monotonic() - started < 10
     assert "did not stop within 1 s of the interrupt; killed it" in err, err
+
+
+def test_a_background_run_stopped_with_sigterm_writes_its_summary(double, tmp_path):
+    """The twin's scenarios run the load suite as a background job (which may inherit SIGINT ignored) and stop it
+    with SIGTERM: Locust stops its users and the summary and samples are written."""
+    import signal
+    import sys
+    import time
+
+    report = tmp_path / "report"
+    options = cli_args(host=double, scenario="chat", users=1, duration="120s", model=MODEL, num_predict=10,
+                       report_dir=str(report), environment="local")  # fmt: skip
+    command = [sys.executable, "-m", "loadtest.run", *options]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # plays a background job
+    )  # fmt: skip
+    time.sleep(6)  # requests are flowing
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert time.monotonic() - started < 90, output
+    assert (report / "summary.json").exists() and (report / "samples.jsonl").read_text(), output
+    assert "killed it" not in output
