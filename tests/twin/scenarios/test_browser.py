@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
-from tests.twin.scenarios.conftest import Twin
+from tests.twin.scenarios.conftest import Twin, console, http
 
 pytestmark = pytest.mark.twin
 
@@ -54,12 +54,24 @@ def _page_state(page) -> str:
     return f"at {page.url!r} titled {page.title()!r}, showing: {text[:600]!r}"
 
 
+def _frontend_state(url: str) -> str:
+    """The replica that serves the sign-in page now, its answer, and the last lines of its Open-WebUI journal."""
+    status, headers, _ = http(f"{url}/auth")
+    replica = headers.get("x-served-by", "")
+    if not replica:
+        return f"/auth answers {status} from no replica"
+    journal = console(replica, "journalctl", "-u", "open-webui", "-n", "25", "--no-pager", "-o", "cat").stdout
+    return f"/auth answers {status} from {replica}; its Open-WebUI journal:\n{journal}"
+
+
 def _sign_in(page, url: str, account: dict[str, str]) -> None:
     page.goto(f"{url}/auth", wait_until="domcontentloaded")
     try:
         page.wait_for_selector("input[type=email]", timeout=SIGN_IN_SECONDS * 1000)
     except PlaywrightError as error:
-        raise AssertionError(f"no sign-in form after {SIGN_IN_SECONDS} s: the page is {_page_state(page)}") from error
+        raise AssertionError(
+            f"no sign-in form after {SIGN_IN_SECONDS} s: the page is {_page_state(page)}\n{_frontend_state(url)}"
+        ) from error
     page.fill("input[type=email]", account["email"])
     page.fill("input[type=password]", account["password"])
     page.click("button[type=submit]")

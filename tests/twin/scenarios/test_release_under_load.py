@@ -100,7 +100,7 @@ def test_a_release_under_load_fails_no_request_and_cuts_no_stream(
         roll_to = time.time()
         time.sleep(10)  # requests after the release, on the new instances only
     finally:
-        outputs = stop_loads(loads)  # the load suite stops its users and writes its summary
+        load_outputs = stop_loads(loads)  # the load suite stops its users and writes its summary
     log = release.stdout[-6000:] + release.stderr[-2000:]
     assert release.returncode == 0, log
     for tier, group in groups.items():
@@ -111,7 +111,7 @@ def test_a_release_under_load_fails_no_request_and_cuts_no_stream(
     rolling = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
 
     results = {}
-    for name, output in outputs.items():
+    for name, output in load_outputs.items():
         assert "killed it" not in output, f"{name}: a request hung past the load suite's stop timeout\n{output[-2000:]}"
         samples_file = reports[name] / "samples.jsonl"
         assert samples_file.exists(), f"{name}: no samples\n{output[-2000:]}"

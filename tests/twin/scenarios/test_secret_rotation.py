@@ -133,8 +133,8 @@ def test_rotations_under_load_fail_no_request(twin: Twin, webui_session: str, tm
               f"three rotations in {followed:.0f} s")  # fmt: skip
         time.sleep(15)  # requests after the old Redis token is gone
     finally:
-        outputs = stop_loads(loads)  # the load suite stops its users and writes its summary
-    for name, output in outputs.items():
+        load_outputs = stop_loads(loads)  # the load suite stops its users and writes its summary
+    for name, output in load_outputs.items():
         assert "killed it" not in output, f"{name}: a request hung past the load suite's stop timeout\n{output[-2000:]}"
         report = tmp_path / ("webui" if name == "webui-chat" else "ollama") / "summary.json"
         assert report.exists(), f"{name}: no summary\n{output[-2000:]}"

@@ -59,7 +59,11 @@ def test_scale_out_takes_the_warmed_instance_which_completes_both_hooks_and_serv
                 timeout=600,
                 interval=3,
             )
-            assert new == [warmed], f"scale-out launched {new} instead of taking the warmed {warmed}"
+            assert new == [warmed], (
+                f"scale-out launched {new} instead of taking the warmed {warmed}; the pool now: "
+                f"{_warm_instances(twin, group)}; {warmed}: EC2 {_ec2_state(twin, warmed)}, lifecycle actions "
+                f"{_completions(twin, warmed)}"
+            )
             seconds = round(time.monotonic() - started, 1)
             assert _completions(twin, warmed) == ["CONTINUE", "CONTINUE"]
             journal = console(warmed, "journalctl", "-u", "ollama-platform-bootstrap", "--no-pager", "-o", "cat").stdout
