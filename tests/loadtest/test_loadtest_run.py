@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import socket
 import subprocess
+import sys
+import time
 
 import pytest
 from loadtest_cli import cli_args, run_cli
 from loadtest_fakes import auth_proxy, serve
 
+from loadtest import run
 from ollama_double import running_double
 
 TTFT_S = 0.25
@@ -214,9 +218,6 @@ STUBBORN = [  # a stand-in for a Locust whose request hangs: it ignores the poli
 
 
 def test_a_run_past_its_bound_is_stopped_and_killed_when_it_ignores_the_interrupt(capsys):
-    import time
-
-    from loadtest import run
 
     started = time.monotonic()
     code = run.run_locust(STUBBORN, {}, limit_s=0.5, grace_s=1.0, verbose=False)
@@ -226,9 +227,6 @@ def test_a_run_past_its_bound_is_stopped_and_killed_when_it_ignores_the_interrup
 
 def test_an_interrupted_run_ends_within_its_grace_even_when_a_request_hangs():
     """SIGTERM to the load suite (how the twin's scenarios stop a background load) ends it within the grace."""
-    import signal
-    import sys
-    import time
 
     code = f"from loadtest import run; raise SystemExit(run.run_locust({STUBBORN!r}, {{}}, 60, 1.0, False))"
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
@@ -243,9 +241,6 @@ def test_an_interrupted_run_ends_within_its_grace_even_when_a_request_hangs():
 def test_a_background_run_stopped_with_sigterm_writes_its_summary(double, tmp_path):
     """The twin's scenarios run the load suite as a background job (which may inherit SIGINT ignored) and stop it
     with SIGTERM: Locust stops its users and the summary and samples are written."""
-    import signal
-    import sys
-    import time
 
     report = tmp_path / "report"
     options = cli_args(host=double, scenario="chat", users=1, duration="120s", model=MODEL, num_predict=10,

@@ -86,7 +86,7 @@ def test_a_copied_image_runs_its_sources_container_image(tmp_path: Path):
 
 def test_an_instance_whose_launch_template_is_gone_does_not_stop_the_controller(tmp_path: Path):
     """A launch template deleted while one of its instances still terminates (a group and its template removed
-    together, ForceDelete) leaves that instance without a known profile; every other instance is still played."""
+    together, ForceDelete) leaves that instance without a known profile instead of failing every reconcile."""
     from moto import mock_aws
 
     with mock_aws():

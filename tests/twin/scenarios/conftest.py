@@ -166,8 +166,9 @@ def start_load(
 
 def stop_loads(loads: dict[str, subprocess.Popen], timeout: float = 150) -> dict[str, str]:
     """Stop each background load suite (SIGTERM) and return its output. The load suite ends within its stop timeout
-    plus 30 s, killing a Locust whose request hangs and saying so ("killed it": a failed run); one still running
-    after ``timeout`` is killed here, so no load outlives its scenario."""
+    plus 30 s, killing a Locust whose request hangs and saying so ("killed it": a failed run). A load suite still
+    running after ``timeout`` broke that promise: it is killed here and its output says so (its Locust, in a
+    session of its own, is beyond reach from here)."""
     for process in loads.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
