@@ -81,8 +81,13 @@ output "ollama_data_table_name" {
 }
 
 output "ollama_assets_bucket_name" {
-  description = "Assets bucket (CloudFront origin under assets/, Open-WebUI uploads under uploads/)."
+  description = "Assets bucket (the CloudFront origin)."
   value       = module.assets_bucket.id
+}
+
+output "ollama_uploads_bucket_name" {
+  description = "Open-WebUI uploads bucket (under uploads/): the environment's own, or in a DR stack the one dr.yml gave it."
+  value       = local.uploads_bucket
 }
 
 output "ollama_logs_bucket_name" {

@@ -89,5 +89,16 @@ resource "aws_db_instance" "webui" {
   monitoring_role_arn                   = local.service_role_arns.rds_monitoring
   enabled_cloudwatch_logs_exports       = local.rds_log_exports
 
+  # A DR stack's database: the primary's, from its automated backups replicated to this region (users, chats,
+  # document vectors up to the latest restorable time, a few minutes behind the primary).
+  dynamic "restore_to_point_in_time" {
+    for_each = var.dr_database_backup_arn == "" ? [] : [var.dr_database_backup_arn]
+
+    content {
+      source_db_instance_automated_backups_arn = restore_to_point_in_time.value
+      use_latest_restorable_time               = true
+    }
+  }
+
   depends_on = [aws_cloudwatch_log_group.rds]
 }

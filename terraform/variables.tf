@@ -58,6 +58,17 @@ variable "dr_uploads_bucket" {
   }
 }
 
+variable "dr_database_backup_arn" {
+  description = "The database a DR stack restores (set by playbooks/dr.yml): the ARN of the primary's automated backups replicated to this region (backup.tf); the stack's database starts from their latest restorable time. Empty: a new, empty database."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.dr_database_backup_arn == "" || (var.dr_mode != "" && can(regex("^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:auto-backup:", var.dr_database_backup_arn)))
+    error_message = "var.dr_database_backup_arn is set by playbooks/dr.yml with var.dr_mode, to the ARN of replicated automated backups (arn:aws:rds:<region>:<account>:auto-backup:ab-...)."
+  }
+}
+
 variable "dr_failover_routing" {
   description = "Route 53 failover of origin.<domain> to the DR region (failover.tf): a health check on the primary's public ALB and one Elastic IP per zone held in the DR region for a DR stack's entry, about $9-12 a month. false: origin.<domain> is a plain record, and a DR stack rebuilt there serves no traffic until the record is changed by hand (a Route 53 control-plane write)."
   type        = bool

@@ -95,6 +95,18 @@ def _item(kind: str, name: str, fix: str, **extra: Any) -> dict[str, Any]:
     return {"kind": kind, "name": name, "fix": fix, **extra}
 
 
+def dr_instance_role_name(environment: str, dr_region: str, tier: str) -> str:
+    """The instance role (and profile) the primary makes for a tier's instances in the DR region (terraform/iam.tf
+    aws_iam_role.dr_instance): a DR stack runs with it and creates none."""
+    return f"{ollama_name_prefix(environment)}-{dr_region}-{tier}-role"
+
+
+def dr_key_alias(environment: str) -> str:
+    """The key the primary makes in the DR region (terraform/kms.tf aws_kms_key.dr): the replicas' key, and a DR
+    stack's database secret's."""
+    return f"alias/{ollama_name_prefix(environment)}-dr"
+
+
 def needs(settings: Settings, apply_command: str = "") -> dict[str, Any]:
     """The list for ``settings``; ``apply_command`` is what applies the primary stack (the fix of every item)."""
     prefix = ollama_name_prefix(settings.environment)
@@ -108,7 +120,7 @@ def needs(settings: Settings, apply_command: str = "") -> dict[str, Any]:
     prepared = [
         _item(
             "instance_profile",
-            f"{prefix}-{settings.dr_region}-{tier}-role",
+            dr_instance_role_name(settings.environment, settings.dr_region, tier),
             fix("terraform/iam.tf, aws_iam_role.dr_instance and its instance profile"),
             service="ec2.amazonaws.com",
         )
@@ -123,7 +135,7 @@ def needs(settings: Settings, apply_command: str = "") -> dict[str, Any]:
         )
         for purpose, service in SERVICE_ROLES.items()
     ]
-    prepared.append(_item("kms_alias", f"alias/{prefix}-dr", fix("terraform/kms.tf, aws_kms_key.dr")))
+    prepared.append(_item("kms_alias", dr_key_alias(settings.environment), fix("terraform/kms.tf, aws_kms_key.dr")))
     if settings.domain_name:
         origin = f"origin.{settings.domain_name}"
         backend = f"backend.{settings.dr_region}.{settings.domain_name}"

@@ -7,14 +7,19 @@
 #                              network, stop the emulator
 #        tools/twin.sh test    up, site.yml twice (the second run must report changed=0 on every host), down
 #        tools/twin.sh status
+# Two regions: the primary (us-east-1) on the emulator's port, and the DR region (us-west-2) with its own controller,
+# network (10.214.0.0/16) and load balancers (100 ports above the primary's). The region front on the next port
+# (tools/twin/regions.py) serves both regions from the one emulator, logs every request per region and can take a
+# region down: playbooks/dr.yml runs through it (OLLAMA_TWIN_AWS_PORT=<front port>), as the DR scenario does.
 # Env:   OLLAMA_TWIN_AWS_PORT     emulator port (default 4566); inventories/local reads the same variable.
 #        OLLAMA_TWIN_SUBNET       the twin's VPC range (default 10.213.0.0/16), a podman network of the same range.
 #        OLLAMA_TWIN_TIME_SCALE   AWS's timeouts (lifecycle heartbeat, health checks, grace periods) multiplied by
 #                                 this (default 0.2: a 900 s heartbeat is 180 s); the emulator's clock, on which
 #                                 scheduled actions run, goes 1/scale times faster (it starts at the beginning of a
 #                                 working day: the night stop comes after 12 h of that clock, 144 real minutes).
-# Ports: 1338 instance metadata (on the twin network only); the load balancers' proxies on the ports of
-#        tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).
+#        OLLAMA_TWIN_FRONT_PORT   the region front's port (default: the emulator's port + 1).
+# Ports: 1338 instance metadata (on the twin network only; 1339 in the DR region); the load balancers' proxies on the
+#        ports of tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +27,11 @@ STATE_DIR="$ROOT/.cache/twin"
 PORT="${OLLAMA_TWIN_AWS_PORT:-4566}"
 SUBNET="${OLLAMA_TWIN_SUBNET:-10.213.0.0/16}"
 TIME_SCALE="${OLLAMA_TWIN_TIME_SCALE:-0.2}"
+FRONT_PORT="${OLLAMA_TWIN_FRONT_PORT:-$((PORT + 1))}"
 NETWORK=ollama-twin
+PRIMARY_REGION=us-east-1
+DR_REGION=us-west-2
+DR_NETWORK=ollama-twin-us-west-2
 PYTHON="$ROOT/.venv/bin/python"
 PLAYBOOK="$ROOT/.venv/bin/ansible-playbook"
 IMAGE="localhost/ollama-platform/debian12-cloud:latest"
@@ -64,34 +73,45 @@ cmd_up() {
     (cd "$ROOT" && "$PYTHON" -m tools.twin.scaling start-clock --endpoint "http://127.0.0.1:$PORT" >/dev/null) \
       || die "could not set the AWS emulator's clock to the start of a working day (see above)"
   fi
-  start_controller
-  log "AWS emulator on http://127.0.0.1:$PORT, controller running; next: .venv/bin/ansible-playbook site.yml -i inventories/local"
+  command -v haproxy >/dev/null || die "haproxy not found: run 'make setup' first"
+  start_process "$STATE_DIR" controller -m tools.twin.controller run --endpoint "http://127.0.0.1:$PORT" \
+      --state-dir "$STATE_DIR" --region "$PRIMARY_REGION" --network "$NETWORK" --subnet "$SUBNET" \
+      --time-scale "$TIME_SCALE"
+  # The DR region's Auto Scaling and load balancers: idle until a DR stack is built there.
+  start_process "$STATE_DIR/$DR_REGION" controller -m tools.twin.controller run --endpoint "http://127.0.0.1:$PORT" \
+      --state-dir "$STATE_DIR/$DR_REGION" --region "$DR_REGION" --time-scale "$TIME_SCALE"
+  start_process "$STATE_DIR/regions" front -m tools.twin.regions serve --host 0.0.0.0 --port "$FRONT_PORT" \
+      --region "$PRIMARY_REGION=http://127.0.0.1:$PORT" --region "$DR_REGION=http://127.0.0.1:$PORT" \
+      --log-dir "$STATE_DIR/regions/log" --pid-file "$STATE_DIR/regions/front.pid"
+  log "AWS emulator on http://127.0.0.1:$PORT ($PRIMARY_REGION and $DR_REGION; region front on port $FRONT_PORT)," \
+      "controllers running; next: .venv/bin/ansible-playbook site.yml -i inventories/local"
 }
 
-controller_pid() {
+# process_pid DIR NAME: the pid of the twin's process NAME (its DIR/NAME.pid), when it runs.
+process_pid() {
   local pid
-  pid="$(cat "$STATE_DIR/controller.pid" 2>/dev/null || true)"
+  pid="$(cat "$1/$2.pid" 2>/dev/null || true)"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-start_controller() {
-  if [ -n "$(controller_pid)" ]; then
-    return 0
-  fi
-  command -v haproxy >/dev/null || die "haproxy not found: run 'make setup' first"
-  (cd "$ROOT" && exec setsid "$PYTHON" -m tools.twin.controller run --endpoint "http://127.0.0.1:$PORT" \
-      --state-dir "$STATE_DIR" --network "$NETWORK" --subnet "$SUBNET" --time-scale "$TIME_SCALE" \
-      >>"$STATE_DIR/controller.log" 2>&1 </dev/null &)
-  local waited=0
-  until [ -n "$(controller_pid)" ]; do
+# start_process DIR NAME ARGS...: run python ARGS in the background (log DIR/NAME.log) unless it runs; it writes
+# DIR/NAME.pid itself once it serves.
+start_process() {
+  local dir="$1" name="$2" waited=0
+  shift 2
+  mkdir -p "$dir"
+  [ -z "$(process_pid "$dir" "$name")" ] || return 0
+  (cd "$ROOT" && exec setsid "$PYTHON" "$@" >>"$dir/$name.log" 2>&1 </dev/null &)
+  until [ -n "$(process_pid "$dir" "$name")" ]; do
     sleep 1; waited=$((waited + 1))
-    [ "$waited" -lt 30 ] || die "the twin's controller did not start: see .cache/twin/controller.log"
+    [ "$waited" -lt 30 ] || die "the twin's $name did not start: see ${dir#"$ROOT"/}/$name.log"
   done
 }
 
-stop_controller() {
+# stop_process DIR NAME
+stop_process() {
   local pid waited=0
-  pid="$(controller_pid || true)"
+  pid="$(process_pid "$1" "$2" || true)"
   [ -n "$pid" ] || return 0
   kill "$pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 20 ]; do sleep 1; waited=$((waited + 1)); done
@@ -99,22 +119,34 @@ stop_controller() {
 }
 
 cmd_down() {
-  local names
-  stop_controller
+  local names network
+  stop_process "$STATE_DIR/regions" front
+  stop_process "$STATE_DIR/$DR_REGION" controller
+  stop_process "$STATE_DIR" controller
   names="$(podman ps -aq --filter label=ollama-twin=1 2>/dev/null || true)"
   # shellcheck disable=SC2086 # one id per word
   [ -z "$names" ] || podman rm -f -t 5 $names >/dev/null || log "removing the twin's containers failed (see above)"
-  if podman network exists "$NETWORK" 2>/dev/null; then podman network rm -f "$NETWORK" >/dev/null || true; fi
+  for network in "$NETWORK" "$DR_NETWORK"; do
+    if podman network exists "$network" 2>/dev/null; then podman network rm -f "$network" >/dev/null || true; fi
+  done
   podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/ollama-platform/ami:' | xargs -r podman rmi -f >/dev/null 2>&1 || true
   "$PYTHON" "$ROOT/tools/aws_emulator.py" stop --state-dir "$STATE_DIR" >/dev/null 2>&1 || true
-  rm -rf "$STATE_DIR/outputs.json" "$STATE_DIR/foundation.json" "$STATE_DIR/events.jsonl" "$STATE_DIR/proxy"
+  rm -rf "$STATE_DIR/outputs.json" "$STATE_DIR/foundation.json" "$STATE_DIR/events.jsonl" "$STATE_DIR/proxy" \
+      "${STATE_DIR:?}/${DR_REGION:?}" "$STATE_DIR/regions" "$ROOT/.cache/dr"
   log "twin removed"
+}
+
+# status_of DIR NAME LABEL
+status_of() {
+  if [ -n "$(process_pid "$1" "$2")" ]; then log "$3 running (pid $(process_pid "$1" "$2"))"; else log "$3 stopped"; fi
 }
 
 cmd_status() {
   "$PYTHON" "$ROOT/tools/aws_emulator.py" status --state-dir "$STATE_DIR" || true
-  if [ -n "$(controller_pid)" ]; then log "controller running (pid $(controller_pid))"; else log "controller stopped"; fi
-  podman ps -a --filter label=ollama-twin=1 --format '{{.Names}} {{.Status}} {{.Labels.ollama-twin-role}}'
+  status_of "$STATE_DIR" controller "controller of $PRIMARY_REGION"
+  status_of "$STATE_DIR/$DR_REGION" controller "controller of $DR_REGION"
+  status_of "$STATE_DIR/regions" front "region front on port $FRONT_PORT"
+  podman ps -a --filter label=ollama-twin=1 --format '{{.Names}} {{.Status}} {{index .Labels "ollama-twin-region"}} {{index .Labels "ollama-twin-role"}}'
 }
 
 # changed_counts LOG: prints "host changed=N" for every host of the PLAY RECAP in LOG.

@@ -155,7 +155,16 @@ RECORDS = 40
 UPLOADS = 3
 
 
-def run_dr(front: regions.RegionFront, tmp_path: Path, extra: dict, check: bool = False, **env_extra: str):
+def run_dr(
+    front: regions.RegionFront,
+    tmp_path: Path,
+    extra: dict,
+    check: bool = False,
+    backup_copy: bool = True,
+    **env_extra: str,
+):
+    """Run dr.yml against the front; ``backup_copy`` puts the twin's copy of the database backups in the DR region
+    (tools/twin/dr.py backup-copy; the stand-in rebuild does not restore it)."""
     import json
     import subprocess
     from urllib.parse import urlparse
@@ -168,9 +177,14 @@ def run_dr(front: regions.RegionFront, tmp_path: Path, extra: dict, check: bool 
         "OLLAMA_TWIN_AWS_PORT": str(urlparse(front.url).port),
         **env_extra,
     }
+    twin_state = tmp_path / "twin"
+    if backup_copy:
+        (twin_state / DR).mkdir(parents=True, exist_ok=True)
+        (twin_state / DR / "database-backup-copy.sql").write_text("-- the primary's database\n")
     settings = {
         "dr_region": DR,
         "dr_work_dir": str(tmp_path / "dr"),
+        "platform_twin_state_dir": str(twin_state),
         "dr_recreate_playbook": str(ROOT / "tests" / "playbooks" / "dr_twin_rebuild.yml"),
         "dr_teardown_playbook": str(ROOT / "tests" / "playbooks" / "dr_twin_remove.yml"),
         **extra,
@@ -197,8 +211,8 @@ def build_primary(front: regions.RegionFront) -> dict:
     for n in range(RECORDS):
         item = {"pk": {"S": f"MODEL#{n % 4}"}, "sk": {"S": f"V#{n:03d}"}, "record_type": {"S": "model"}}
         ddb.put_item(TableName=outputs["ollama_data_table_name"], Item=item)
-    uploads = twin_dr.uploads_bucket(primary.prefix, PRIMARY)
-    s3.create_bucket(Bucket=uploads)
+    uploads = outputs["ollama_uploads_bucket_name"]
+    assert uploads == twin_stack.uploads_bucket_name(primary.prefix, PRIMARY)
     for n in range(UPLOADS):
         s3.put_object(Bucket=uploads, Key=f"uploads/doc-{n}.txt", Body=f"document {n}".encode())
     for tier, parameter in outputs["ollama_ami_parameter_names"].items():
@@ -384,7 +398,7 @@ def test_bad_dr_input_fails_before_any_request(front, tmp_path: Path, extra: dic
 def test_missing_replicas_are_listed_with_their_fix(front, tmp_path: Path) -> None:
     import re
 
-    proc = run_dr(front, tmp_path, {"dr_mode": "failover", "dr_confirm": "local/us-west-2/failover"})
+    proc = run_dr(front, tmp_path, {"dr_mode": "failover", "dr_confirm": "local/us-west-2/failover"}, backup_copy=False)
     assert proc.returncode != 0
     text = re.sub(r"\s+", " ", proc.stdout)
     assert "DR prerequisites missing in us-west-2" in text, text[-3000:]
@@ -393,6 +407,7 @@ def test_missing_replicas_are_listed_with_their_fix(front, tmp_path: Path) -> No
     assert "secret ollama-local/webui-secret-key is not replicated to us-west-2" in text
     assert "no instance profile ollama-local-us-west-2-frontend-role (IAM): the primary stack makes it" in text
     assert "no key alias/ollama-local-dr in us-west-2 (KMS)" in text
+    assert "no backup copy of the database in us-west-2" in text and "tools.twin.dr backup-copy" in text
     assert front.log(PRIMARY) == []
 
 

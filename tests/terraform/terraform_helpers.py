@@ -208,8 +208,10 @@ DR_RECREATE = REPO_ROOT / "playbooks" / "tasks" / "dr_recreate.yml"
 DR_TFVARS_SUBSTITUTIONS = (
     (r"(?m)^(\s*)aws_region(\s*)=.*$", r'\1aws_region\2= "{dr_region}"'),
     (r"(?m)^(\s*)dr_region(\s*)=.*$", r'\1dr_region\2= "{primary}"'),
-    (r"(?m)^\s*dr_(mode|uploads_bucket)\s*=.*\n?", ""),
+    (r"(?m)^\s*dr_(mode|uploads_bucket|database_backup_arn)\s*=.*\n?", ""),
 )
+# The replicated automated backups dr.yml finds in the DR region (dr_region_data's database_backup_arn).
+DR_DATABASE_BACKUP_ARN = "arn:aws:rds:us-west-2:123456789012:auto-backup:ab-abcdefghijklmnopqrstuvwxyz1234"
 
 
 def dr_stack_tfvars(environment: str, mode: str, uploads_bucket: str, terraform_dir: Path = TERRAFORM_DIR) -> str:
@@ -219,7 +221,10 @@ def dr_stack_tfvars(environment: str, mode: str, uploads_bucket: str, terraform_
     regions = parse_file(terraform_dir / "environments" / f"{environment}.tfvars")
     for pattern, replacement in DR_TFVARS_SUBSTITUTIONS:
         text = re.sub(pattern, replacement.format(dr_region=regions["dr_region"], primary=regions["aws_region"]), text)
-    return f'{text}\ndr_mode = "{mode}"\ndr_uploads_bucket = "{uploads_bucket}"\n'
+    return (
+        f'{text}\ndr_mode = "{mode}"\ndr_uploads_bucket = "{uploads_bucket}"\n'
+        f'dr_database_backup_arn = "{DR_DATABASE_BACKUP_ARN}"\n'
+    )
 
 
 def stack_variables(environment: str, mode: str = "", uploads_bucket: str = "", terraform_dir: Path = TERRAFORM_DIR):

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from terraform_helpers import (
+    DR_DATABASE_BACKUP_ARN,
     DR_RECREATE,
     DR_TFVARS_SUBSTITUTIONS,
     ENVIRONMENTS,
@@ -358,6 +359,23 @@ def test_the_primary_makes_the_dr_regions_instance_roles():
     assert made["aws_iam_role.dr_instance"] == 2 and made["aws_iam_instance_profile.this"] == 4
     names = {tier: attribute(primary, "aws_iam_role.dr_instance", tier, "name") for tier in TIERS}
     assert names == {"frontend": "ollama-us-west-2-frontend-role", "backend": "ollama-us-west-2-backend-role"}
+
+
+@pytest.mark.parametrize("mode", ["drill", "failover"])
+def test_a_dr_stacks_database_is_restored_from_the_replicated_backups(mode):
+    """The DR stack's database starts from the primary's automated backups replicated to its region, at their latest
+    restorable time (users, chats, document vectors); the primary's starts empty."""
+
+    def restores(stack: Evaluator) -> list[dict[str, Any]]:
+        (instance,) = stack.instances("aws_db_instance.webui").values()
+        body = stack.resources["aws_db_instance.webui"]
+        found = stack.blocks(body, "restore_to_point_in_time", instance)
+        return [{k: stack.value(content[k], scope) for k in content if k != "__is_block__"} for content, scope in found]
+
+    assert restores(dr_stack("production", mode)) == [
+        {"source_db_instance_automated_backups_arn": DR_DATABASE_BACKUP_ARN, "use_latest_restorable_time": True}
+    ]
+    assert restores(dr_stack("production", "")) == []
 
 
 def test_the_dr_variables_are_the_ones_dr_yml_writes():

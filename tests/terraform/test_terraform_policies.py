@@ -24,8 +24,8 @@ CONCERN_FILES = [
 ANSIBLE_OUTPUTS = [
     "ollama_alb_dns_name", "ollama_cloudfront_domain_name", "ollama_backend_asg_name", "ollama_frontend_asg_name",
     "ollama_data_table_name", "ollama_backups_bucket_name", "ollama_assets_bucket_name", "ollama_logs_bucket_name",
-    "ollama_sns_topic_arn", "ollama_api_token_secret_arn", "ollama_webui_secret_arn", "ollama_ami_parameter_name",
-    "ollama_region", "ollama_environment", "ollama_resource_names",
+    "ollama_uploads_bucket_name", "ollama_sns_topic_arn", "ollama_api_token_secret_arn", "ollama_webui_secret_arn",
+    "ollama_ami_parameter_name", "ollama_region", "ollama_environment", "ollama_resource_names",
 ]  # fmt: skip
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,39 @@ def test_each_load_balancer_of_the_environment_has_its_own_port():
     ports = controller.proxy_ports("local")
     assert ports == {"ollama-local-alb": 18080, "ollama-local-internal-alb": 18000}
     assert controller.proxy_ports("production") == {"ollama-alb": 18080, "ollama-internal-alb": 18000}
+
+
+def test_each_region_of_the_twin_has_its_own_network_metadata_port_and_load_balancer_ports():
+    """The DR region's controller runs beside the primary's: nothing it binds or creates may collide."""
+    primary, dr = controller.TWIN_REGIONS["us-east-1"], controller.TWIN_REGIONS["us-west-2"]
+    assert len({primary.network, dr.network}) == len({primary.subnet, dr.subnet}) == 2
+    assert primary.metadata_port != dr.metadata_port
+    assert set(controller.proxy_ports("local", "us-west-2").values()).isdisjoint(
+        controller.proxy_ports("local").values()
+    )
+    args = controller.parse_args(
+        ["run", "--endpoint", "http://127.0.0.1:4566", "--state-dir", "x", "--region", "us-west-2"]
+    )
+    assert (args.network, args.subnet, args.metadata_port) == (dr.network, dr.subnet, dr.metadata_port)
+    assert json.loads(args.proxy_ports) == controller.proxy_ports("local", "us-west-2")
+    with pytest.raises(SystemExit):
+        controller.parse_args(
+            ["run", "--endpoint", "http://127.0.0.1:4566", "--state-dir", "x", "--region", "eu-west-1"]
+        )
+
+
+def test_a_controller_sees_and_labels_only_its_own_regions_containers(monkeypatch: pytest.MonkeyPatch):
+    """Each controller removes the containers whose instance its region does not have: it must never list another
+    region's, or the DR region's controller would remove the primary's fleet."""
+    calls = []
+
+    def run(args, **_):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, "[]", "")
+
+    monkeypatch.setattr(controller.subprocess, "run", run)
+    assert controller.Podman("us-west-2").containers() == {}
+    assert "label=ollama-twin-region=us-west-2" in calls[0]
 
 
 def test_the_link_local_metadata_address_is_only_ever_a_prohibit_route():

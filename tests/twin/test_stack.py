@@ -587,3 +587,47 @@ def test_launch_template_differences_name_what_differs(current, wanted, named):
         for d in (current, wanted)
     ]
     assert twin_stack.launch_template_differences(*as_data) == named
+
+
+def test_a_dr_stack_adopts_the_replicas_and_asks_iam_for_nothing(aws, working_day):
+    """The stack's DR mode (playbooks/dr.yml's rebuild on the twin): the regional resources are its own, the table
+    and the uploads bucket are the ones dr.yml names, no instance role is created or read (IAM's control plane is in
+    us-east-1), and the launch templates name the instance profiles the primary made for the DR region."""
+    from tools.dr_stack_needs import dr_instance_role_name
+    from tools.twin import dr as twin_dr
+
+    primary = twin_stack.Stack(aws, "us-east-1")
+    primary_base = twin_stack.foundation(primary, SUBNET, PUBLIC_KEY, container_image="")
+    dr = twin_stack.Stack(aws, "us-west-2", dr_mode="failover")
+    twin_dr.replicate(primary, dr)
+    table = primary.name("data-table")
+    bucket = twin_stack.uploads_bucket_name(primary.prefix, "us-west-2", replica=True)
+    mark = len(aws_emulator.calls(aws))
+    base = twin_stack.foundation(dr, "10.214.0.0/16", PUBLIC_KEY, container_image="", dr_table=table, dr_bucket=bucket)
+    _publish_images_in(base, "us-west-2")
+    urls = twin_stack.twin_urls("10.214.0.1", "local", "us-west-2")
+    outputs = twin_stack.fleet(dr, base, COUNTS, "http://10.214.0.1:4567", urls)
+    services = {call["service"] for call in aws_emulator.calls(aws)[mark:]}
+    assert "iam" not in services, services
+    assert (outputs["ollama_data_table_name"], outputs["ollama_uploads_bucket_name"]) == (table, bucket)
+    assert outputs["ollama_service_url"] == "http://10.214.0.1:18180"
+    # Its own buckets in its region, not the primary's of the same purpose.
+    assert outputs["ollama_assets_bucket_name"] != primary_base["ollama_assets_bucket_name"]
+    ec2 = boto3.client("ec2", region_name="us-west-2")
+    for tier in ("backend", "frontend"):
+        version = ec2.describe_launch_template_versions(LaunchTemplateName=dr.name(f"{tier}-lt"), Versions=["$Latest"])
+        profile = version["LaunchTemplateVersions"][0]["LaunchTemplateData"]["IamInstanceProfile"]["Arn"]
+        assert profile.endswith(":instance-profile/" + dr_instance_role_name("local", "us-west-2", tier)), profile
+
+
+def test_a_dr_stack_without_the_data_dr_yml_names_is_refused(aws):
+    dr = twin_stack.Stack(aws, "us-west-2", dr_mode="failover")
+    with pytest.raises(RuntimeError, match="pass --dr-table and --dr-bucket"):
+        twin_stack.foundation(dr, "10.214.0.0/16", PUBLIC_KEY, container_image="")
+
+
+def _publish_images_in(outputs: dict, region: str) -> None:
+    ec2, ssm = boto3.client("ec2", region_name=region), boto3.client("ssm", region_name=region)
+    for tier, parameter in outputs["ollama_ami_parameter_names"].items():
+        image = ec2.register_image(Name=f"copied-{tier}", RootDeviceName="/dev/xvda")["ImageId"]
+        ssm.put_parameter(Name=parameter, Value=image, Type="String", Overwrite=True)

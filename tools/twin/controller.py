@@ -18,12 +18,14 @@ controller plays the part that runs machines:
   ``<state dir>/console/<instance-id>.log``, as AWS keeps it for GetConsoleOutput;
 - a container that dies while its instance runs makes the instance unhealthy (the group replaces it), as does a
   target the load balancer marks down after the group's health check grace period (groups with the ELB check);
-- the load balancers are HAProxy, rendered from the emulator's target groups (tools/twin/proxy.py).
+- the load balancers are HAProxy, rendered from the emulator's target groups (tools/twin/proxy.py);
+- one controller plays one region (``--region``, TWIN_REGIONS): its containers carry the label
+  ``ollama-twin-region``, and it never touches another region's.
 
 Lifecycle hooks, their timeouts and target registration are the emulator's (AWS's control plane); the controller
 never completes a lifecycle action itself: the instance does, from its own bootstrap.
 
-Usage: python -m tools.twin.controller run --endpoint URL --state-dir DIR [--network NAME --subnet CIDR ...]
+Usage: python -m tools.twin.controller run --endpoint URL --state-dir DIR [--region R --network NAME --subnet CIDR ...]
 """
 
 from __future__ import annotations
@@ -56,15 +58,41 @@ LINK_LOCAL_METADATA = "169.254.169.254/32"
 LOAD_BALANCER_PORTS = {"alb": 18080, "internal-alb": 18000}
 
 
+@dataclass(frozen=True)
+class TwinRegion:
+    """Where the twin plays one region: its VPC's podman network, its metadata double's port and how far above
+    LOAD_BALANCER_PORTS its load balancers answer."""
+
+    network: str
+    subnet: str
+    metadata_port: int
+    port_offset: int
+
+
+# The twin's two regions, each served by its own controller (tools/twin.sh): the primary, and the DR region that
+# playbooks/dr.yml rebuilds in while the primary is down (reached through the region front, tools/twin/regions.py).
+TWIN_REGIONS = {
+    "us-east-1": TwinRegion("ollama-twin", "10.213.0.0/16", 1338, 0),
+    "us-west-2": TwinRegion("ollama-twin-us-west-2", "10.214.0.0/16", 1339, 100),
+}
+
+
 class ControllerError(RuntimeError):
     """A problem the operator can fix; the message says how."""
 
 
-def proxy_ports(environment: str = "local") -> dict[str, int]:
-    """Host port of each of the environment's load balancers, by load balancer name."""
+def proxy_ports(environment: str = "local", region: str = "us-east-1") -> dict[str, int]:
+    """Host port of each of the environment's load balancers in ``region``, by load balancer name."""
     from filter_plugins.naming import ollama_name
 
-    return {ollama_name(purpose, environment): port for purpose, port in LOAD_BALANCER_PORTS.items()}
+    offset = twin_region(region).port_offset
+    return {ollama_name(purpose, environment): port + offset for purpose, port in LOAD_BALANCER_PORTS.items()}
+
+
+def twin_region(region: str) -> TwinRegion:
+    if region not in TWIN_REGIONS:
+        raise ControllerError(f"the twin plays regions {', '.join(TWIN_REGIONS)}, not {region}")
+    return TWIN_REGIONS[region]
 
 
 def image_ref(image_id: str) -> str:
@@ -120,7 +148,11 @@ class Instance:
 
 
 class Podman:
-    """The few podman calls the controller makes."""
+    """The few podman calls the controller makes, on the containers of one region (label ``ollama-twin-region``):
+    a twin serves two regions, each with its own controller."""
+
+    def __init__(self, region: str = "us-east-1") -> None:
+        self.region = region
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         try:
@@ -134,8 +166,9 @@ class Podman:
     def containers(self) -> dict[str, dict[str, Any]]:
         """Twin instance containers by instance id: {running, pid, name}."""
         out = self(
-            "ps", "-a", "--filter", f"label={LABEL}", "--filter", "label=ollama-twin-instance", "--format", "json"
-        )
+            "ps", "-a", "--filter", f"label={LABEL}", "--filter", "label=ollama-twin-instance",
+            "--filter", f"label=ollama-twin-region={self.region}", "--format", "json",
+        )  # fmt: skip
         result = {}
         for item in json.loads(out.stdout or "[]"):
             labels = item.get("Labels") or {}
@@ -211,7 +244,7 @@ class Controller:
         self.metadata_url = metadata_url
         self.proxy = proxy
         self.time_scale = time_scale
-        self.podman = Podman()
+        self.podman = Podman(region)
         self.events: list[dict[str, Any]] = []
         self._role_names: dict[str, str] = {}
         self._template_profiles: dict[str, str] = {}
@@ -334,7 +367,7 @@ class Controller:
             "run", "-d", "--tty", "--systemd=always", "--name", name, "--hostname", hostname_for(inst.private_ip),
             "--network", self.network, "--ip", inst.private_ip, "--mac-address", mac_for_ip(inst.private_ip),
             "--label", LABEL, "--label", f"ollama-twin-instance={inst.instance_id}",
-            "--label", f"ollama-twin-role={inst.tags.get('Role', '')}",
+            "--label", f"ollama-twin-role={inst.tags.get('Role', '')}", "--label", f"ollama-twin-region={self.region}",
             "-v", f"{conf / '99-twin-metadata.cfg'}:/etc/cloud/cloud.cfg.d/99-twin-metadata.cfg:ro",
             "-v", f"{conf / 'twin-metadata.conf'}:/etc/systemd/system.conf.d/twin-metadata.conf:ro",
         ]  # fmt: skip
@@ -565,16 +598,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--endpoint", required=True, help="the AWS emulator URL, as seen from the host")
     p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     p.add_argument("--state-dir", required=True)
-    p.add_argument("--network", default="ollama-twin")
-    p.add_argument("--subnet", default="10.213.0.0/16")
-    p.add_argument("--metadata-port", type=int, default=1338)
+    p.add_argument("--network", default=None, help="default: the region's (TWIN_REGIONS)")
+    p.add_argument("--subnet", default=None, help="default: the region's (TWIN_REGIONS)")
+    p.add_argument("--metadata-port", type=int, default=None, help="default: the region's (TWIN_REGIONS)")
     p.add_argument("--time-scale", type=float, default=1.0, help="multiply AWS's timeouts (0.05 = 20x faster)")
     p.add_argument(
         "--proxy-ports",
-        default=json.dumps(proxy_ports()),
-        help='host port of each load balancer, JSON {"<name>": port} (default: the local twin\'s); "" no proxies',
+        default=None,
+        help='host port of each load balancer, JSON {"<name>": port} (default: the local twin\'s in the region); '
+        '"" no proxies',
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    try:
+        site = twin_region(args.region)
+    except ControllerError as exc:
+        p.error(str(exc))
+    args.network = args.network or site.network
+    args.subnet = args.subnet or site.subnet
+    args.metadata_port = args.metadata_port or site.metadata_port
+    if args.proxy_ports is None:
+        args.proxy_ports = json.dumps(proxy_ports("local", args.region))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,17 +13,19 @@ imported (self-signed) where ACM would issue it after DNS validation, the hosted
 before the platform), and the failover pair's PRIMARY answers a documentation address (192.0.2.10) with a health
 check on the name of the primary's load balancer, where Terraform aliases the load balancer itself.
 
-``rebuild`` is the twin's stand-in for ``terraform apply`` of a DR stack (as tools/twin/stack.py is for the primary):
-it creates the regional resources with the twin's Stack (KMS key, topic, network, log groups) and adopts the
-replicas, making no request to any other region and none to a global service (no IAM: the DR stack's instance
-roles are pre-created region-aware by the primary's Terraform). ``remove`` deletes what ``rebuild`` created, and
-``leftovers`` lists every resource of an environment in a region (a teardown's proof).
+``rebuild`` is the emulator-only stand-in for ``terraform apply`` of a DR stack (the integration tests have no
+instances to boot): it creates the regional resources with the twin's Stack (KMS key, topic, network, log groups) and
+adopts the replicas, making no request to any other region and none to a global service (no IAM: the DR stack's
+instance roles are pre-created region-aware by the primary's Terraform). On the twin, site.yml itself rebuilds (the
+stack's DR mode, tools/twin/stack.py foundation). ``remove`` deletes what ``rebuild`` created, and ``leftovers``
+lists every resource of an environment in a region (a teardown's proof).
 
-``python -m tools.twin.dr prepare --endpoint URL --region DR --primary-region P --settings JSON`` runs ``prepare``.
+``backup_copy`` emulates RDS's cross-region copy of the automated backups: a plain SQL dump of the primary's database
+taken on its data host's console, written where provision.yml restores a DR stack's database from
+(``<twin state>/<DR region>/database-backup-copy.sql``).
 
-Wiring into provision.yml (twin branch, when ``dr_mode`` is set): ``python -m tools.twin.dr rebuild --endpoint URL
---region R --table T --bucket B``; the fleet layer then runs as today with ``--region R``. stack.py's ``base_image``
-should pass ``region=self.region`` to ``aws_emulator.set_public_parameter`` so a region-aware front routes it.
+``python -m tools.twin.dr prepare --endpoint URL --region DR --primary-region P --settings JSON`` runs ``prepare``;
+``replicate`` and ``backup-copy`` take the same regions.
 """
 
 from __future__ import annotations
@@ -33,18 +35,19 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
-from tools.dr_stack_needs import SECRET_PURPOSES, Settings, needs, settings_from_variables
-from tools.twin.stack import LOG_SOURCES, Stack
+from tools.dr_stack_needs import SECRET_PURPOSES, Settings, dr_key_alias, needs, settings_from_variables
+from tools.twin.controller import container_name, image_ref
+from tools.twin.stack import LOG_SOURCES, ROOT, Stack, uploads_bucket_name
 
-ACCOUNT = "123456789012"  # the emulator's account
-
-
-def uploads_bucket(environment_prefix: str, region: str, replica: bool = False) -> str:
-    """The uploads bucket of a region (terraform/uploads.tf): ``<prefix>-uploads[-dr]-<account>-<region>``."""
-    return f"{environment_prefix}-uploads{'-dr' if replica else ''}-{ACCOUNT}-{region}"
+TWIN_STATE = ROOT / ".cache" / "twin"
+# Where provision.yml restores a DR stack's database from, in <twin state>/<region>/ (the emulated backup copy).
+BACKUP_COPY = "database-backup-copy.sql"
 
 
 def secret_names(prefix: str) -> list[str]:
@@ -55,6 +58,8 @@ def secret_names(prefix: str) -> list[str]:
 def replicate(source: Stack, target: Stack) -> dict[str, int]:
     """Emulate AWS's replication of the platform's data from ``source``'s region to ``target``'s; returns counts."""
     counts = {"items": 0, "objects": 0, "secrets": 0, "images": 0}
+    # The replicas are encrypted with the DR key the primary made in the target region.
+    key = _dr_key(target, dr_key_alias(source.environment))
     table = source.name("data-table")
     src_ddb, dst_ddb = source.c("dynamodb"), target.c("dynamodb")
     try:
@@ -66,6 +71,8 @@ def replicate(source: Stack, target: Stack) -> dict[str, int]:
             AttributeDefinitions=described["AttributeDefinitions"],
             KeySchema=described["KeySchema"],
             BillingMode="PAY_PER_REQUEST",
+            # terraform/dynamodb.tf: the replica is encrypted with a key of its own region.
+            SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key},
         )
         dst_ddb.update_continuous_backups(
             TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
@@ -76,10 +83,9 @@ def replicate(source: Stack, target: Stack) -> dict[str, int]:
             counts["items"] += 1
 
     src_s3, dst_s3 = source.c("s3"), target.c("s3")
-    bucket, replica = uploads_bucket(source.prefix, source.region), uploads_bucket(source.prefix, target.region, True)
-    if replica not in {b["Name"] for b in dst_s3.list_buckets().get("Buckets", [])}:
-        dst_s3.create_bucket(Bucket=replica, CreateBucketConfiguration={"LocationConstraint": target.region})
-        dst_s3.put_bucket_versioning(Bucket=replica, VersioningConfiguration={"Status": "Enabled"})
+    bucket = uploads_bucket_name(source.prefix, source.region)
+    replica = uploads_bucket_name(source.prefix, target.region, replica=True)
+    target.bucket("uploads-dr", key, name=replica)  # terraform/uploads.tf uploads_dr_bucket
     target.c("ssm").put_parameter(
         Name=f"/ollama/{source.environment}/dr/uploads-bucket", Value=replica, Type="String", Overwrite=True
     )
@@ -113,8 +119,39 @@ def replicate(source: Stack, target: Stack) -> dict[str, int]:
             ],
         )["ImageId"]
         target.c("ssm").put_parameter(Name=parameter, Value=copy, Type="String", Overwrite=True)
+        _copy_container_image(image_id, copy)
         counts["images"] += 1
     return counts
+
+
+def _copy_container_image(source: str, copy: str) -> None:
+    """The copy runs what its source runs (CopyImage copies the snapshots): on the twin, the source's container
+    image under the copy's name; an emulator-only stack has none."""
+    if shutil.which("podman") and subprocess.run(["podman", "image", "exists", image_ref(source)]).returncode == 0:
+        Stack._tag_container_image(image_ref(source), copy)
+
+
+def backup_copy(primary: Stack, destination: Path, database: str = "openwebui") -> int:
+    """Dump the database of ``primary``'s data host (the twin's RDS) to ``destination``; returns its size in bytes."""
+    found = primary.c("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:Name", "Values": [primary.name("data")]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
+    )["Reservations"]
+    if not found:
+        raise RuntimeError(f"no running data host {primary.name('data')} in {primary.region}: deploy the primary first")
+    instance_id = found[0]["Instances"][0]["InstanceId"]
+    dump = ["runuser", "-u", "postgres", "--", "pg_dump", "--no-owner", "--no-privileges", database]
+    proc = subprocess.run(
+        ["podman", "exec", container_name(instance_id), *dump], capture_output=True, check=False, timeout=300
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pg_dump on {instance_id} failed: {proc.stderr.decode(errors='replace').strip()}")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(proc.stdout)
+    destination.chmod(0o600)
+    return len(proc.stdout)
 
 
 def hosted_zone(stack: Stack, domain: str) -> str:
@@ -188,15 +225,17 @@ def prepare(primary: Stack, dr: Stack, settings: Settings, dr_cidr: str = "10.21
     return counts
 
 
-def _dr_key(dr: Stack, alias: str) -> None:
+def _dr_key(dr: Stack, alias: str) -> str:
+    """Get or create the DR key ``alias``; returns its ARN."""
     kms = dr.c("kms")
     try:
-        kms.describe_key(KeyId=alias)
+        return kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]
     except kms.exceptions.NotFoundException:
         tags = [{"TagKey": k, "TagValue": v} for k, v in dr.tags().items()]
         key = kms.create_key(Description=f"{dr.prefix}: disaster-recovery copies", Tags=tags)["KeyMetadata"]
         kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
         dr.changes.append(f"create KMS key {alias} in {dr.region}")
+        return key["Arn"]
 
 
 def _certificate(dr: Stack, names: list[str]) -> None:
@@ -345,7 +384,7 @@ def remove(stack: Stack) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["rebuild", "remove", "prepare"])
+    parser.add_argument("command", choices=["rebuild", "remove", "prepare", "replicate", "backup-copy"])
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--region", required=True, help="the DR region")
     parser.add_argument("--environment", default="local")
@@ -354,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", default="")
     parser.add_argument("--primary-region", default="us-east-1", help="prepare: the primary's region")
     parser.add_argument("--settings", default="{}", help="prepare: JSON Terraform settings (tools/dr_stack_needs.py)")
+    parser.add_argument("--out", type=Path, default=None, help="backup-copy: the dump (default: the twin's place)")
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -369,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             counts = prepare(primary, stack, settings, args.subnet)
             result = {"prepared": counts, "changes": primary.changes + stack.changes}
+        elif args.command == "replicate":
+            result = {"replicated": replicate(Stack(args.endpoint, args.primary_region, args.environment), stack)}
+        elif args.command == "backup-copy":
+            out = args.out or TWIN_STATE / args.region / BACKUP_COPY
+            primary = Stack(args.endpoint, args.primary_region, args.environment)
+            result = {"backup_copy": str(out), "bytes": backup_copy(primary, out)}
         else:
             result = {"removed": remove(stack)}
     except Exception as exc:  # noqa: BLE001 - any AWS or input error is reported as JSON for the playbook

@@ -29,7 +29,9 @@ import contextlib
 import http.client
 import http.server
 import json
+import os
 import re
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -324,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--region", action="append", required=True, help="REGION=URL of that region's emulator")
     parser.add_argument("--log-dir", type=Path, default=None, help="one <region>.jsonl request log per region")
+    parser.add_argument("--pid-file", type=Path, default=None, help="written once the front listens")
     args = parser.parse_args(argv)
     try:
         backends = dict(item.split("=", 1) for item in args.region)
@@ -332,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"region-front: {error}", file=sys.stderr)
         return 1
     print(front.url, flush=True)
+    if args.pid_file is not None:
+        args.pid_file.write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=front.server.shutdown, daemon=True).start())
     with contextlib.suppress(KeyboardInterrupt):
         front.server.serve_forever()
     return 0

@@ -49,6 +49,7 @@ from typing import Any
 
 from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
 from tools import aws_emulator
+from tools.dr_stack_needs import dr_instance_role_name
 from tools.target_groups import TargetGroup, target_groups
 from tools.twin.controller import image_ref, proxy_ports
 from tools.twin.proxy import stream_idle_timeout_s
@@ -61,6 +62,7 @@ BASE_IMAGE = "localhost/ollama-platform/debian12-cloud:latest"
 # Debian's public parameter for its newest official image (the twin registers its own base image under it).
 BASE_IMAGE_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
 TWIN_ALARM_EMAIL = "ops@example.com"
+EMULATOR_ACCOUNT = "123456789012"  # the account the AWS emulator answers for
 BASE_IMAGE_NAME = "debian-12-amd64-twin"
 # What check mode puts where a resource it would create has no id yet (Terraform's plan says the same).
 KNOWN_AFTER_APPLY = "(known after apply)"
@@ -180,7 +182,9 @@ class Stack:
     """Emulated resources of the fleet layer for environment ``environment``; with ``check``, only what would
     change (``changes``), read from the emulator by clients that refuse any mutating call."""
 
-    def __init__(self, endpoint: str, region: str, environment: str = "local", check: bool = False) -> None:
+    def __init__(
+        self, endpoint: str, region: str, environment: str = "local", check: bool = False, dr_mode: str = ""
+    ) -> None:
         import boto3
 
         self.session = boto3.session.Session(region_name=region)
@@ -189,6 +193,8 @@ class Stack:
         self.environment = environment
         self.prefix = ollama_name_prefix(environment)
         self.check = check
+        # A DR stack (playbooks/dr.yml: "drill" or "failover") writes nothing to IAM and adopts the data it is given.
+        self.dr_mode = dr_mode
         self.changes: list[str] = []
         # Tier -> why the apply writes (or wrote) a new version of its launch template.
         self.new_versions: dict[str, list[str]] = {}
@@ -239,7 +245,7 @@ class Stack:
             VirtualizationType="hvm",
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
         )["ImageId"]
-        aws_emulator.set_public_parameter(self.endpoint, BASE_IMAGE_PARAMETER, image_id)
+        aws_emulator.set_public_parameter(self.endpoint, BASE_IMAGE_PARAMETER, image_id, region=self.region)
         self._tag_container_image(podman_image, image_id)
         return image_id
 
@@ -285,7 +291,12 @@ class Stack:
 
     # -------------------------------------------------------------------------------------------- identity
     def instance_profile(self, tier: str) -> str:
-        """The tier's instance role and profile (terraform/iam.tf); returns the profile ARN."""
+        """The tier's instance role and profile (terraform/iam.tf); returns the profile ARN. A DR stack names the
+        profile the primary made for its region (IAM's control plane is in us-east-1, which may be the lost region)."""
+        if self.dr_mode:
+            account = self.c("sts").get_caller_identity()["Account"]
+            name = dr_instance_role_name(self.environment, self.region, tier)
+            return f"arn:aws:iam::{account}:instance-profile/{name}"
         return self.role(self.name(f"{tier}-role"), profile=True)
 
     def role(self, name: str, service: str = "ec2.amazonaws.com", profile: bool = False) -> str:
@@ -664,16 +675,26 @@ class Stack:
             )
         return name
 
-    def bucket(self, purpose: str, key: str, versioned: bool = True) -> str:
+    def bucket(self, purpose: str, key: str, versioned: bool = True, name: str = "") -> str:
+        """The stack's bucket for ``purpose`` in its region (``name``, or the purpose's name and a random suffix)."""
         s3 = self.c("s3")
-        prefix = self.name(purpose) + "-"
-        existing = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"].startswith(prefix)]
+        prefix = name or self.name(purpose) + "-"
+        # Bucket names are global: ListBuckets shows every region's, so only this region's count.
+        existing = [
+            b["Name"]
+            for b in s3.list_buckets().get("Buckets", [])
+            if (b["Name"] == name if name else b["Name"].startswith(prefix))
+            and (s3.get_bucket_location(Bucket=b["Name"]).get("LocationConstraint") or "us-east-1") == self.region
+        ]
         if existing:
             return sorted(existing)[0]
-        name = prefix + ("<random suffix>" if self.check else secrets.token_hex(4))
+        name = name or prefix + ("<random suffix>" if self.check else secrets.token_hex(4))
         if not self.applies(f"create bucket {name}"):
             return KNOWN_AFTER_APPLY
-        s3.create_bucket(Bucket=name)
+        if self.region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
         if versioned:  # a transfer bucket keeps no old versions of what went through it
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
@@ -737,22 +758,48 @@ class Stack:
             return ""
 
 
+def uploads_bucket_name(environment_prefix: str, region: str, replica: bool = False) -> str:
+    """The uploads bucket of a region (terraform/uploads.tf; the twin names it without a random suffix):
+    ``<prefix>-uploads[-dr]-<account>-<region>``, the replica in the DR region with ``-dr``."""
+    return f"{environment_prefix}-uploads{'-dr' if replica else ''}-{EMULATOR_ACCOUNT}-{region}"
+
+
 def ami_parameter_name(environment: str, tier: str) -> str:
     """The parameter the bake writes and the tier's launch template reads (terraform/locals.tf)."""
     return f"/ollama/{environment}/{tier}/ami-id"
 
 
-def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = BASE_IMAGE) -> dict[str, Any]:
-    """Everything the fleet and the bake stand on; returns the Terraform-shaped outputs known at this layer."""
+def foundation(
+    stack: Stack,
+    cidr: str,
+    public_key: str,
+    container_image: str = BASE_IMAGE,
+    dr_table: str = "",
+    dr_bucket: str = "",
+) -> dict[str, Any]:
+    """Everything the fleet and the bake stand on; returns the Terraform-shaped outputs known at this layer.
+
+    A DR stack (``stack.dr_mode``, built by playbooks/dr.yml in the DR region) creates the regional resources and
+    adopts the data the region holds: the table ``dr_table`` and the uploads bucket ``dr_bucket`` (the replicas, or a
+    drill's copies) and the replicated secrets; it makes no instance role (the primary made them) and its data host
+    is restored from the database's cross-region backup copy (provision.yml)."""
     env = stack.environment
     key = stack.kms_key()
     topic = stack.sns_topic(key)
     vpc, subnets = stack.network(cidr)
     base = stack.base_image(container_image)
     stack.key_pair(TWIN_KEY_PAIR, public_key)
-    for tier in TIERS:
-        stack.instance_profile(tier)
-    table = stack.table(key)
+    if stack.dr_mode:
+        if not (dr_table and dr_bucket):
+            raise RuntimeError("a DR stack runs on the data dr.yml names: pass --dr-table and --dr-bucket")
+        stack.c("dynamodb").describe_table(TableName=dr_table)
+        stack.c("s3").head_bucket(Bucket=dr_bucket)
+        table, uploads = dr_table, dr_bucket
+    else:
+        for tier in TIERS:
+            stack.instance_profile(tier)
+        table = stack.table(key)
+        uploads = stack.bucket("uploads", key, name=uploads_bucket_name(stack.prefix, stack.region))
     buckets = {p: stack.bucket(p, key) for p in ("assets", "logs", "backups")}
     for source in LOG_SOURCES:
         stack.log_group(f"/ollama/{env}/{source}", key)
@@ -776,6 +823,7 @@ def foundation(stack: Stack, cidr: str, public_key: str, container_image: str = 
         "ollama_private_subnet_ids": subnets,
         "ollama_data_table_name": table,
         "ollama_assets_bucket_name": buckets["assets"],
+        "ollama_uploads_bucket_name": uploads,
         "ollama_logs_bucket_name": buckets["logs"],
         "ollama_backups_bucket_name": buckets["backups"],
         "ollama_backups_dr_bucket_name": "",
@@ -839,7 +887,7 @@ def instance_settings(
             "DATABASE_SECRET_ARN": outputs["ollama_database_secret_arn"],
             "WEBUI_ADMIN_EMAIL": admin_email,
             "WEBUI_ADMIN_PASSWORD_SECRET_ARN": outputs["ollama_webui_admin_secret_arn"],
-            "S3_BUCKET_NAME": outputs["ollama_assets_bucket_name"],
+            "S3_BUCKET_NAME": outputs["ollama_uploads_bucket_name"],
             "S3_KEY_PREFIX": "uploads",
             # The twin's data host serves Redis without TLS (ElastiCache: rediss, the default).
             "REDIS_SCHEME": "redis",
@@ -891,9 +939,9 @@ def fleet(
     }
 
 
-def twin_urls(gateway: str, environment: str = "local") -> dict[str, str]:
-    """Where the twin's load balancers answer: the proxies on the host, reached through the twin network."""
-    ports = proxy_ports(environment)
+def twin_urls(gateway: str, environment: str = "local", region: str = "us-east-1") -> dict[str, str]:
+    """Where the twin's load balancers answer: the proxies on the host, reached through the region's twin network."""
+    ports = proxy_ports(environment, region)
     public, internal = ports[ollama_name("alb", environment)], ports[ollama_name("internal-alb", environment)]
     return {
         "ollama_alb_dns_name": f"{gateway}:{public}",
@@ -917,24 +965,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--frontend", type=int, default=2)
     p.add_argument("--webui-admin-email", default="", help="the Open-WebUI admin created at deployment (fleet layer)")
     p.add_argument("--check", action="store_true", help="report what the apply would change; change nothing")
+    p.add_argument("--dr-mode", default="", choices=("", "drill", "failover"), help="a DR stack (playbooks/dr.yml)")
+    p.add_argument("--dr-table", default="", help="DR stack: the table it runs on (foundation layer)")
+    p.add_argument("--dr-bucket", default="", help="DR stack: the uploads bucket it runs on (foundation layer)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import botocore.exceptions
+
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    stack = Stack(args.endpoint, args.region, args.environment, check=args.check)
+    stack = Stack(args.endpoint, args.region, args.environment, check=args.check, dr_mode=args.dr_mode)
     try:
         if args.layer == "foundation":
-            outputs = foundation(stack, args.subnet, Path(args.public_key).read_text().strip())
+            public_key = Path(args.public_key).read_text().strip()
+            outputs = foundation(stack, args.subnet, public_key, dr_table=args.dr_table, dr_bucket=args.dr_bucket)
         else:
             gateway = str(ipaddress.ip_network(args.subnet).network_address + 1)
-            urls = twin_urls(gateway, args.environment)
+            urls = twin_urls(gateway, args.environment, args.region)
             counts = {"backend": args.backend, "frontend": args.frontend}
             base = json.loads(Path(args.outputs).read_text())
             outputs = fleet(stack, base, counts, args.instance_endpoint, urls, args.webui_admin_email)
-    except (RuntimeError, OSError, ValueError) as exc:
+    except (RuntimeError, OSError, ValueError, botocore.exceptions.ClientError) as exc:
         print(json.dumps({"failed": True, "msg": str(exc)}))
         return 1
     result = {"changed": bool(stack.changes), "changes": stack.changes, "new_versions": stack.new_versions}

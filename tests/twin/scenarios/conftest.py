@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -76,6 +77,34 @@ def http(url: str, headers: dict[str, str] | None = None, data: bytes | None = N
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
+def webui_api(url: str, token: str | None = None, body: Any = None, timeout: float = 60) -> tuple[int, Any, str]:
+    """(status, JSON body or {}, replica that served it) of one Open-WebUI API request through a load balancer."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    status, response_headers, raw = http(url, headers, data, timeout=timeout)
+    try:
+        parsed = json.loads(raw or b"{}")
+    except ValueError:
+        parsed = {}
+    return status, parsed, response_headers.get("x-served-by", "")
+
+
+def multipart_file(filename: str, content: bytes) -> tuple[bytes, str]:
+    """(body, content type) of a form upload of one text file, as the browser sends it."""
+    boundary = secrets.token_hex(16)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 def serving_targets(url: str, headers: dict[str, str] | None = None, requests: int = 4) -> set[str]:
     """The targets (the proxy's X-Served-By) that answered 200 to ``requests`` requests; while the load balancer
     changes targets, some requests may get a 503 or time out."""
@@ -110,11 +139,13 @@ def console(instance_id: str, *command: str) -> subprocess.CompletedProcess[str]
 
 
 # Scenarios that judge what the others did run after them (the rest run in file name order).
-RUN_LAST = ("test_instance_calls.py",)
+# The disaster-recovery drill takes the primary region down, so it runs last of all.
+RUN_LAST = ("test_instance_calls.py", "test_disaster_recovery.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name in RUN_LAST)  # stable: the order within each part is kept
+    # stable: the order within each part is kept
+    items.sort(key=lambda item: RUN_LAST.index(item.path.name) + 1 if item.path.name in RUN_LAST else 0)
 
 
 @pytest.fixture(scope="session")

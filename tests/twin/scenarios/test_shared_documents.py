@@ -9,50 +9,22 @@ HAProxy names the replica that served each response in X-Served-By. Everything g
 from __future__ import annotations
 
 import json
-import secrets
 import time
 import uuid
 
 import pytest
 
-from tests.twin.scenarios.conftest import Twin, http, wait_for
+from tests.twin.scenarios.conftest import Twin, http, multipart_file, wait_for, webui_api
 
 pytestmark = pytest.mark.twin
 
 FACT = f"The twin's shared vector store remembers the code word {uuid.uuid4().hex[:12]}."
 
 
-def _json(url: str, token: str | None = None, body: dict | None = None, timeout: float = 60) -> tuple[int, dict, str]:
-    """(status, JSON body or {}, replica that served it) of one request through the public load balancer."""
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    status, response_headers, raw = http(url, headers, data, timeout=timeout)
-    try:
-        parsed = json.loads(raw or b"{}")
-    except ValueError:
-        parsed = {}
-    return status, parsed, response_headers.get("x-served-by", "")
-
-
-def _multipart(filename: str, content: bytes) -> tuple[bytes, str]:
-    boundary = secrets.token_hex(16)
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            "Content-Type: text/plain\r\n\r\n"
-        ).encode()
-        + content
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
 @pytest.fixture(scope="module")
 def webui(twin: Twin, webui_account: dict[str, str]) -> dict:
     base = twin.outputs["ollama_service_url"].rstrip("/")
-    status, body, _ = _json(f"{base}/api/v1/auths/signin", body=webui_account)
+    status, body, _ = webui_api(f"{base}/api/v1/auths/signin", body=webui_account)
     if status != 200 or not body.get("token"):
         pytest.fail(f"the deployment's admin cannot sign in on {base} (HTTP {status}: {body})")
     frontends = set(twin.in_service(twin.outputs["ollama_frontend_asg_name"]))
@@ -63,7 +35,7 @@ def webui(twin: Twin, webui_account: dict[str, str]) -> dict:
 def uploaded(webui: dict) -> dict:
     """Upload a text file through whichever replica the load balancer picks; wait until it is embedded."""
     assert len(webui["frontends"]) >= 2, f"the scenario needs two frontends, the group has {webui['frontends']}"
-    body, content_type = _multipart("twin-notes.txt", f"{FACT}\n".encode())
+    body, content_type = multipart_file("twin-notes.txt", f"{FACT}\n".encode())
     headers = {"Authorization": f"Bearer {webui['token']}", "Content-Type": content_type}
     status, response_headers, raw = http(f"{webui['base']}/api/v1/files/", headers, body, timeout=120)
     assert status == 200, f"upload answered {status}: {raw[:500]!r}"
@@ -72,7 +44,7 @@ def uploaded(webui: dict) -> dict:
     assert uploader in webui["frontends"], f"X-Served-By {uploader!r} is not one of {webui['frontends']}"
 
     def processed() -> bool:
-        status, body, _ = _json(f"{webui['base']}/api/v1/files/{file_id}/process/status", webui["token"])
+        status, body, _ = webui_api(f"{webui['base']}/api/v1/files/{file_id}/process/status", webui["token"])
         state = body.get("status", "") if status == 200 else ""
         if state == "failed":
             pytest.fail(f"embedding the upload failed: {body} (is the embedding model on the backend image?)")
@@ -87,7 +59,7 @@ def _through_the_other_replica(webui: dict, uploader: str, path: str, body: dict
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
-        status, answer, served_by = _json(f"{webui['base']}{path}", webui["token"], body, timeout=120)
+        status, answer, served_by = webui_api(f"{webui['base']}{path}", webui["token"], body, timeout=120)
         seen.append((served_by, status))
         if served_by != uploader and served_by in webui["frontends"]:
             assert status == 200, f"{served_by} answered {status}: {answer}"

@@ -12,8 +12,9 @@ description:
   - Works on the data a disaster-recovery region holds for an environment - the platform table's global-table
     replica, the replicated uploads bucket and the replicated secrets - using only that region's endpoints, so it
     runs while the primary region is down.
-  - O(state=present) counts the table's items and the bucket's objects and checks that every secret in
-    O(secrets) can be read (values are never returned).
+  - O(state=present) counts the table's items and the bucket's objects, checks that every secret in
+    O(secrets) can be read (values are never returned), and finds the automated backups of the database
+    O(database) replicated to the region (the source a DR stack's database is restored from).
   - O(state=copied) also restores the table into O(target_table) (point-in-time restore of the replica, same
     region) and copies the bucket's current objects into O(target_bucket) (created in the region), then counts
     both copies. A drill works on these copies and never writes to the replicas.
@@ -40,6 +41,12 @@ options:
     type: list
     elements: str
     default: []
+  database:
+    description:
+      - Identifier of the primary's RDS instance whose automated backups are replicated to the region; empty
+        checks none.
+    type: str
+    default: ""
   target_table:
     description: The table a copy restores into (O(state=copied)) or that is deleted (O(state=absent)).
     type: str
@@ -101,6 +108,11 @@ secrets_readable:
   type: list
   elements: str
   sample: [ollama/webui-secret-key]
+database_backup_arn:
+  description: ARN of the newest replicated automated backups of O(database) in the region; empty when none.
+  returned: always
+  type: str
+  sample: arn:aws:rds:us-west-2:123456789012:auto-backup:ab-abcdefghijklmnopqrstuvwxyz1234
 missing:
   description: What was asked for and is not in the region (table, bucket, secrets), each with its fix.
   returned: always
@@ -134,6 +146,7 @@ ARGUMENT_SPEC = {
     "table": {"type": "str", "default": ""},
     "bucket": {"type": "str", "default": ""},
     "secrets": {"type": "list", "elements": "str", "default": [], "no_log": False},
+    "database": {"type": "str", "default": ""},
     "target_table": {"type": "str", "default": ""},
     "target_bucket": {"type": "str", "default": ""},
     "wait_seconds": {"type": "int", "default": 3600},
@@ -176,6 +189,17 @@ def bucket_exists(s3: Any, bucket: str) -> bool:
         if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
             return False
         raise
+
+
+def replicated_backups(rds: Any, database: str) -> str:
+    """ARN of the newest automated backups of ``database`` replicated to the client's region ('' when none)."""
+    found = []
+    for page in rds.get_paginator("describe_db_instance_automated_backups").paginate(DBInstanceIdentifier=database):
+        found += [b for b in page["DBInstanceAutomatedBackups"] if b.get("Status") in ("replicating", "retained")]
+    if not found:
+        return ""
+    newest = max(found, key=lambda b: str(b.get("RestoreWindow", {}).get("LatestTime", "")))
+    return newest["DBInstanceAutomatedBackupsArn"]
 
 
 def copy_table(ddb: Any, table: str, target: str, wait_seconds: int) -> None:
@@ -223,6 +247,7 @@ def main() -> None:
         "table_items": -1,
         "bucket_objects": -1,
         "secrets_readable": [],
+        "database_backup_arn": "",
         "missing": [],
         "target_table_items": -1,
         "target_bucket_objects": -1,
@@ -258,6 +283,13 @@ def main() -> None:
                 if _code(exc) != "ResourceNotFoundException":
                     raise
                 result["missing"].append(f"secret {name} is not replicated to {region}: {fix}")
+        if p["database"]:
+            result["database_backup_arn"] = replicated_backups(module.client("rds"), p["database"])
+            if not result["database_backup_arn"]:
+                result["missing"].append(
+                    f"database {p['database']} has no automated backups replicated to {region}: {fix}"
+                    " (terraform/backup.tf replicates them)"
+                )
 
         if p["state"] == "copied":
             if result["missing"]:

@@ -6,3 +6,28 @@ from ansible_collections.ollama.platform.tests.unit.plugins.modules._doc_spec im
 
 def test_documentation_matches_argument_spec():
     assert_doc_matches_spec(mod)
+
+
+class _Backups:
+    def __init__(self, pages):
+        self.pages = pages
+
+    def get_paginator(self, name):
+        assert name == "describe_db_instance_automated_backups"
+        return self
+
+    def paginate(self, DBInstanceIdentifier):
+        assert DBInstanceIdentifier == "ollama-webui-db"
+        return self.pages
+
+
+def test_the_newest_replicated_backups_are_the_restore_source():
+    backups = [
+        {"DBInstanceAutomatedBackupsArn": "arn:old", "Status": "retained",
+         "RestoreWindow": {"LatestTime": "2026-12-01T00:00:00Z"}},
+        {"DBInstanceAutomatedBackupsArn": "arn:new", "Status": "replicating",
+         "RestoreWindow": {"LatestTime": "2026-12-05T23:55:00Z"}},
+        {"DBInstanceAutomatedBackupsArn": "arn:pending", "Status": "pending"},
+    ]  # fmt: skip
+    assert mod.replicated_backups(_Backups([{"DBInstanceAutomatedBackups": backups}]), "ollama-webui-db") == "arn:new"
+    assert mod.replicated_backups(_Backups([{"DBInstanceAutomatedBackups": []}]), "ollama-webui-db") == ""

@@ -1,0 +1,277 @@
+"""Disaster recovery on the twin's two regions: the primary, filled through the product, goes down, and
+``playbooks/dr.yml -e dr_mode=failover`` rebuilds the service in the DR region from what that region holds.
+
+Product: dr.yml (its prerequisite check, the data it takes, site.yml for the DR region: the stack's DR mode on the
+replicated table, uploads and secrets, the images copied at bake, a fleet that boots from them and configures itself
+with nobody running a play, and verify). It must make no request to the primary, end with Open-WebUI serving through
+the DR region's load balancer, and lose no account, chat, document or record written before the replication point.
+
+Twin: what AWS does by itself is emulated once, just before the outage (tools/twin/dr.py): the table's global-table
+replica, S3 replication of the uploads, Secrets Manager's replica regions, the bake's image copy, what the primary's
+Terraform prepares for the DR region, and RDS's cross-region backup copy (a pg_dump that the DR stack's data host
+restores). On AWS the replicas trail the primary by seconds (table, secrets) to 15 minutes (uploads, S3 RTC), and the
+database backup copy by its schedule: docs/BACKUP_AND_DR.md states each RPO. The region front
+(tools/twin/regions.py) logs every request per region and refuses the primary's once it is down; the primary's
+instances are paused and its controller stopped, so nothing of it serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.twin.scenarios.conftest import ROOT, STATE_DIR, Twin, http, multipart_file, wait_for, webui_api
+from tools.dr_stack_needs import settings_from_variables
+from tools.twin import dr as twin_dr
+from tools.twin.stack import Stack
+
+pytestmark = pytest.mark.twin
+
+PRIMARY, DR = "us-east-1", "us-west-2"
+# The region front of tools/twin.sh (the emulator's port + 1 unless OLLAMA_TWIN_FRONT_PORT says otherwise).
+FRONT_PORT = os.environ.get("OLLAMA_TWIN_FRONT_PORT") or str(int(os.environ.get("OLLAMA_TWIN_AWS_PORT", "4566")) + 1)
+FRONT = f"http://127.0.0.1:{FRONT_PORT}"
+FACT = f"The recovered region still knows the code word {uuid.uuid4().hex[:12]}."
+USERS = 2
+CHATS_PER_USER = 2
+DR_TIMEOUT_S = 1800
+
+
+def _front(body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{FRONT}/_regions/state", data=data, method="POST" if data else "GET")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _front_log(region: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{FRONT}/_regions/log?region={region}", timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _signin(base: str, account: dict[str, str]) -> str:
+    status, body, _ = webui_api(f"{base}/api/v1/auths/signin", body=account)
+    assert status == 200 and body.get("token"), f"{account['email']} cannot sign in on {base}: HTTP {status} {body}"
+    return body["token"]
+
+
+def _content(base: str, admin: str, users: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """What users see through Open-WebUI at ``base``: accounts, each user's chats, the admin's files."""
+    status, listed, _ = webui_api(f"{base}/api/v1/users/all", admin)
+    assert status == 200, listed
+    chats = {}
+    for email, account in users.items():
+        status, found, _ = webui_api(f"{base}/api/v1/chats/", _signin(base, account))
+        assert status == 200, found
+        chats[email] = sorted((chat["id"], chat["title"]) for chat in found)
+    status, files, _ = webui_api(f"{base}/api/v1/files/?content=false", admin)
+    assert status == 200, files
+    items = files.get("items", []) if isinstance(files, dict) else files
+    return {
+        "accounts": sorted((user["id"], user["email"]) for user in listed["users"]),
+        "chats": chats,
+        "files": sorted((item["id"], item.get("filename", "")) for item in items),
+    }
+
+
+def _records(stack: Stack, table: str) -> set[tuple[str, str]]:
+    pages = stack.c("dynamodb").get_paginator("scan").paginate(TableName=table)
+    return {(item["pk"]["S"], item["sk"]["S"]) for page in pages for item in page["Items"]}
+
+
+def _objects(stack: Stack, bucket: str) -> set[str]:
+    pages = stack.c("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
+
+
+def _fill(twin: Twin, webui_account: dict[str, str]) -> dict[str, Any]:
+    """Users' work on the primary, through its Open-WebUI URL: accounts, chats and an embedded document."""
+    base = twin.outputs["ollama_service_url"].rstrip("/")
+    admin = _signin(base, webui_account)
+    users = {}
+    for n in range(USERS):
+        account = {"email": f"dr-{n}-{uuid.uuid4().hex[:6]}@ollama.test", "password": uuid.uuid4().hex}
+        status, body, _ = webui_api(
+            f"{base}/api/v1/auths/add", admin, {**account, "name": f"DR user {n}", "role": "user"}
+        )
+        assert status == 200, f"adding {account['email']}: HTTP {status} {body}"
+        users[account["email"]] = account
+        token = _signin(base, account)
+        for c in range(CHATS_PER_USER):
+            question = f"Question {c} of DR user {n}"
+            chat = {"title": f"DR chat {c} of user {n}", "models": ["llama3.2:1b"]}
+            chat["messages"] = [{"id": uuid.uuid4().hex, "role": "user", "content": question}]
+            status, body, _ = webui_api(f"{base}/api/v1/chats/new", token, {"chat": chat})
+            assert status == 200 and body.get("id"), f"creating a chat: HTTP {status} {body}"
+    upload, content_type = multipart_file("dr-notes.txt", f"{FACT}\n".encode())
+    headers = {"Authorization": f"Bearer {admin}", "Content-Type": content_type}
+    status, _, raw = http(f"{base}/api/v1/files/", headers, upload, timeout=120)
+    assert status == 200, f"upload answered {status}: {raw[:300]!r}"
+    file_id = json.loads(raw)["id"]
+
+    def embedded() -> bool:
+        status, body, _ = webui_api(f"{base}/api/v1/files/{file_id}/process/status", admin)
+        return status == 200 and body.get("status") == "completed"
+
+    wait_for("the upload to be embedded on the primary", embedded, timeout=180, interval=3)
+    return {"admin": webui_account, "users": users, "file_id": file_id, "before": _content(base, admin, users)}
+
+
+@contextlib.contextmanager
+def _primary_down() -> Any:
+    """The primary region fails: its API refuses at the front, its instances freeze, its controller stops."""
+    containers = subprocess.run(
+        ["podman", "ps", "-q", "--filter", "label=ollama-twin=1", "--filter", f"label=ollama-twin-region={PRIMARY}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    controller = int((STATE_DIR / "controller.pid").read_text())
+    _front({"down": [PRIMARY]})
+    os.kill(controller, signal.SIGSTOP)
+    if containers:
+        subprocess.run(["podman", "pause", *containers], capture_output=True, check=False)
+    try:
+        yield
+    finally:
+        if containers:
+            subprocess.run(["podman", "unpause", *containers], capture_output=True, check=False)
+        os.kill(controller, signal.SIGCONT)
+        _front({"down": []})
+
+
+@pytest.fixture(scope="module")
+def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
+    filled = _fill(twin, webui_account)
+    primary, dr = Stack(twin.endpoint, PRIMARY), Stack(twin.endpoint, DR)
+    table = twin.outputs["ollama_data_table_name"]
+    uploads = twin.outputs["ollama_uploads_bucket_name"]
+    filled["records"], filled["objects"] = _records(primary, table), _objects(primary, uploads)
+    assert filled["objects"], f"the upload is not in {uploads}: Open-WebUI keeps uploads in S3"
+    # What AWS does by itself up to the replication point, and what the primary's Terraform prepared.
+    twin_dr.prepare(primary, dr, settings_from_variables("local", PRIMARY, DR, "failover", {}))
+    replicated = twin_dr.replicate(primary, dr)
+    backup = twin_dr.backup_copy(primary, STATE_DIR / DR / twin_dr.BACKUP_COPY)
+    log = ROOT / "reports" / "dr-failover.log"
+    log.parent.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "OLLAMA_TWIN_AWS_PORT": FRONT_PORT,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    extra = {"dr_region": DR, "dr_mode": "failover", "dr_confirm": f"local/{DR}/failover"}
+    # The groups file only, as docs/BACKUP_AND_DR.md says: the aws_ec2 inventory would list the primary region.
+    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/dr.yml", "-i", "inventories/local/groups.yml"]
+    with _primary_down():
+        before_primary_log = len(_front_log(PRIMARY)) + len(_front_log("global"))
+        started = time.monotonic()
+        with log.open("w") as out:
+            proc = subprocess.run(
+                [*cmd, "-e", json.dumps(extra)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                timeout=DR_TIMEOUT_S, check=False,
+            )  # fmt: skip
+        played = time.monotonic() - started
+        text = log.read_text()
+        assert proc.returncode == 0, (
+            f"dr.yml failed (rc {proc.returncode}; log reports/dr-failover.log):\n{text[-6000:]}"
+        )
+        outputs = json.loads((STATE_DIR / DR / "fleet.json").read_text())
+        base = (
+            outputs["ollama_service_url"].rstrip("/").replace(outputs["ollama_alb_dns_name"].split(":")[0], "127.0.0.1")
+        )
+        admin = _signin(base, webui_account)
+        status, answer, served_by = webui_api(
+            f"{base}/api/chat/completions",
+            admin,
+            {"model": "llama3.2:1b", "stream": False, "messages": [{"role": "user", "content": "Still there?"}]},
+            timeout=120,
+        )
+        first_chat = time.monotonic() - started
+        after = _content(base, admin, filled["users"])
+        primary_requests = (_front_log(PRIMARY) + _front_log("global"))[before_primary_log:]
+        status_retrieval, retrieved, _ = webui_api(
+            f"{base}/api/v1/retrieval/query/doc",
+            admin,
+            {"collection_name": f"file-{filled['file_id']}", "query": "Which code word does it know?", "k": 3},
+        )
+    yield {
+        **filled,
+        "outputs": outputs,
+        "base": base,
+        "replicated": replicated,
+        "backup_bytes": backup,
+        "played_s": played,
+        "first_chat_s": first_chat,
+        "chat": (status, answer, served_by),
+        "after": after,
+        "dr_records": _records(dr, outputs["ollama_data_table_name"]),
+        "dr_objects": _objects(dr, outputs["ollama_uploads_bucket_name"]),
+        "primary_requests": primary_requests,
+        "retrieval": (status_retrieval, retrieved),
+        "log": text,
+    }
+
+
+def test_the_failover_makes_no_request_to_the_primary(failover: dict[str, Any]) -> None:
+    """Product: dr.yml, the site.yml it runs and the DR fleet's instances ask nothing of the lost region. IAM and Route
+    53 answer from us-east-1 (global services): dr.yml reads them once, finds them down and reports them unchecked."""
+    regional = [e for e in failover["primary_requests"] if e["region"] == PRIMARY]
+    assert regional == [], f"the failover made {len(regional)} request(s) to {PRIMARY}: {regional[:10]}"
+    global_calls = {(e["service"], e["status"]) for e in failover["primary_requests"]}
+    assert global_calls <= {("iam", 503), ("route53", 503)}, global_calls
+    assert "DR prerequisites not checked (the rebuild goes on" in " ".join(failover["log"].split())
+
+
+def test_open_webui_serves_through_the_dr_load_balancer(failover: dict[str, Any], twin: Twin, record_property) -> None:
+    """Product: the DR fleet booted from the copied images, configured itself, and answers a chat through the DR
+    region's load balancer. Reported: the drill's duration from dr.yml's start to that first answer."""
+    status, answer, served_by = failover["chat"]
+    assert status == 200 and answer.get("choices"), f"the DR chat answered HTTP {status}: {answer}"
+    dr_group = failover["outputs"]["ollama_frontend_asg_name"]
+    autoscaling = Stack(twin.endpoint, DR).c("autoscaling")
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[dr_group])["AutoScalingGroups"][0]
+    assert served_by in {i["InstanceId"] for i in group["Instances"]}, (served_by, group["Instances"])
+    images = {tier: Stack(twin.endpoint, DR).parameter(f"/ollama/local/{tier}/ami-id") for tier in ("frontend",)}
+    launched = Stack(twin.endpoint, DR).c("ec2").describe_instances(InstanceIds=[served_by])["Reservations"]
+    assert launched[0]["Instances"][0]["ImageId"] == images["frontend"], "the DR frontend runs another image"
+    record_property("dr_playbook_s", round(failover["played_s"], 1))
+    record_property("dr_to_first_chat_s", round(failover["first_chat_s"], 1))
+
+
+def test_every_account_chat_document_and_record_written_before_the_replication_point_is_there(
+    failover: dict[str, Any], record_property
+) -> None:
+    """Product: the DR stack runs on the restored database (accounts, chats, document vectors), the table replica
+    and the uploads replica. Counted item by item; target 0 lost."""
+    before, after = failover["before"], failover["after"]
+    lost = {
+        "accounts": sorted(set(before["accounts"]) - set(after["accounts"])),
+        "chats": {u: sorted(set(c) - set(after["chats"].get(u, []))) for u, c in before["chats"].items()},
+        "files": sorted(set(before["files"]) - set(after["files"])),
+        "records": sorted(failover["records"] - failover["dr_records"]),
+        "uploads": sorted(failover["objects"] - failover["dr_objects"]),
+    }
+    lost["chats"] = {u: c for u, c in lost["chats"].items() if c}
+    counts = {
+        "accounts": len(before["accounts"]),
+        "chats": sum(len(c) for c in before["chats"].values()),
+        "files": len(before["files"]),
+        "records": len(failover["records"]),
+        "uploads": len(failover["objects"]),
+    }
+    record_property("dr_items_before", json.dumps(counts))
+    record_property("dr_items_lost", sum(len(v) for v in lost.values()))
+    assert not any(lost.values()), f"lost in the failover: {lost}"
+    assert counts["chats"] == USERS * CHATS_PER_USER and counts["accounts"] >= USERS + 1, counts
+    status, retrieved = failover["retrieval"]
+    documents = [text for group in retrieved.get("documents", []) for text in group] if status == 200 else []
+    assert any(FACT in text for text in documents), f"the document's vectors were not restored: {status} {retrieved}"
