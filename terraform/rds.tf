@@ -55,15 +55,17 @@ locals {
 }
 
 resource "aws_db_instance" "webui" {
-  identifier                            = local.names.rds
-  engine                                = "postgres"
-  engine_version                        = "16"
-  instance_class                        = var.rds_instance_class
-  allocated_storage                     = var.rds_allocated_storage_gb
-  max_allocated_storage                 = var.rds_allocated_storage_gb * 5
-  storage_type                          = "gp3"
-  storage_encrypted                     = true
-  kms_key_id                            = aws_kms_key.data.arn
+  identifier            = local.names.rds
+  engine                = "postgres"
+  engine_version        = "16"
+  instance_class        = var.rds_instance_class
+  allocated_storage     = var.rds_allocated_storage_gb
+  max_allocated_storage = var.rds_allocated_storage_gb * 5
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  # A restore keeps the key of the backups it starts from (RestoreDBInstanceToPointInTime takes none): in a DR stack,
+  # the DR key the primary's replicated backups are encrypted with; naming another would replace the database.
+  kms_key_id                            = var.dr_database_backup_arn == "" ? aws_kms_key.data.arn : data.aws_kms_key.dr_region[0].arn
   db_name                               = "openwebui"
   username                              = "openwebui"
   manage_master_user_password           = true
@@ -98,6 +100,11 @@ resource "aws_db_instance" "webui" {
       source_db_instance_automated_backups_arn = restore_to_point_in_time.value
       use_latest_restorable_time               = true
     }
+  }
+
+  # Where the database came from is its creation's business: a later apply must not restore it again.
+  lifecycle {
+    ignore_changes = [restore_to_point_in_time]
   }
 
   depends_on = [aws_cloudwatch_log_group.rds]

@@ -376,6 +376,17 @@ def test_a_dr_stacks_database_is_restored_from_the_replicated_backups(mode):
         {"source_db_instance_automated_backups_arn": DR_DATABASE_BACKUP_ARN, "use_latest_restorable_time": True}
     ]
     assert restores(dr_stack("production", "")) == []
+    # RestoreDBInstanceToPointInTime keeps the backups' key (the DR key): naming another replaces the database at the
+    # next apply, as would a restore block that a later apply does not ignore.
+    keys = {}
+    for name, stack in (("dr", symbolic_stack("production", mode)), ("primary", symbolic_stack("production", ""))):
+        (key,) = stack.instances("aws_db_instance.webui")
+        keys[name] = str(attribute(stack, "aws_db_instance.webui", key, "kms_key_id"))
+    assert keys == {"dr": "${data.aws_kms_key.dr_region[0].arn}", "primary": "${aws_kms_key.data.arn}"}
+    dr_key_alias = attribute(dr_stack("production", mode), "data.aws_kms_key.dr_region", 0, "key_id")
+    assert dr_key_alias == "alias/ollama-dr", "the DR key is the one the primary's replicated backups use (backup.tf)"
+    (lifecycle,) = symbolic_stack("production", mode).resources["aws_db_instance.webui"]["lifecycle"]
+    assert "restore_to_point_in_time" in lifecycle["ignore_changes"]
 
 
 def test_the_dr_variables_are_the_ones_dr_yml_writes():

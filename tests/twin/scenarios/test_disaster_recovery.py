@@ -172,7 +172,7 @@ def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
     # The groups file only, as docs/BACKUP_AND_DR.md says: the aws_ec2 inventory would list the primary region.
     cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/dr.yml", "-i", "inventories/local/groups.yml"]
     with _primary_down():
-        before_primary_log = len(_front_log(PRIMARY)) + len(_front_log("global"))
+        logged_before = {where: len(_front_log(where)) for where in (PRIMARY, "global")}
         started = time.monotonic()
         with log.open("w") as out:
             proc = subprocess.run(
@@ -197,7 +197,9 @@ def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
         )
         first_chat = time.monotonic() - started
         after = _content(base, admin, filled["users"])
-        primary_requests = (_front_log(PRIMARY) + _front_log("global"))[before_primary_log:]
+        primary_requests = [e for where, n in logged_before.items() for e in _front_log(where)[n:]]
+        # The upload itself, read by Open-WebUI from the uploads replica with the DR instance role.
+        content = http(f"{base}/api/v1/files/{filled['file_id']}/content", {"Authorization": f"Bearer {admin}"})
         status_retrieval, retrieved, _ = webui_api(
             f"{base}/api/v1/retrieval/query/doc",
             admin,
@@ -217,6 +219,7 @@ def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
         "dr_objects": _objects(dr, outputs["ollama_uploads_bucket_name"]),
         "primary_requests": primary_requests,
         "retrieval": (status_retrieval, retrieved),
+        "content": (content[0], content[2]),
         "log": text,
     }
 
@@ -250,8 +253,10 @@ def test_open_webui_serves_through_the_dr_load_balancer(failover: dict[str, Any]
 def test_every_account_chat_document_and_record_written_before_the_replication_point_is_there(
     failover: dict[str, Any], record_property
 ) -> None:
-    """Product: the DR stack runs on the restored database (accounts, chats, document vectors), the table replica
-    and the uploads replica. Counted item by item; target 0 lost."""
+    """Product: the DR stack runs on the restored database (accounts, chats, document vectors, read through
+    Open-WebUI), the table replica and the uploads replica (the document's content, read by Open-WebUI from S3 with
+    the DR instance role). Counted item by item; target 0 lost. The records and uploads are compared with the
+    replicas the emulated replication made: what that shows is that the DR stack runs on them."""
     before, after = failover["before"], failover["after"]
     lost = {
         "accounts": sorted(set(before["accounts"]) - set(after["accounts"])),
@@ -272,6 +277,10 @@ def test_every_account_chat_document_and_record_written_before_the_replication_p
     record_property("dr_items_lost", sum(len(v) for v in lost.values()))
     assert not any(lost.values()), f"lost in the failover: {lost}"
     assert counts["chats"] == USERS * CHATS_PER_USER and counts["accounts"] >= USERS + 1, counts
+    status, body = failover["content"]
+    assert status == 200 and FACT.encode() in body, (
+        f"the upload is not readable in the DR region: {status} {body[:300]!r}"
+    )
     status, retrieved = failover["retrieval"]
     documents = [text for group in retrieved.get("documents", []) for text in group] if status == 200 else []
     assert any(FACT in text for text in documents), f"the document's vectors were not restored: {status} {retrieved}"

@@ -192,10 +192,17 @@ def bucket_exists(s3: Any, bucket: str) -> bool:
 
 
 def replicated_backups(rds: Any, database: str) -> str:
-    """ARN of the newest automated backups of ``database`` replicated to the client's region ('' when none)."""
+    """ARN of the newest automated backups of ``database`` replicated to the client's region ('' when none).
+
+    The whole region is listed and matched here: the DBInstanceIdentifier parameter must name an instance of the
+    region, and the replicated backups' instance is in the lost one."""
     found = []
-    for page in rds.get_paginator("describe_db_instance_automated_backups").paginate(DBInstanceIdentifier=database):
-        found += [b for b in page["DBInstanceAutomatedBackups"] if b.get("Status") in ("replicating", "retained")]
+    for page in rds.get_paginator("describe_db_instance_automated_backups").paginate():
+        found += [
+            b
+            for b in page["DBInstanceAutomatedBackups"]
+            if b.get("DBInstanceIdentifier") == database and b.get("Status") in ("replicating", "retained")
+        ]
     if not found:
         return ""
     newest = max(found, key=lambda b: str(b.get("RestoreWindow", {}).get("LatestTime", "")))

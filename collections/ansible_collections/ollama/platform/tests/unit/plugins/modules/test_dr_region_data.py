@@ -16,18 +16,21 @@ class _Backups:
         assert name == "describe_db_instance_automated_backups"
         return self
 
-    def paginate(self, DBInstanceIdentifier):
-        assert DBInstanceIdentifier == "ollama-webui-db"
+    def paginate(self, **filters):
+        assert filters == {}, "DBInstanceIdentifier must name an instance of the region: the source is elsewhere"
         return self.pages
 
 
 def test_the_newest_replicated_backups_are_the_restore_source():
     backups = [
-        {"DBInstanceAutomatedBackupsArn": "arn:old", "Status": "retained",
+        {"DBInstanceAutomatedBackupsArn": "arn:old", "Status": "retained", "DBInstanceIdentifier": "ollama-webui-db",
          "RestoreWindow": {"LatestTime": "2026-12-01T00:00:00Z"}},
-        {"DBInstanceAutomatedBackupsArn": "arn:new", "Status": "replicating",
+        {"DBInstanceAutomatedBackupsArn": "arn:new", "Status": "replicating", "DBInstanceIdentifier": "ollama-webui-db",
          "RestoreWindow": {"LatestTime": "2026-12-05T23:55:00Z"}},
-        {"DBInstanceAutomatedBackupsArn": "arn:pending", "Status": "pending"},
+        {"DBInstanceAutomatedBackupsArn": "arn:other", "Status": "replicating", "DBInstanceIdentifier": "another-db",
+         "RestoreWindow": {"LatestTime": "2026-12-06T00:00:00Z"}},
+        {"DBInstanceAutomatedBackupsArn": "arn:pending", "Status": "pending",
+         "DBInstanceIdentifier": "ollama-webui-db"},
     ]  # fmt: skip
     assert mod.replicated_backups(_Backups([{"DBInstanceAutomatedBackups": backups}]), "ollama-webui-db") == "arn:new"
     assert mod.replicated_backups(_Backups([{"DBInstanceAutomatedBackups": []}]), "ollama-webui-db") == ""
