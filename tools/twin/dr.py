@@ -1,9 +1,11 @@
 """The twin's side of disaster recovery: what AWS replicates (emulated), and the stack rebuilt in the DR region.
 
-With one emulator per region (tools/twin/regions.py) nothing crosses regions by itself, so ``replicate`` does, once,
-what AWS does continuously for the platform: the table's global-table replica (items), S3 replication of the uploads
-bucket (objects), Secrets Manager replica regions (values), and the bake's image copy (images and parameters). It is
-the emulation the drills stand on and says so; on AWS, Terraform sets these up and AWS runs them.
+In the emulator (one per region behind tools/twin/regions.py in the integration tests, one for both regions on the
+twin) nothing crosses regions by itself, so ``replicate`` does, once, what AWS does continuously for the platform:
+the table's global-table replica (items), S3 replication of the uploads bucket (objects), Secrets Manager replica
+regions (values), and the bake's image copy (images and parameters; on the twin the copy runs its source's container
+image). The replicas are encrypted with the DR key. It is the emulation the drills stand on and says so; on AWS,
+Terraform sets these up and AWS runs them.
 
 ``prepare`` stands in for what the primary's Terraform makes in advance for a DR stack, the list of
 tools/dr_stack_needs.py (the one playbooks/dr.yml checks): the DR region's instance roles and profiles and the service
