@@ -132,7 +132,7 @@ cmd_down() {
   podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/ollama-platform/ami:' | xargs -r podman rmi -f >/dev/null 2>&1 || true
   "$PYTHON" "$ROOT/tools/aws_emulator.py" stop --state-dir "$STATE_DIR" >/dev/null 2>&1 || true
   rm -rf "$STATE_DIR/outputs.json" "$STATE_DIR/foundation.json" "$STATE_DIR/events.jsonl" "$STATE_DIR/proxy" \
-      "${STATE_DIR:?}/${DR_REGION:?}" "$STATE_DIR/regions" "$ROOT/.cache/dr"
+      "${STATE_DIR:?}/${DR_REGION:?}" "$STATE_DIR/regions"
   log "twin removed"
 }
 

@@ -235,6 +235,7 @@ def _dr_key(dr: Stack, alias: str) -> str:
     except kms.exceptions.NotFoundException:
         tags = [{"TagKey": k, "TagValue": v} for k, v in dr.tags().items()]
         key = kms.create_key(Description=f"{dr.prefix}: disaster-recovery copies", Tags=tags)["KeyMetadata"]
+        kms.enable_key_rotation(KeyId=key["KeyId"])  # terraform/kms.tf: enable_key_rotation = true
         kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
         dr.changes.append(f"create KMS key {alias} in {dr.region}")
         return key["Arn"]
