@@ -83,6 +83,17 @@ def _content(base: str, admin: str, users: dict[str, dict[str, str]]) -> dict[st
     }
 
 
+def _rebuild_failure() -> str:
+    """The failed task of the newest rebuild log dr.yml kept (site.yml for the DR region), for a failure message."""
+    logs = sorted((ROOT / ".cache" / "dr").glob(f"local-{DR}-failover/recreate-*.log"), key=lambda f: f.stat().st_mtime)
+    if not logs:
+        return "no rebuild log in .cache/dr"
+    lines = logs[-1].read_text().splitlines()
+    failed = [n for n, line in enumerate(lines) if line.startswith("fatal:")]
+    where = failed[0] if failed else max(len(lines) - 40, 0)
+    return f"{logs[-1].relative_to(ROOT)}:\n" + "\n".join(lines[max(where - 3, 0) : where + 25])
+
+
 def _records(stack: Stack, table: str) -> set[tuple[str, str]]:
     pages = stack.c("dynamodb").get_paginator("scan").paginate(TableName=table)
     return {(item["pk"]["S"], item["sk"]["S"]) for page in pages for item in page["Items"]}
@@ -182,7 +193,7 @@ def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
         played = time.monotonic() - started
         text = log.read_text()
         assert proc.returncode == 0, (
-            f"dr.yml failed (rc {proc.returncode}; log reports/dr-failover.log):\n{text[-6000:]}"
+            f"dr.yml failed (rc {proc.returncode}, reports/dr-failover.log):\n{text[-3000:]}\n{_rebuild_failure()}"
         )
         outputs = json.loads((STATE_DIR / DR / "fleet.json").read_text())
         base = (
