@@ -89,6 +89,11 @@ output "ollama_assets_bucket_name" {
   value       = "${local.name_prefix}-assets-${local.suffix}"
 }
 
+output "ollama_uploads_bucket_name" {
+  description = "Open-WebUI uploads bucket."
+  value       = var.dr_uploads_bucket != "" ? var.dr_uploads_bucket : "${local.name_prefix}-uploads-${local.suffix}"
+}
+
 output "ollama_logs_bucket_name" {
   description = "Logs bucket."
   value       = "${local.name_prefix}-logs-${local.suffix}"
