@@ -104,7 +104,8 @@ start_process() {
   (cd "$ROOT" && exec setsid "$PYTHON" "$@" >>"$dir/$name.log" 2>&1 </dev/null &)
   until [ -n "$(process_pid "$dir" "$name")" ]; do
     sleep 1; waited=$((waited + 1))
-    [ "$waited" -lt 30 ] || die "the twin's $name did not start: see ${dir#"$ROOT"/}/$name.log"
+    [ "$waited" -lt 30 ] || die "the twin's $name did not start: see ${dir#"$ROOT"/}/$name.log (a port in use?" \
+        "set OLLAMA_TWIN_AWS_PORT or OLLAMA_TWIN_FRONT_PORT to free ones, or stop what holds it)"
   done
 }
 

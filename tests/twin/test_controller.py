@@ -64,7 +64,19 @@ def test_each_region_of_the_twin_has_its_own_network_metadata_port_and_load_bala
         )
 
 
-def test_a_controller_sees_and_labels_only_its_own_regions_containers(monkeypatch: pytest.MonkeyPatch):
+def test_the_inventory_and_twin_sh_agree_with_the_twins_regions():
+    """TWIN_REGIONS is the one definition; the local inventory (a DR stack's network and load balancers) and
+    tools/twin.sh (which network it removes) name the DR region's the same way."""
+    root = Path(__file__).resolve().parents[2]
+    dr = controller.TWIN_REGIONS["us-west-2"]
+    inventory = (root / "inventories" / "local" / "group_vars" / "all" / "platform.yml").read_text()
+    assert f"'{dr.subnet}' if platform_aws_region == 'us-west-2'" in inventory
+    script = (root / "tools" / "twin.sh").read_text()
+    assert f"\nDR_REGION=us-west-2\nDR_NETWORK={dr.network}\n" in script
+    assert f'SUBNET="${{OLLAMA_TWIN_SUBNET:-{controller.TWIN_REGIONS["us-east-1"].subnet}}}"' in script
+
+
+def test_a_controller_lists_only_its_own_regions_containers(monkeypatch: pytest.MonkeyPatch):
     """Each controller removes the containers whose instance its region does not have: it must never list another
     region's, or the DR region's controller would remove the primary's fleet."""
     calls = []

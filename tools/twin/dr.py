@@ -44,10 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from tools.dr_stack_needs import SECRET_PURPOSES, Settings, dr_key_alias, needs, settings_from_variables
-from tools.twin.controller import container_name, image_ref
+from tools.twin.controller import TWIN_REGIONS, container_name, image_ref
 from tools.twin.stack import LOG_SOURCES, ROOT, Stack, uploads_bucket_name
 
 TWIN_STATE = ROOT / ".cache" / "twin"
+DR_CIDR = TWIN_REGIONS["us-west-2"].subnet  # the twin's DR region
 # Where provision.yml restores a DR stack's database from, in <twin state>/<region>/ (the emulated backup copy).
 BACKUP_COPY = "database-backup-copy.sql"
 
@@ -201,7 +202,7 @@ def entry_private_addresses(cidr: str, count: int) -> list[str]:
     return [str(subnet.broadcast_address - 5) for subnet in halves[:count]]
 
 
-def prepare(primary: Stack, dr: Stack, settings: Settings, dr_cidr: str = "10.214.0.0/16") -> dict[str, int]:
+def prepare(primary: Stack, dr: Stack, settings: Settings, dr_cidr: str = DR_CIDR) -> dict[str, int]:
     """Make what the primary's Terraform makes for a DR stack in ``dr``'s region (the list dr.yml checks); returns
     counts by kind. Get-or-create: a second run changes nothing."""
     counts: dict[str, int] = {}
@@ -391,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--region", required=True, help="the DR region")
     parser.add_argument("--environment", default="local")
-    parser.add_argument("--subnet", default="10.214.0.0/16", help="the DR stack's network (not the primary's)")
+    parser.add_argument("--subnet", default=DR_CIDR, help="the DR stack's network (not the primary's)")
     parser.add_argument("--table", default="")
     parser.add_argument("--bucket", default="")
     parser.add_argument("--primary-region", default="us-east-1", help="prepare: the primary's region")

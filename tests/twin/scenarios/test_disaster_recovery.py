@@ -254,9 +254,10 @@ def test_open_webui_serves_through_the_dr_load_balancer(failover: dict[str, Any]
     autoscaling = Stack(twin.endpoint, DR).c("autoscaling")
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[dr_group])["AutoScalingGroups"][0]
     assert served_by in {i["InstanceId"] for i in group["Instances"]}, (served_by, group["Instances"])
-    images = {tier: Stack(twin.endpoint, DR).parameter(f"/ollama/local/{tier}/ami-id") for tier in ("frontend",)}
-    launched = Stack(twin.endpoint, DR).c("ec2").describe_instances(InstanceIds=[served_by])["Reservations"]
-    assert launched[0]["Instances"][0]["ImageId"] == images["frontend"], "the DR frontend runs another image"
+    dr = Stack(twin.endpoint, DR)
+    copied = dr.parameter("/ollama/local/frontend/ami-id")
+    launched = dr.c("ec2").describe_instances(InstanceIds=[served_by])["Reservations"]
+    assert launched[0]["Instances"][0]["ImageId"] == copied, "the DR frontend runs another image than the copy"
     record_property("dr_playbook_s", round(failover["played_s"], 1))
     record_property("dr_to_first_chat_s", round(failover["first_chat_s"], 1))
 
