@@ -21,6 +21,8 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
   group's instances (moto put every instance in the first one).
 - EC2 launch template versions made by CreateLaunchTemplateVersion launch with their user data (moto asserted).
 - DynamoDB DescribeTable returns ``TableId`` (community.aws.dynamodb_table reads it).
+- DynamoDB RestoreTableToPointInTime applies ``SSESpecificationOverride`` (moto ignored it): the restored table is
+  encrypted with the KMS key it names. As on AWS, point-in-time recovery is off on a restored table.
 - Backup DescribeBackupVault of a missing vault answers AccessDeniedException, as AWS does (amazon.aws.backup_vault).
 - Auto Scaling launch lifecycle hooks hold instances: with an ``autoscaling:EC2_INSTANCE_LAUNCHING`` hook, every
   instance the group launches afterwards (creation, scale-out, replacement) waits in ``Pending:Wait``, counts towards
@@ -179,6 +181,7 @@ def apply_patches() -> None:
     _patch_ec2_create_image()
     _patch_autoscaling_disable_metrics()
     _patch_dynamodb_table_id()
+    _patch_dynamodb_restore_encryption()
     _patch_backup_missing_vault()
     _patch_serialized_requests()
     _patch_ec2_launch_template_version_user_data()
@@ -269,6 +272,28 @@ def _patch_dynamodb_table_id() -> None:
         return result
 
     Table.describe = describe
+
+
+def _patch_dynamodb_restore_encryption() -> None:
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    original = DynamoHandler.restore_table_to_point_in_time
+
+    def restore_table_to_point_in_time(self: Any) -> Any:
+        result = original(self)
+        override = self.body.get("SSESpecificationOverride") or {}
+        if not override.get("Enabled"):
+            return result
+        table = self.dynamodb_backend.get_table(self.body["TargetTableName"])
+        table.sse_specification = {
+            "Enabled": True,
+            "SSEType": override.get("SSEType", "KMS"),
+            "KMSMasterKeyId": override.get("KMSMasterKeyId")
+            or table._get_default_encryption_key(table.account_id, table.region_name),
+        }
+        return DynamoResult(table.describe())
+
+    DynamoHandler.restore_table_to_point_in_time = restore_table_to_point_in_time
 
 
 def _patch_backup_missing_vault() -> None:

@@ -114,6 +114,39 @@ def test_dynamodb_describe_table_has_a_stable_table_id(aws: str) -> None:
     assert len(first) == 36
 
 
+def test_a_point_in_time_restore_takes_the_encryption_override(aws: str) -> None:
+    """AWS RestoreTableToPointInTime: SSESpecificationOverride sets the restored table's encryption; point-in-time
+    recovery is among the settings to set again on a restored table (off)."""
+    ddb, kms = boto3.client("dynamodb", endpoint_url=aws), boto3.client("kms", endpoint_url=aws)
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    ddb.create_table(
+        TableName="source",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_continuous_backups(
+        TableName="source", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    ddb.put_item(TableName="source", Item={"pk": {"S": "a"}})
+    override = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}
+    restored = ddb.restore_table_to_point_in_time(
+        SourceTableName="source",
+        TargetTableName="copy",
+        UseLatestRestorableTime=True,
+        SSESpecificationOverride=override,
+    )["TableDescription"]
+    assert restored["SSEDescription"] == {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key}
+    assert ddb.describe_table(TableName="copy")["Table"]["SSEDescription"]["KMSMasterKeyArn"] == key
+    assert ddb.scan(TableName="copy")["Count"] == 1
+    pitr = ddb.describe_continuous_backups(TableName="copy")["ContinuousBackupsDescription"]
+    assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
+    plain = ddb.restore_table_to_point_in_time(
+        SourceTableName="source", TargetTableName="plain", UseLatestRestorableTime=True
+    )
+    assert "SSEDescription" not in plain["TableDescription"]
+
+
 def test_missing_backup_vault_is_access_denied_as_on_aws(aws: str) -> None:
     backup = client("backup", aws)
     with pytest.raises(botocore.exceptions.ClientError) as raised:

@@ -248,11 +248,10 @@ def test_what_the_twin_prepares_is_made_once(front) -> None:
 
 def region_state(url: str, region: str) -> dict:
     """Everything of environment local in one region's emulator (read directly, not through the front)."""
-    from tools.twin import dr as twin_dr
     from tools.twin import stack as twin_stack
 
     stack = twin_stack.Stack(url, region)
-    state = {"resources": sorted(twin_dr.leftovers(stack))}
+    state = {"resources": sorted(twin_stack.leftovers(stack))}
     ddb = stack.c("dynamodb")
     for table in ddb.list_tables()["TableNames"]:
         items = [i for page in ddb.get_paginator("scan").paginate(TableName=table) for i in page["Items"]]
@@ -480,13 +479,12 @@ OUTSIDE_TERRAFORM = ("image ", "snapshot ", "parameter ", "log group ", "secret 
 
 def outside_terraform(url: str, region: str) -> list[str]:
     """What teardown.yml removes beyond Terraform destroy, found in one region's emulator."""
-    from tools.twin import dr as twin_dr
     from tools.twin import stack as twin_stack
 
-    return [r for r in twin_dr.leftovers(twin_stack.Stack(url, region)) if r.startswith(OUTSIDE_TERRAFORM)]
+    return [r for r in twin_stack.leftovers(twin_stack.Stack(url, region)) if r.startswith(OUTSIDE_TERRAFORM)]
 
 
-def test_teardown_leaves_no_image_parameter_log_group_or_secret_in_either_region(front, tmp_path: Path) -> None:
+def test_teardown_leaves_nothing_of_the_environment_in_either_region(front, tmp_path: Path) -> None:
     import json
     import subprocess
     from urllib.parse import urlparse
@@ -510,3 +508,9 @@ def test_teardown_leaves_no_image_parameter_log_group_or_secret_in_either_region
     assert proc.returncode == 0, proc.stdout[-4000:]
     for region in (PRIMARY, DR):
         assert outside_terraform(front.backends[region], region) == [], region
+    # And what Terraform owns (its stand-in, tools/twin/stack.py destroy): nothing of the environment anywhere.
+    from tools.twin import stack as twin_stack
+
+    for region in (PRIMARY, DR):
+        stack = twin_stack.Stack(front.backends[region], region)
+        assert twin_stack.leftovers(stack, include_global=region == PRIMARY) == [], region

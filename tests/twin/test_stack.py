@@ -600,6 +600,7 @@ def test_a_dr_stack_adopts_the_replicas_and_asks_iam_for_nothing(aws, working_da
     primary_base = twin_stack.foundation(primary, SUBNET, PUBLIC_KEY, container_image="")
     dr = twin_stack.Stack(aws, "us-west-2", dr_mode="failover")
     twin_dr.replicate(primary, dr)
+    replicas = twin_stack.leftovers(twin_stack.Stack(aws, "us-west-2"))
     table = primary.name("data-table")
     bucket = twin_stack.uploads_bucket_name(primary.prefix, "us-west-2", replica=True)
     mark = len(aws_emulator.calls(aws))
@@ -618,6 +619,31 @@ def test_a_dr_stack_adopts_the_replicas_and_asks_iam_for_nothing(aws, working_da
         version = ec2.describe_launch_template_versions(LaunchTemplateName=dr.name(f"{tier}-lt"), Versions=["$Latest"])
         profile = version["LaunchTemplateVersions"][0]["LaunchTemplateData"]["IamInstanceProfile"]["Arn"]
         assert profile.endswith(":instance-profile/" + dr_instance_role_name("local", "us-west-2", tier)), profile
+    # Its destroy (a drill's end) removes what it made and leaves the data it adopted, the primary's.
+    twin_stack.destroy(twin_stack.Stack(aws, "us-west-2", dr_mode="failover"))
+    left = twin_stack.leftovers(twin_stack.Stack(aws, "us-west-2"))
+    assert set(left) == set(replicas) | {e for e in left if e.startswith("parameter ")}, left
+    assert {"table " + table, "bucket " + bucket} <= set(left)
+
+
+def test_destroy_removes_both_layers_and_its_check_mode_only_lists(deployed):
+    """teardown.yml's stand-in for terraform destroy: every resource of both layers and the IAM roles go; what
+    Terraform does not own (the bake's parameters) is teardown.yml's next step. Check mode lists and changes nothing,
+    and a second destroy has nothing to do."""
+    aws, _, _ = deployed
+    before = twin_stack.leftovers(twin_stack.Stack(aws, "us-east-1"), include_global=True)
+    kinds = {entry.rsplit(" ", 1)[0] for entry in before}
+    assert kinds >= {"group", "launch template", "load balancer", "target group", "alarm", "vpc", "instance", "table"}
+    assert kinds >= {"bucket", "secret", "log group", "kms alias", "topic", "key pair", "role", "instance profile"}
+    planned = twin_stack.destroy(twin_stack.Stack(aws, "us-east-1", check=True))
+    assert any(change.startswith("delete Auto Scaling group ollama-local-asg") for change in planned), planned
+    assert twin_stack.leftovers(twin_stack.Stack(aws, "us-east-1"), include_global=True) == before
+    gone = twin_stack.destroy(twin_stack.Stack(aws, "us-east-1"))
+    # As planned, but the group's instances: the group's deletion terminates them (check mode lists them too).
+    assert {change for change in planned if not change.startswith("terminate instance")} <= set(gone)
+    after = twin_stack.leftovers(twin_stack.Stack(aws, "us-east-1"), include_global=True)
+    assert after == [entry for entry in before if entry.startswith("parameter ")], after
+    assert twin_stack.destroy(twin_stack.Stack(aws, "us-east-1")) == []
 
 
 def test_a_dr_stack_without_the_data_dr_yml_names_is_refused(aws):

@@ -198,8 +198,11 @@ class FleetProxy:
         # Every address: the twin network's gateway address exists only while a container runs.
         every = ("0.0.0.0",)  # noqa: S104
         state = read_state(self.elbv2, self.ec2, self.port_map, bind_addresses=every, time_scale=self.time_scale)
-        if not state.frontends:
-            return False
+        if not state.frontends:  # no load balancer yet, or none any more (its stack was destroyed)
+            if not self.proxy.pids():
+                return False
+            self.proxy.stop()
+            return True
         return self.proxy.apply(self.proxy.render(state))
 
     def down_targets(self) -> set[str]:

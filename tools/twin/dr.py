@@ -19,8 +19,7 @@ check on the name of the primary's load balancer, where Terraform aliases the lo
 instances to boot): it creates the regional resources with the twin's Stack (KMS key, topic, network, log groups) and
 adopts the replicas, making no request to any other region and none to a global service (no IAM: the DR stack's
 instance roles are pre-created region-aware by the primary's Terraform). On the twin, site.yml itself rebuilds (the
-stack's DR mode, tools/twin/stack.py foundation). ``remove`` deletes what ``rebuild`` created, and ``leftovers``
-lists every resource of an environment in a region (a teardown's proof).
+stack's DR mode, tools/twin/stack.py foundation). Either is removed by tools/twin/stack.py destroy, as any stack.
 
 ``backup_copy`` emulates RDS's cross-region copy of the automated backups: a plain SQL dump of the primary's database
 taken on its data host's console, written where provision.yml restores a DR stack's database from
@@ -326,69 +325,9 @@ def rebuild(stack: Stack, cidr: str, table: str, bucket: str) -> dict[str, Any]:
     }
 
 
-def leftovers(stack: Stack) -> list[str]:
-    """Every resource of the stack's environment in its region (name prefix or Environment tag)."""
-    env, prefix, found = stack.environment, stack.prefix, []
-    ec2 = stack.c("ec2")
-    env_filter = [{"Name": "tag:Environment", "Values": [env]}]
-    found += [f"vpc {v['VpcId']}" for v in ec2.describe_vpcs(Filters=env_filter)["Vpcs"]]
-    found += [f"subnet {s['SubnetId']}" for s in ec2.describe_subnets(Filters=env_filter)["Subnets"]]
-    for reservation in ec2.describe_instances(Filters=env_filter)["Reservations"]:
-        found += [f"instance {i['InstanceId']}" for i in reservation["Instances"] if i["State"]["Name"] != "terminated"]
-    found += [f"image {i['ImageId']}" for i in ec2.describe_images(Owners=["self"], Filters=env_filter)["Images"]]
-    found += [
-        f"snapshot {s['SnapshotId']}"
-        for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=env_filter)["Snapshots"]
-    ]
-    found += [f"table {t}" for t in stack.c("dynamodb").list_tables()["TableNames"] if t.startswith(prefix + "-")]
-    found += [
-        f"bucket {b['Name']}"
-        for b in stack.c("s3").list_buckets().get("Buckets", [])
-        if b["Name"].startswith(prefix + "-")
-    ]
-    for page in stack.c("secretsmanager").get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
-        found += [f"secret {s['Name']}" for s in page["SecretList"] if s["Name"].startswith(prefix + "/")]
-    for page in stack.c("ssm").get_paginator("describe_parameters").paginate():
-        found += [f"parameter {p['Name']}" for p in page["Parameters"] if p["Name"].startswith(f"/ollama/{env}/")]
-    groups = stack.c("logs").describe_log_groups(logGroupNamePrefix=f"/ollama/{env}/")["logGroups"]
-    found += [f"log group {g['logGroupName']}" for g in groups]
-    aliases = stack.c("kms").list_aliases()["Aliases"]
-    found += [f"kms alias {a['AliasName']}" for a in aliases if a["AliasName"] == f"alias/{prefix}"]
-    topics = stack.c("sns").list_topics()["Topics"]
-    found += [f"topic {t['TopicArn']}" for t in topics if t["TopicArn"].endswith(f":{stack.name('alarms')}")]
-    return found
-
-
-def remove(stack: Stack) -> list[str]:
-    """Delete what ``rebuild`` created in the stack's region (not the data it adopted); returns what went."""
-    gone: list[str] = []
-    ec2, logs, kms, sns = stack.c("ec2"), stack.c("logs"), stack.c("kms"), stack.c("sns")
-    env_filter = [{"Name": "tag:Environment", "Values": [stack.environment]}]
-    for subnet in ec2.describe_subnets(Filters=env_filter)["Subnets"]:
-        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
-        gone.append(f"subnet {subnet['SubnetId']}")
-    for vpc in ec2.describe_vpcs(Filters=env_filter)["Vpcs"]:
-        ec2.delete_vpc(VpcId=vpc["VpcId"])
-        gone.append(f"vpc {vpc['VpcId']}")
-    for group in logs.describe_log_groups(logGroupNamePrefix=f"/ollama/{stack.environment}/")["logGroups"]:
-        logs.delete_log_group(logGroupName=group["logGroupName"])
-        gone.append(f"log group {group['logGroupName']}")
-    for topic in sns.list_topics()["Topics"]:
-        if topic["TopicArn"].endswith(f":{stack.name('alarms')}"):
-            sns.delete_topic(TopicArn=topic["TopicArn"])
-            gone.append(f"topic {topic['TopicArn']}")
-    alias = f"alias/{stack.prefix}"
-    for entry in kms.list_aliases()["Aliases"]:
-        if entry["AliasName"] == alias:
-            kms.delete_alias(AliasName=alias)
-            kms.schedule_key_deletion(KeyId=entry["TargetKeyId"], PendingWindowInDays=7)
-            gone.append(f"kms key {entry['TargetKeyId']}")
-    return gone
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["rebuild", "remove", "prepare", "replicate", "backup-copy"])
+    parser.add_argument("command", choices=["rebuild", "prepare", "replicate", "backup-copy"])
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--region", required=True, help="the DR region")
     parser.add_argument("--environment", default="local")
@@ -415,12 +354,10 @@ def main(argv: list[str] | None = None) -> int:
             result = {"prepared": counts, "changes": primary.changes + stack.changes}
         elif args.command == "replicate":
             result = {"replicated": replicate(Stack(args.endpoint, args.primary_region, args.environment), stack)}
-        elif args.command == "backup-copy":
+        else:
             out = args.out or TWIN_STATE / args.region / BACKUP_COPY
             primary = Stack(args.endpoint, args.primary_region, args.environment)
             result = {"backup_copy": str(out), "bytes": backup_copy(primary, out)}
-        else:
-            result = {"removed": remove(stack)}
     except Exception as exc:  # noqa: BLE001 - any AWS or input error is reported as JSON for the playbook
         print(json.dumps({"failed": True, "msg": f"{type(exc).__name__}: {exc}"}))
         return 1

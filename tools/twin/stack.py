@@ -10,7 +10,11 @@ layers and from the same settings, and prints the same outputs (a test holds the
   from the tier's parameter the bake wrote), target group (port and health check read from terraform/alb.tf by
   tools/target_groups.py), load balancer and listener, Auto Scaling group with its launch lifecycle hook, and the CPU
   alarms; then the scaling terraform/scaling.tf declares (tools/twin/scaling.py): the backend's target tracking
-  policy on the in-flight metric and both groups' night stop and morning start.
+  policy on the in-flight metric and both groups' night stop and morning start;
+- ``destroy`` (teardown.yml's stand-in for ``terraform destroy``): every resource of the layers above in the region,
+  the groups first (their instances terminate, and the controller removes their containers); a DR stack leaves the
+  data it adopted, a primary also removes its IAM roles and, with ``--dr-region``, what it made in its DR region.
+  ``leftovers`` lists what remains of an environment in a region: a teardown's proof.
 
 From there the emulator and the twin's controller (tools/twin/controller.py) take the path AWS takes: the group
 launches, the instance configures itself and completes its hook, the target is registered and the proxy serves it.
@@ -27,7 +31,8 @@ settings of resources that exist. A resource check mode would create has no id y
 "(known after apply)" in what follows, as in Terraform's plan. The outputs are those the existing resources give,
 the last apply's when nothing is missing.
 
-Usage: python -m tools.twin.stack foundation|fleet --endpoint URL [--region R] [--backend N --frontend N] [--check]
+Usage: python -m tools.twin.stack foundation|fleet|destroy --endpoint URL [--region R] [--backend N --frontend N]
+       [--dr-mode M] [--dr-region R] [--check]
        (JSON on stdout: {"changed": bool, "changes": [...], "new_versions": {tier: [why]}, "outputs": {...}})
 """
 
@@ -49,7 +54,7 @@ from typing import Any
 
 from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
 from tools import aws_emulator
-from tools.dr_stack_needs import dr_instance_role_name
+from tools.dr_stack_needs import SECRET_PURPOSES, dr_instance_role_name, dr_key_alias
 from tools.target_groups import TargetGroup, target_groups
 from tools.twin.controller import image_ref, proxy_ports
 from tools.twin.proxy import stream_idle_timeout_s
@@ -164,6 +169,8 @@ def render_user_data(instance_env: dict[str, str], template: Path = USER_DATA_TE
 
 LOG_SOURCES = ("ollama", "open-webui", "nginx", "system", "bootstrap")
 TWIN_KEY_PAIR = "ollama-local-twin"  # inventories/local: ami_bake_key_name
+# The buckets every stack makes for itself, a DR stack too (the uploads bucket is the primary's, or a replica).
+STACK_BUCKETS = {"assets": True, "logs": True, "backups": True, "ssm-transfer": False}  # purpose: versioned
 
 
 @dataclass
@@ -800,7 +807,7 @@ def foundation(
             stack.instance_profile(tier)
         table = stack.table(key)
         uploads = stack.bucket("uploads", key, name=uploads_bucket_name(stack.prefix, stack.region))
-    buckets = {p: stack.bucket(p, key) for p in ("assets", "logs", "backups")}
+    buckets = {purpose: stack.bucket(purpose, key, versioned) for purpose, versioned in STACK_BUCKETS.items()}
     for source in LOG_SOURCES:
         stack.log_group(f"/ollama/{env}/{source}", key)
     token_arn = stack.secret(f"{stack.prefix}/ollama-api-token", key, secrets.token_urlsafe(32))
@@ -812,7 +819,6 @@ def foundation(
     admin_arn = stack.secret(f"{stack.prefix}/webui-admin-password", key, secrets.token_urlsafe(24))
     # CloudFront's origin header (terraform/secrets.tf): the twin has no CloudFront, a DR stack still reads its replica.
     stack.secret(f"{stack.prefix}/origin-verify-header", key, secrets.token_urlsafe(30))
-    transfer = stack.bucket("ssm-transfer", key, versioned=False)
     data_ip = stack.data_host(subnets[0], base, TWIN_KEY_PAIR)
     return {
         "ollama_environment": env,
@@ -832,7 +838,7 @@ def foundation(
         "ollama_webui_secret_arn": webui_arn,
         "ollama_database_secret_arn": db_arn,
         "ollama_webui_admin_secret_arn": admin_arn,
-        "ollama_ssm_transfer_bucket_name": transfer,
+        "ollama_ssm_transfer_bucket_name": buckets["ssm-transfer"],
         "ollama_database_endpoint": data_ip,
         "ollama_redis_endpoint": data_ip,
         "ollama_ami_parameter_names": {tier: ami_parameter_name(env, tier) for tier in TIERS},
@@ -951,9 +957,243 @@ def twin_urls(gateway: str, environment: str = "local", region: str = "us-east-1
     }
 
 
+# ------------------------------------------------------------------------------------------------ teardown
+def leftovers(stack: Stack, include_global: bool = False) -> list[str]:
+    """Every resource of the stack's environment in its region, found by name prefix or Environment tag (what a
+    teardown must leave empty); with ``include_global``, its IAM roles and instance profiles too."""
+    env, prefix, found = stack.environment, stack.prefix, []
+    owned = prefix + "-"
+    ec2, elb, asg = stack.c("ec2"), stack.c("elbv2"), stack.c("autoscaling")
+    env_filter = [{"Name": "tag:Environment", "Values": [env]}]
+
+    def named(kind: str, names: list[str]) -> list[str]:
+        return [f"{kind} {name}" for name in names if name.startswith(owned)]
+
+    found += named(
+        "group", [g["AutoScalingGroupName"] for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]]
+    )
+    found += named(
+        "launch template", [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]]
+    )
+    found += named("load balancer", [b["LoadBalancerName"] for b in elb.describe_load_balancers()["LoadBalancers"]])
+    found += named("target group", [t["TargetGroupName"] for t in elb.describe_target_groups()["TargetGroups"]])
+    alarms = stack.c("cloudwatch").describe_alarms(AlarmNamePrefix=owned)["MetricAlarms"]
+    found += [f"alarm {a['AlarmName']}" for a in alarms]
+    found += [f"vpc {v['VpcId']}" for v in ec2.describe_vpcs(Filters=env_filter)["Vpcs"]]
+    found += [f"subnet {s['SubnetId']}" for s in ec2.describe_subnets(Filters=env_filter)["Subnets"]]
+    for reservation in ec2.describe_instances(Filters=env_filter)["Reservations"]:
+        found += [f"instance {i['InstanceId']}" for i in reservation["Instances"] if i["State"]["Name"] != "terminated"]
+    found += [f"image {i['ImageId']}" for i in ec2.describe_images(Owners=["self"], Filters=env_filter)["Images"]]
+    found += [
+        f"snapshot {s['SnapshotId']}"
+        for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=env_filter)["Snapshots"]
+    ]
+    found += [f"elastic ip {a['PublicIp']}" for a in ec2.describe_addresses(Filters=env_filter)["Addresses"]]
+    pairs = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [TWIN_KEY_PAIR]}])["KeyPairs"]
+    found += [f"key pair {k['KeyName']}" for k in pairs if TWIN_KEY_PAIR.startswith(owned)]
+    found += [f"table {t}" for t in stack.c("dynamodb").list_tables()["TableNames"] if t.startswith(owned)]
+    found += [f"bucket {b}" for b in _region_buckets(stack) if b.startswith(owned)]
+    for page in stack.c("secretsmanager").get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
+        found += [f"secret {s['Name']}" for s in page["SecretList"] if s["Name"].startswith(prefix + "/")]
+    for page in stack.c("ssm").get_paginator("describe_parameters").paginate():
+        found += [f"parameter {p['Name']}" for p in page["Parameters"] if p["Name"].startswith(f"/ollama/{env}/")]
+    groups = stack.c("logs").describe_log_groups(logGroupNamePrefix=f"/ollama/{env}/")["logGroups"]
+    found += [f"log group {g['logGroupName']}" for g in groups]
+    aliases = stack.c("kms").list_aliases()["Aliases"]
+    keys = (f"alias/{prefix}", dr_key_alias(env))
+    found += [f"kms alias {a['AliasName']}" for a in aliases if a["AliasName"] in keys]
+    found += [f"certificate {c['DomainName']}" for c in _certificates(stack)]
+    topics = stack.c("sns").list_topics()["Topics"]
+    found += [f"topic {t['TopicArn']}" for t in topics if t["TopicArn"].endswith(f":{stack.name('alarms')}")]
+    if include_global:
+        iam = stack.c("iam")
+        found += named("role", [r["RoleName"] for r in iam.list_roles()["Roles"]])
+        profiles = iam.list_instance_profiles()["InstanceProfiles"]
+        found += named("instance profile", [p["InstanceProfileName"] for p in profiles])
+    return found
+
+
+def _region_buckets(stack: Stack) -> list[str]:
+    """The buckets in the stack's region (ListBuckets lists every region's)."""
+    s3 = stack.c("s3")
+    return [
+        b["Name"]
+        for b in s3.list_buckets().get("Buckets", [])
+        if (s3.get_bucket_location(Bucket=b["Name"]).get("LocationConstraint") or "us-east-1") == stack.region
+    ]
+
+
+def _certificates(stack: Stack) -> list[dict[str, Any]]:
+    """The stack environment's certificates in its region (tagged, as the DR certificate is)."""
+    acm = stack.c("acm")
+    found = []
+    for summary in acm.list_certificates()["CertificateSummaryList"]:
+        tags = acm.list_tags_for_certificate(CertificateArn=summary["CertificateArn"]).get("Tags", [])
+        if {"Key": "Environment", "Value": stack.environment} in tags:
+            found.append(summary)
+    return found
+
+
+def destroy(stack: Stack, dr_region: str = "") -> list[str]:
+    """What ``terraform destroy`` removes, removed from the emulator in the stack's region; returns what went (check
+    mode: what would go, removing nothing).
+
+    A DR stack (``stack.dr_mode``) removes what it created and leaves the data it adopted (the replicas, or a drill's
+    copies, which dr.yml removes), the replicated secrets and the images: they are the primary's. A primary removes
+    all of its region and its IAM roles, and with ``dr_region`` what its Terraform made there (the replicas of the
+    table, the uploads and the secrets, the DR key, the certificate, the entry addresses). What Terraform does not
+    own (images, snapshots, parameters, log groups instances made, secrets in their recovery window) is
+    teardown.yml's (environment_leftovers); log groups of the stack's own are removed here."""
+    ec2, elb, asg, cw = stack.c("ec2"), stack.c("elbv2"), stack.c("autoscaling"), stack.c("cloudwatch")
+    owned, env_filter = stack.prefix + "-", [{"Name": "tag:Environment", "Values": [stack.environment]}]
+    for group in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
+        name = group["AutoScalingGroupName"]
+        if name.startswith(owned) and stack.applies(f"delete Auto Scaling group {name} and its instances"):
+            asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    for reservation in ec2.describe_instances(Filters=env_filter)["Reservations"]:
+        for inst in reservation["Instances"]:
+            if inst["State"]["Name"] not in ("terminated", "shutting-down") and stack.applies(
+                f"terminate instance {inst['InstanceId']}"
+            ):
+                ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+    alarms = [a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=owned)["MetricAlarms"]]
+    if alarms and stack.applies(f"delete alarms {', '.join(alarms)}"):
+        cw.delete_alarms(AlarmNames=alarms)
+    for balancer in elb.describe_load_balancers()["LoadBalancers"]:
+        if balancer["LoadBalancerName"].startswith(owned) and stack.applies(
+            f"delete load balancer {balancer['LoadBalancerName']} and its listeners"
+        ):
+            for listener in elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]:
+                elb.delete_listener(ListenerArn=listener["ListenerArn"])
+            elb.delete_load_balancer(LoadBalancerArn=balancer["LoadBalancerArn"])
+    for group in elb.describe_target_groups()["TargetGroups"]:
+        if group["TargetGroupName"].startswith(owned) and stack.applies(
+            f"delete target group {group['TargetGroupName']}"
+        ):
+            elb.delete_target_group(TargetGroupArn=group["TargetGroupArn"])
+    for template in ec2.describe_launch_templates()["LaunchTemplates"]:
+        if template["LaunchTemplateName"].startswith(owned) and stack.applies(
+            f"delete launch template {template['LaunchTemplateName']}"
+        ):
+            ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+    pairs = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [TWIN_KEY_PAIR]}])["KeyPairs"]
+    if pairs and TWIN_KEY_PAIR.startswith(owned) and stack.applies(f"delete key pair {TWIN_KEY_PAIR}"):
+        ec2.delete_key_pair(KeyName=TWIN_KEY_PAIR)
+    for subnet in ec2.describe_subnets(Filters=env_filter)["Subnets"]:
+        if stack.applies(f"delete subnet {subnet['SubnetId']}"):
+            ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    for vpc in ec2.describe_vpcs(Filters=env_filter)["Vpcs"]:
+        if stack.applies(f"delete VPC {vpc['VpcId']}"):
+            ec2.delete_vpc(VpcId=vpc["VpcId"])
+    own = [stack.name(purpose) + "-" for purpose in STACK_BUCKETS]
+    if not stack.dr_mode:
+        own.append(uploads_bucket_name(stack.prefix, stack.region))
+    for bucket in _region_buckets(stack):
+        if bucket.startswith(tuple(own)):
+            _delete_bucket(stack, bucket)
+    logs = stack.c("logs")
+    for group in logs.describe_log_groups(logGroupNamePrefix=f"/ollama/{stack.environment}/")["logGroups"]:
+        if stack.applies(f"delete log group {group['logGroupName']}"):
+            logs.delete_log_group(logGroupName=group["logGroupName"])
+    sns = stack.c("sns")
+    for topic in sns.list_topics()["Topics"]:
+        arn = topic["TopicArn"]
+        if arn.endswith(f":{stack.name('alarms')}") and stack.applies(f"delete topic {arn}"):
+            sns.delete_topic(TopicArn=topic["TopicArn"])
+    _delete_key(stack, f"alias/{stack.prefix}")
+    if stack.dr_mode:  # the replicated secrets are the primary's; the database's master secret is the stack's own
+        _delete_secrets(stack, keep=tuple(f"{stack.prefix}/{purpose}" for purpose in SECRET_PURPOSES))
+    else:
+        _delete_data(stack)
+        _delete_roles(stack)
+        if dr_region:
+            replica = Stack(stack.endpoint, dr_region, stack.environment, check=stack.check)
+            _delete_data(replica, replica_of=stack.region)
+            _delete_key(replica, dr_key_alias(stack.environment))
+            for address in replica.c("ec2").describe_addresses(Filters=env_filter)["Addresses"]:
+                if replica.applies(f"release Elastic IP {address['PublicIp']} in {dr_region}"):
+                    replica.c("ec2").release_address(AllocationId=address["AllocationId"])
+            for certificate in _certificates(replica):
+                if replica.applies(f"delete certificate {certificate['DomainName']} in {dr_region}"):
+                    replica.c("acm").delete_certificate(CertificateArn=certificate["CertificateArn"])
+            stack.changes += replica.changes
+    return stack.changes
+
+
+def _delete_bucket(stack: Stack, bucket: str) -> None:
+    """Empty ``bucket`` (every version and delete marker) and delete it."""
+    if not stack.applies(f"delete bucket {bucket} and its objects"):
+        return
+    s3 = stack.c("s3")
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
+        if doomed:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+    s3.delete_bucket(Bucket=bucket)
+
+
+def _delete_key(stack: Stack, alias: str) -> None:
+    """Delete ``alias`` and schedule its key's deletion (the shortest window KMS allows)."""
+    kms = stack.c("kms")
+    for entry in kms.list_aliases()["Aliases"]:
+        if entry["AliasName"] == alias and stack.applies(f"schedule the deletion of KMS key {alias} in {stack.region}"):
+            kms.delete_alias(AliasName=alias)
+            kms.schedule_key_deletion(KeyId=entry["TargetKeyId"], PendingWindowInDays=7)
+
+
+def _delete_data(stack: Stack, replica_of: str = "") -> None:
+    """The environment's table, uploads bucket and secrets in the stack's region (a DR region's replicas when
+    ``replica_of`` names the primary's region)."""
+    ddb = stack.c("dynamodb")
+    table = stack.name("data-table")
+    if table in ddb.list_tables()["TableNames"] and stack.applies(f"delete table {table} in {stack.region}"):
+        ddb.delete_table(TableName=table)
+    uploads = uploads_bucket_name(stack.prefix, stack.region, replica=bool(replica_of))
+    if uploads in _region_buckets(stack):
+        _delete_bucket(stack, uploads)
+    _delete_secrets(stack)
+
+
+def _delete_secrets(stack: Stack, keep: tuple[str, ...] = ()) -> None:
+    """The environment's secrets in the stack's region but those named ``keep``, without a recovery window (outside
+    production, as terraform/secrets.tf sets it)."""
+    sm = stack.c("secretsmanager")
+    for page in sm.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
+        for secret in page["SecretList"]:
+            name = secret["Name"]
+            if (
+                name.startswith(stack.prefix + "/")
+                and name not in keep
+                and stack.applies(f"delete secret {name} in {stack.region}")
+            ):
+                sm.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
+
+
+def _delete_roles(stack: Stack) -> None:
+    """The environment's IAM roles and instance profiles (global), the DR region's the primary made included."""
+    iam, owned = stack.c("iam"), stack.prefix + "-"
+    for profile in iam.list_instance_profiles()["InstanceProfiles"]:
+        name = profile["InstanceProfileName"]
+        if name.startswith(owned) and stack.applies(f"delete instance profile {name}"):
+            for role in profile.get("Roles", []):
+                iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+            iam.delete_instance_profile(InstanceProfileName=name)
+    for role in iam.list_roles()["Roles"]:
+        name = role["RoleName"]
+        if name.startswith(owned) and stack.applies(f"delete role {name}"):
+            for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+            for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+            iam.delete_role(RoleName=name)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("layer", choices=("foundation", "fleet"))
+    p.add_argument("layer", choices=("foundation", "fleet", "destroy"), help="destroy: what terraform destroy removes")
     p.add_argument("--endpoint", required=True, help="the AWS emulator, as the host reaches it")
     p.add_argument("--instance-endpoint", default="", help="the AWS emulator, as instances reach it")
     p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
@@ -968,6 +1208,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--dr-mode", default="", choices=("", "drill", "failover"), help="a DR stack (playbooks/dr.yml)")
     p.add_argument("--dr-table", default="", help="DR stack: the table it runs on (foundation layer)")
     p.add_argument("--dr-bucket", default="", help="DR stack: the uploads bucket it runs on (foundation layer)")
+    p.add_argument("--dr-region", default="", help="destroy: the primary's DR region (its replicas, DR key ...)")
     return p.parse_args(argv)
 
 
@@ -979,7 +1220,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     stack = Stack(args.endpoint, args.region, args.environment, check=args.check, dr_mode=args.dr_mode)
     try:
-        if args.layer == "foundation":
+        if args.layer == "destroy":
+            outputs: dict[str, Any] = {}
+            destroy(stack, args.dr_region)
+        elif args.layer == "foundation":
             public_key = Path(args.public_key).read_text().strip()
             outputs = foundation(stack, args.subnet, public_key, dr_table=args.dr_table, dr_bucket=args.dr_bucket)
         else:

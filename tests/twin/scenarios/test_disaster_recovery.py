@@ -1,5 +1,10 @@
-"""Disaster recovery on the twin's two regions: the primary, filled through the product, goes down, and
-``playbooks/dr.yml -e dr_mode=failover`` rebuilds the service in the DR region from what that region holds.
+"""Disaster recovery on the twin's two regions: a drill beside the healthy primary, then the primary, filled through
+the product, goes down and ``playbooks/dr.yml -e dr_mode=failover`` rebuilds the service in the DR region from what
+that region holds; last, teardown.yml removes both regions' stacks.
+
+Product, the drill: ``dr.yml -e dr_mode=drill`` rebuilds on copies of the replicas, checks the rebuilt service
+(site.yml's verify), records the drill in the DR region's table and removes its stack with teardown.yml: the primary's
+resources and data are the same after it, and the DR region holds what it held before.
 
 Product: dr.yml (its prerequisite check, the data it takes, site.yml for the DR region: the stack's DR mode on the
 replicated table, uploads and secrets, the images copied at bake, a fleet that boots from them and configures itself
@@ -13,6 +18,11 @@ restores). On AWS the replicas trail the primary by seconds (table, secrets) to 
 database backup copy by its schedule: docs/BACKUP_AND_DR.md states each RPO. The region front
 (tools/twin/regions.py) logs every request per region and refuses the primary's once it is down; the primary's
 instances are paused and its controller stopped, so nothing of it serves.
+
+Product, the teardown: teardown.yml for the failover stack, then for the environment with its DR region, leaves no
+resource of the environment in either region (tools/twin/stack.py leftovers, IAM included) and no instance. Twin:
+Terraform's destroy is played by the stack's stand-in (tools/twin/stack.py destroy); the twin's own removal
+(tools/twin.sh down) is skipped, as the stage ends with it.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -32,7 +43,8 @@ import pytest
 from tests.twin.scenarios.conftest import ROOT, STATE_DIR, Twin, http, multipart_file, wait_for, webui_api
 from tools.dr_stack_needs import settings_from_variables
 from tools.twin import dr as twin_dr
-from tools.twin.stack import Stack
+from tools.twin.controller import proxy_ports
+from tools.twin.stack import Stack, leftovers
 
 pytestmark = pytest.mark.twin
 
@@ -83,9 +95,9 @@ def _content(base: str, admin: str, users: dict[str, dict[str, str]]) -> dict[st
     }
 
 
-def _rebuild_failure() -> str:
+def _rebuild_failure(mode: str) -> str:
     """The failed task of the newest rebuild log dr.yml kept (site.yml for the DR region), for a failure message."""
-    logs = sorted((ROOT / ".cache" / "dr").glob(f"local-{DR}-failover/recreate-*.log"), key=lambda f: f.stat().st_mtime)
+    logs = sorted((ROOT / ".cache" / "dr").glob(f"local-{DR}-{mode}/recreate-*.log"), key=lambda f: f.stat().st_mtime)
     if not logs:
         return "no rebuild log in .cache/dr"
     lines = logs[-1].read_text().splitlines()
@@ -158,19 +170,9 @@ def _primary_down() -> Any:
         _front({"down": []})
 
 
-@pytest.fixture(scope="module")
-def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
-    filled = _fill(twin, webui_account)
-    primary, dr = Stack(twin.endpoint, PRIMARY), Stack(twin.endpoint, DR)
-    table = twin.outputs["ollama_data_table_name"]
-    uploads = twin.outputs["ollama_uploads_bucket_name"]
-    filled["records"], filled["objects"] = _records(primary, table), _objects(primary, uploads)
-    assert filled["objects"], f"the upload is not in {uploads}: Open-WebUI keeps uploads in S3"
-    # What AWS does by itself up to the replication point, and what the primary's Terraform prepared.
-    twin_dr.prepare(primary, dr, settings_from_variables("local", PRIMARY, DR, "failover", {}))
-    replicated = twin_dr.replicate(primary, dr)
-    backup = twin_dr.backup_copy(primary, STATE_DIR / DR / twin_dr.BACKUP_COPY)
-    log = ROOT / "reports" / "dr-failover.log"
+def _playbook(args: list[str], log_name: str) -> tuple[int, str, float]:
+    """Run ansible-playbook with ``args`` through the region front; returns (rc, its log, seconds)."""
+    log = ROOT / "reports" / log_name
     log.parent.mkdir(exist_ok=True)
     env = {
         **os.environ,
@@ -179,21 +181,91 @@ def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
         "ANSIBLE_FORCE_COLOR": "0",
         "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
     }
-    extra = {"dr_region": DR, "dr_mode": "failover", "dr_confirm": f"local/{DR}/failover"}
+    started = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "ansible-playbook"), *args], cwd=ROOT, env=env, stdout=out,
+            stderr=subprocess.STDOUT, timeout=DR_TIMEOUT_S, check=False,
+        )  # fmt: skip
+    return proc.returncode, log.read_text(), time.monotonic() - started
+
+
+def _dr_playbook(mode: str) -> tuple[int, str, float]:
+    extra = {"dr_region": DR, "dr_mode": mode, "dr_confirm": f"local/{DR}/{mode}"}
     # The groups file only, as docs/BACKUP_AND_DR.md says: the aws_ec2 inventory would list the primary region.
-    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/dr.yml", "-i", "inventories/local/groups.yml"]
+    return _playbook(
+        ["playbooks/dr.yml", "-i", "inventories/local/groups.yml", "-e", json.dumps(extra)], f"dr-{mode}.log"
+    )
+
+
+def _containers(region: str) -> list[str]:
+    return subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}}", "--filter", "label=ollama-twin=1",
+         "--filter", f"label=ollama-twin-region={region}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def replicated(twin: Twin, webui_account: dict[str, str]) -> dict[str, Any]:
+    """The primary filled through the product, then what AWS does by itself up to the replication point and what the
+    primary's Terraform prepared for the DR region."""
+    filled = _fill(twin, webui_account)
+    primary, dr = Stack(twin.endpoint, PRIMARY), Stack(twin.endpoint, DR)
+    table = twin.outputs["ollama_data_table_name"]
+    uploads = twin.outputs["ollama_uploads_bucket_name"]
+    filled["records"], filled["objects"] = _records(primary, table), _objects(primary, uploads)
+    assert filled["objects"], f"the upload is not in {uploads}: Open-WebUI keeps uploads in S3"
+    twin_dr.prepare(primary, dr, settings_from_variables("local", PRIMARY, DR, "failover", {}))
+    filled["replicated"] = twin_dr.replicate(primary, dr)
+    filled["backup_bytes"] = twin_dr.backup_copy(primary, STATE_DIR / DR / twin_dr.BACKUP_COPY)
+    return filled
+
+
+def _primary_state(twin: Twin, filled: dict[str, Any]) -> dict[str, Any]:
+    """The primary's resources (IAM included) and data: table records, uploads, and what users see in Open-WebUI."""
+    primary = Stack(twin.endpoint, PRIMARY)
+    base = twin.outputs["ollama_service_url"].rstrip("/")
+    return {
+        "resources": sorted(leftovers(primary, include_global=True)),
+        "records": _records(primary, twin.outputs["ollama_data_table_name"]),
+        "uploads": _objects(primary, twin.outputs["ollama_uploads_bucket_name"]),
+        "content": _content(base, _signin(base, filled["admin"]), filled["users"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def drill(twin: Twin, replicated: dict[str, Any]) -> dict[str, Any]:
+    """dr.yml -e dr_mode=drill beside the healthy primary, with the state of both regions before and after."""
+    dr = Stack(twin.endpoint, DR)
+    before = {"primary": _primary_state(twin, replicated), "dr": sorted(leftovers(dr))}
+    rc, text, played = _dr_playbook("drill")
+    if rc == 0:  # the controller removes the drill's containers once their instances are terminated
+        wait_for("the drill's instances to be gone", lambda: not _containers(DR), timeout=180, interval=3)
+    pages = (
+        dr.c("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=twin.outputs["ollama_data_table_name"],
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "DRDRILL#local"}},
+        )
+    )
+    records = [{k: next(iter(v.values())) for k, v in item.items()} for page in pages for item in page["Items"]]
+    after = {"primary": _primary_state(twin, replicated), "dr": sorted(leftovers(dr))}
+    return {"rc": rc, "log": text, "played_s": played, "before": before, "after": after, "records": records}
+
+
+@pytest.fixture(scope="module")
+def failover(twin: Twin, webui_account: dict[str, str], replicated: dict[str, Any], drill: dict[str, Any]) -> Any:
+    """dr.yml -e dr_mode=failover with the primary down (after the drill: one DR region, one stack at a time)."""
+    filled, dr = replicated, Stack(twin.endpoint, DR)
     with _primary_down():
         logged_before = {where: len(_front_log(where)) for where in (PRIMARY, "global")}
         started = time.monotonic()
-        with log.open("w") as out:
-            proc = subprocess.run(
-                [*cmd, "-e", json.dumps(extra)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                timeout=DR_TIMEOUT_S, check=False,
-            )  # fmt: skip
-        played = time.monotonic() - started
-        text = log.read_text()
-        assert proc.returncode == 0, (
-            f"dr.yml failed (rc {proc.returncode}, reports/dr-failover.log):\n{text[-3000:]}\n{_rebuild_failure()}"
+        rc, text, played = _dr_playbook("failover")
+        assert rc == 0, (
+            f"dr.yml failed (rc {rc}, reports/dr-failover.log):\n{text[-3000:]}\n{_rebuild_failure('failover')}"
         )
         outputs = json.loads((STATE_DIR / DR / "fleet.json").read_text())
         base = (
@@ -220,8 +292,6 @@ def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
         **filled,
         "outputs": outputs,
         "base": base,
-        "replicated": replicated,
-        "backup_bytes": backup,
         "played_s": played,
         "first_chat_s": first_chat,
         "chat": (status, answer, served_by),
@@ -233,6 +303,36 @@ def failover(twin: Twin, webui_account: dict[str, str]) -> Any:
         "content": (content[0], content[2]),
         "log": text,
     }
+
+
+def test_the_drill_rebuilds_checks_records_and_removes_itself(drill: dict[str, Any], record_property) -> None:
+    """Product: dr.yml's drill beside the healthy primary rebuilds on copies of the replicas (site.yml for the DR
+    region, its verify included), records the drill in the DR region's table, and removes its stack (teardown.yml)
+    and its copies: the DR region holds what it held before, no drill instance is left, its load balancer is gone."""
+    failure = f"{drill['log'][-3000:]}\n{_rebuild_failure('drill')}"
+    assert drill["rc"] == 0, f"the drill failed (rc {drill['rc']}, reports/dr-drill.log):\n{failure}"
+    (record,) = [r for r in drill["records"] if r.get("mode") == "drill"]
+    assert record["result"] == "success", record
+    assert record["table"] == "ollama-local-drill-data-table", record
+    assert int(record["copied_table_items"]) == int(record["table_items"]) > 0, record
+    assert int(record["copied_uploads_objects"]) == int(record["uploads_objects"]) > 0, record
+    gone = sorted(set(drill["after"]["dr"]) - set(drill["before"]["dr"]))
+    new = sorted(set(drill["before"]["dr"]) - set(drill["after"]["dr"]))
+    assert (gone, new) == ([], []), f"the drill left {gone} and removed {new} in {DR}"
+    assert _containers(DR) == []
+    port = proxy_ports("local", DR)["ollama-local-alb"]
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, f"the drill's load balancer still listens on {port}"
+    record_property("dr_drill_playbook_s", round(drill["played_s"], 1))
+    record_property("dr_drill_rto_s", float(record["rto_seconds"]))
+
+
+def test_the_drill_leaves_the_primary_unchanged(drill: dict[str, Any]) -> None:
+    """Product: the drill only reads the primary: its resources (IAM included), table records, uploads and what users
+    see in Open-WebUI are the same after the drill."""
+    before, after = drill["before"]["primary"], drill["after"]["primary"]
+    changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+    assert changed == {}, f"the drill changed the primary: {changed}"
 
 
 def test_the_failover_makes_no_request_to_the_primary(failover: dict[str, Any]) -> None:
@@ -296,3 +396,46 @@ def test_every_account_chat_document_and_record_written_before_the_replication_p
     status, retrieved = failover["retrieval"]
     documents = [text for group in retrieved.get("documents", []) for text in group] if status == 200 else []
     assert any(FACT in text for text in documents), f"the document's vectors were not restored: {status} {retrieved}"
+
+
+@pytest.fixture(scope="module")
+def teardown(twin: Twin, failover: dict[str, Any]) -> dict[str, Any]:
+    """teardown.yml for the failover stack (with the variables dr.yml ran it with), then for the environment and its
+    DR region; the twin's own removal (tools/twin.sh down) is the stage's."""
+    work = f".cache/dr/local-{DR}-failover"
+    confirm = ["-e", "platform_teardown_confirm=local"]
+    dr_stack = _playbook(
+        ["playbooks/teardown.yml", "-i", f"{work}/inventories/local", "-e", f"@{work}/dr-vars.json", *confirm],
+        "teardown-dr.log",
+    )
+    environment = _playbook(
+        [
+            "playbooks/teardown.yml",
+            "-i",
+            "inventories/local",
+            *confirm,
+            "-e",
+            f"dr_region={DR}",
+            "--skip-tags",
+            "twin_down",
+        ],
+        "teardown.log",
+    )
+    if dr_stack[0] == environment[0] == 0:
+        wait_for("every instance to be gone", lambda: not (_containers(PRIMARY) or _containers(DR)), timeout=180)
+    left = {
+        region: leftovers(Stack(twin.endpoint, region), include_global=region == PRIMARY) for region in (PRIMARY, DR)
+    }
+    return {"dr_stack": dr_stack, "environment": environment, "left": left}
+
+
+def test_teardown_leaves_nothing_in_either_region(teardown: dict[str, Any], record_property) -> None:
+    """Product: teardown.yml removes the failover stack, then the environment with what it made in its DR region
+    (replicas, DR key, instance roles) and what Terraform does not own (images, parameters, log groups, secrets):
+    nothing of the environment is left in either region, and no instance."""
+    for name, log in (("dr_stack", "teardown-dr.log"), ("environment", "teardown.log")):
+        rc, text, _ = teardown[name]
+        assert rc == 0, f"teardown.yml ({name}) failed (rc {rc}, reports/{log}):\n{text[-3000:]}"
+    assert teardown["left"] == {PRIMARY: [], DR: []}, f"left after the teardown: {teardown['left']}"
+    assert (_containers(PRIMARY), _containers(DR)) == ([], [])
+    record_property("teardown_s", round(teardown["dr_stack"][2] + teardown["environment"][2], 1))

@@ -18,6 +18,9 @@ description:
   - O(state=copied) also restores the table into O(target_table) (point-in-time restore of the replica, same
     region) and copies the bucket's current objects into O(target_bucket) (created in the region), then counts
     both copies. A drill works on these copies and never writes to the replicas.
+  - The copies are kept like the data they copy - the table encrypted with O(kms_key) and with point-in-time
+    recovery (a restore does not carry it over), the bucket versioned, encrypted with O(kms_key) by default and
+    closed to the public - so the rebuilt stack's posture check finds them as it finds the replicas.
   - O(state=absent) deletes O(target_table) and O(target_bucket) (every object version first).
   - Check mode reports what would change and changes nothing.
 author:
@@ -55,6 +58,12 @@ options:
     description: The bucket a copy writes into (O(state=copied)) or that is deleted (O(state=absent)).
     type: str
     default: ""
+  kms_key:
+    description:
+      - The KMS key (ID, ARN or alias) the copies are encrypted with, the DR region's key of the replicas; required
+        with O(state=copied).
+    type: str
+    default: ""
   wait_seconds:
     description: How long to wait for a restored table to become active.
     type: int
@@ -82,6 +91,7 @@ EXAMPLES = r"""
     bucket: ollama-uploads-dr-123456789012
     target_table: ollama-data-table-drill
     target_bucket: ollama-uploads-drill-123456789012
+    kms_key: alias/ollama-dr
 
 - name: Remove the drill's copies
   ollama.platform.dr_region_data:
@@ -149,6 +159,7 @@ ARGUMENT_SPEC = {
     "database": {"type": "str", "default": ""},
     "target_table": {"type": "str", "default": ""},
     "target_bucket": {"type": "str", "default": ""},
+    "kms_key": {"type": "str", "default": ""},
     "wait_seconds": {"type": "int", "default": 3600},
 }
 
@@ -209,16 +220,25 @@ def replicated_backups(rds: Any, database: str) -> str:
     return newest["DBInstanceAutomatedBackupsArn"]
 
 
-def copy_table(ddb: Any, table: str, target: str, wait_seconds: int) -> None:
-    ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=target, UseLatestRestorableTime=True)
+def copy_table(ddb: Any, table: str, target: str, kms_key: str, wait_seconds: int) -> None:
+    ddb.restore_table_to_point_in_time(
+        SourceTableName=table,
+        TargetTableName=target,
+        UseLatestRestorableTime=True,
+        SSESpecificationOverride={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": kms_key},
+    )
     deadline = time.monotonic() + wait_seconds
     while ddb.describe_table(TableName=target)["Table"]["TableStatus"] != "ACTIVE":
         if time.monotonic() > deadline:
             raise TimeoutError(f"table {target} restored from {table} is not active after {wait_seconds} s")
         time.sleep(10)
+    # Point-in-time recovery is among the settings a restore does not carry over.
+    ddb.update_continuous_backups(
+        TableName=target, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
 
 
-def copy_bucket(s3: Any, bucket: str, target: str, region: str) -> None:
+def copy_bucket(s3: Any, bucket: str, target: str, region: str, kms_key: str) -> None:
     if not bucket_exists(s3, target):
         args = {"Bucket": target}
         if region != "us-east-1":
@@ -228,6 +248,12 @@ def copy_bucket(s3: Any, bucket: str, target: str, region: str) -> None:
             ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
         )
         s3.put_public_access_block(Bucket=target, PublicAccessBlockConfiguration=block)
+        s3.put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
+        rule = {
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key},
+            "BucketKeyEnabled": True,
+        }
+        s3.put_bucket_encryption(Bucket=target, ServerSideEncryptionConfiguration={"Rules": [rule]})
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
             s3.copy_object(Bucket=target, Key=obj["Key"], CopySource={"Bucket": bucket, "Key": obj["Key"]})
@@ -301,14 +327,16 @@ def main() -> None:
         if p["state"] == "copied":
             if result["missing"]:
                 module.fail_json(msg="cannot copy for a drill: " + "; ".join(result["missing"]), **result)
+            if not p["kms_key"]:
+                module.fail_json(msg="state=copied needs kms_key: the DR region's key the copies are encrypted with")
             if p["target_table"] and not table_exists(ddb, p["target_table"]):
                 result["changed"] = True
                 if not module.check_mode:
-                    copy_table(ddb, p["table"], p["target_table"], p["wait_seconds"])
+                    copy_table(ddb, p["table"], p["target_table"], p["kms_key"], p["wait_seconds"])
             if p["target_bucket"]:
                 result["changed"] = True
                 if not module.check_mode:
-                    copy_bucket(s3, p["bucket"], p["target_bucket"], region)
+                    copy_bucket(s3, p["bucket"], p["target_bucket"], region, p["kms_key"])
             if not module.check_mode:
                 if p["target_table"]:
                     result["target_table_items"] = count_items(ddb, p["target_table"])
