@@ -64,9 +64,10 @@ def imds():
 
 
 class FakeAutoScaling:
-    def __init__(self, waiting: set[str]) -> None:
+    def __init__(self, waiting: set[str], failures: list[Exception] | None = None) -> None:
         self.waiting = set(waiting)
         self.calls: list[tuple[str, dict]] = []
+        self.failures = list(failures or [])  # raised by the next protection calls, in order
 
     def complete_lifecycle_action(self, **kwargs: Any) -> dict:
         self.calls.append(("complete_lifecycle_action", kwargs))
@@ -78,6 +79,8 @@ class FakeAutoScaling:
 
     def set_instance_protection(self, **kwargs: Any) -> dict:
         self.calls.append(("set_instance_protection", kwargs))
+        if self.failures:
+            raise self.failures.pop(0)
         return {}
 
 
@@ -200,6 +203,20 @@ def test_protected_while_streaming_then_released(imds, tmp_path):
     assert protection == [True, False]
     assert client.calls[0][1]["AutoScalingGroupName"] == "ollama-dev-asg"
     assert client.calls[0][1]["InstanceIds"] == ["i-0123456789abcdef0"]
+
+
+def test_an_unparseable_api_answer_is_retried_at_the_next_reading(imds, tmp_path):
+    """An HTML 5xx page where the API's XML was expected (botocore's ResponseParserError) does not end the program:
+    protection is asked for again at the next reading."""
+    from botocore.parsers import ResponseParserError
+
+    state, base = imds
+    state["target"] = "InService"
+    client = FakeAutoScaling(waiting=set(), failures=[ResponseParserError("invalid XML received")])
+    drainer, _, _ = make_drainer(base, client, [3, 3, 3], Clock(), tmp_path, protection=drain.Protection(2))
+    assert drainer.run(rounds=3) is None
+    protection = [c[1]["ProtectedFromScaleIn"] for c in client.calls if c[0] == "set_instance_protection"]
+    assert protection == [True, True]
 
 
 def test_terminating_waits_for_the_streams_then_continues(imds, tmp_path):

@@ -271,10 +271,12 @@ class Drainer:
         change = self.protection.decide(self.in_flight()) if state == "InService" else None
         if change is not None:
             from botocore.exceptions import BotoCoreError, ClientError
+            from botocore.parsers import ResponseParserError
 
             try:
                 set_protection(self.client, self.settings, self.instance_id, change)
-            except (BotoCoreError, ClientError) as exc:
+            # An answer botocore cannot parse (an HTML 5xx page) is as passing as an API error: retried next reading.
+            except (BotoCoreError, ClientError, ResponseParserError) as exc:
                 self.protection.protected = not change  # try again at the next reading
                 info(f"could not set scale-in protection to {change} on {self.settings.asg_name}: {exc}")
             else:
