@@ -1122,17 +1122,10 @@ def destroy(stack: Stack, dr_region: str = "") -> list[str]:
 
 def _delete_bucket(stack: Stack, bucket: str) -> None:
     """Empty ``bucket`` (every version and delete marker) and delete it."""
-    if not stack.applies(f"delete bucket {bucket} and its objects"):
-        return
-    s3 = stack.c("s3")
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        doomed = [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-        ]
-        if doomed:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-    s3.delete_bucket(Bucket=bucket)
+    if stack.applies(f"delete bucket {bucket} and its objects"):
+        doomed = stack.session.resource("s3", endpoint_url=stack.endpoint).Bucket(bucket)
+        doomed.object_versions.delete()
+        doomed.delete()
 
 
 def _delete_key(stack: Stack, alias: str) -> None:
