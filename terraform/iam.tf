@@ -134,7 +134,7 @@ locals {
 # What the instances of the stacks dr.yml rebuilds in the DR region call, as the primary knows it in advance: the
 # failover stack has the primary's names, a drill's carry "-drill" (locals.tf); both run on the replicated secrets and
 # encrypt their database secret with the DR key (rds.tf); the failover's uploads are the replica (DR key), a drill's a
-# copy of it (SSE-S3, playbooks/dr.yml). tests/terraform/test_terraform_instance_roles.py holds these to the calls of
+# copy of it (DR key, playbooks/dr.yml). tests/terraform/test_terraform_instance_roles.py holds these to the calls of
 # both stacks' programs.
 locals {
   dr_key_arn         = local.is_primary ? aws_kms_key.dr[0].arn : ""

@@ -22,7 +22,8 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
 - EC2 launch template versions made by CreateLaunchTemplateVersion launch with their user data (moto asserted).
 - DynamoDB DescribeTable returns ``TableId`` (community.aws.dynamodb_table reads it).
 - DynamoDB RestoreTableToPointInTime applies ``SSESpecificationOverride`` (moto ignored it): the restored table is
-  encrypted with the KMS key it names. As on AWS, point-in-time recovery is off on a restored table.
+  encrypted with the KMS key it names (ID, ARN or alias; DescribeTable shows the key's ARN). As on AWS,
+  point-in-time recovery is off on a restored table.
 - Backup DescribeBackupVault of a missing vault answers AccessDeniedException, as AWS does (amazon.aws.backup_vault).
 - Auto Scaling launch lifecycle hooks hold instances: with an ``autoscaling:EC2_INSTANCE_LAUNCHING`` hook, every
   instance the group launches afterwards (creation, scale-out, replacement) waits in ``Pending:Wait``, counts towards
@@ -284,13 +285,17 @@ def _patch_dynamodb_restore_encryption() -> None:
         override = self.body.get("SSESpecificationOverride") or {}
         if not override.get("Enabled"):
             return result
+        from moto.kms.models import kms_backends
+
         table = self.dynamodb_backend.get_table(self.body["TargetTableName"])
-        table.sse_specification = {
-            "Enabled": True,
-            "SSEType": override.get("SSEType", "KMS"),
-            "KMSMasterKeyId": override.get("KMSMasterKeyId")
-            or table._get_default_encryption_key(table.account_id, table.region_name),
-        }
+        key = override.get("KMSMasterKeyId")
+        # Any of the key's ID, ARN, alias name or alias ARN; DescribeTable names the key's ARN, as AWS does.
+        key = (
+            kms_backends[table.account_id][table.region_name].describe_key(key).arn
+            if key
+            else table._get_default_encryption_key(table.account_id, table.region_name)
+        )
+        table.sse_specification = {"Enabled": True, "SSEType": override.get("SSEType", "KMS"), "KMSMasterKeyId": key}
         return DynamoResult(table.describe())
 
     DynamoHandler.restore_table_to_point_in_time = restore_table_to_point_in_time

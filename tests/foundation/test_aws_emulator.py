@@ -119,6 +119,7 @@ def test_a_point_in_time_restore_takes_the_encryption_override(aws: str) -> None
     recovery is among the settings to set again on a restored table (off)."""
     ddb, kms = boto3.client("dynamodb", endpoint_url=aws), boto3.client("kms", endpoint_url=aws)
     key = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/restored", TargetKeyId=key)
     ddb.create_table(
         TableName="source",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
@@ -129,7 +130,7 @@ def test_a_point_in_time_restore_takes_the_encryption_override(aws: str) -> None
         TableName="source", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
     ddb.put_item(TableName="source", Item={"pk": {"S": "a"}})
-    override = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}
+    override = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": "alias/restored"}
     restored = ddb.restore_table_to_point_in_time(
         SourceTableName="source",
         TargetTableName="copy",

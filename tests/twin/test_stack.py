@@ -619,11 +619,12 @@ def test_a_dr_stack_adopts_the_replicas_and_asks_iam_for_nothing(aws, working_da
         version = ec2.describe_launch_template_versions(LaunchTemplateName=dr.name(f"{tier}-lt"), Versions=["$Latest"])
         profile = version["LaunchTemplateVersions"][0]["LaunchTemplateData"]["IamInstanceProfile"]["Arn"]
         assert profile.endswith(":instance-profile/" + dr_instance_role_name("local", "us-west-2", tier)), profile
-    # Its destroy (a drill's end) removes what it made and leaves the data it adopted, the primary's.
-    twin_stack.destroy(twin_stack.Stack(aws, "us-west-2", dr_mode="failover"))
+    # Its destroy removes what it made and the table its Terraform imported; the uploads, secrets and images it ran
+    # on are the primary's.
+    twin_stack.destroy(twin_stack.Stack(aws, "us-west-2", dr_mode="failover"), dr_table=table)
     left = twin_stack.leftovers(twin_stack.Stack(aws, "us-west-2"))
-    assert set(left) == set(replicas) | {e for e in left if e.startswith("parameter ")}, left
-    assert {"table " + table, "bucket " + bucket} <= set(left)
+    assert set(left) == (set(replicas) - {"table " + table}) | {e for e in left if e.startswith("parameter ")}, left
+    assert "bucket " + bucket in left and "secret ollama-local/webui-secret-key" in left
 
 
 def test_destroy_removes_both_layers_and_its_check_mode_only_lists(deployed):

@@ -1034,21 +1034,29 @@ def _certificates(stack: Stack) -> list[dict[str, Any]]:
     return found
 
 
-def destroy(stack: Stack, dr_region: str = "") -> list[str]:
+def destroy(stack: Stack, dr_region: str = "", dr_table: str = "") -> list[str]:
     """What ``terraform destroy`` removes, removed from the emulator in the stack's region; returns what went (check
     mode: what would go, removing nothing).
 
-    A DR stack (``stack.dr_mode``) removes what it created and leaves the data it adopted (the replicas, or a drill's
-    copies, which dr.yml removes), the replicated secrets and the images: they are the primary's. A primary removes
-    all of its region and its IAM roles, and with ``dr_region`` what its Terraform made there (the replicas of the
-    table, the uploads and the secrets, the DR key, the certificate, the entry addresses). What Terraform does not
-    own (images, snapshots, parameters, log groups instances made, secrets in their recovery window) is
+    A DR stack (``stack.dr_mode``) removes what it created and, as its Terraform imported it (terraform/dynamodb.tf),
+    the table it ran on (``dr_table``: the replica, or a drill's copy); it leaves the uploads it ran on, the
+    replicated secrets and the images: they are the primary's. A primary removes all of its region and its IAM
+    roles, and with ``dr_region`` what its Terraform made there (the replicas of the table, the uploads and the
+    secrets, the DR key, the certificate, the entry addresses; not the Route 53 records of a domain). What Terraform
+    does not own (images, snapshots, parameters, log groups instances made, secrets in their recovery window) is
     teardown.yml's (environment_leftovers); log groups of the stack's own are removed here."""
     ec2, elb, asg, cw = stack.c("ec2"), stack.c("elbv2"), stack.c("autoscaling"), stack.c("cloudwatch")
     owned, env_filter = stack.prefix + "-", [{"Name": "tag:Environment", "Values": [stack.environment]}]
     for group in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
         name = group["AutoScalingGroupName"]
         if name.startswith(owned) and stack.applies(f"delete Auto Scaling group {name} and its instances"):
+            # AWS deletes a group's policies and scheduled actions with it; the emulator keeps them.
+            for policy in asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]:
+                asg.delete_policy(AutoScalingGroupName=name, PolicyName=policy["PolicyName"])
+            for action in asg.describe_scheduled_actions(AutoScalingGroupName=name)["ScheduledUpdateGroupActions"]:
+                asg.delete_scheduled_action(
+                    AutoScalingGroupName=name, ScheduledActionName=action["ScheduledActionName"]
+                )
             asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
     for reservation in ec2.describe_instances(Filters=env_filter)["Reservations"]:
         for inst in reservation["Instances"]:
@@ -1103,6 +1111,9 @@ def destroy(stack: Stack, dr_region: str = "") -> list[str]:
     _delete_key(stack, f"alias/{stack.prefix}")
     if stack.dr_mode:  # the replicated secrets are the primary's; the database's master secret is the stack's own
         _delete_secrets(stack, keep=tuple(f"{stack.prefix}/{purpose}" for purpose in SECRET_PURPOSES))
+        ddb = stack.c("dynamodb")
+        if dr_table in ddb.list_tables()["TableNames"] and stack.applies(f"delete table {dr_table} (imported)"):
+            ddb.delete_table(TableName=dr_table)
     else:
         _delete_data(stack)
         _delete_roles(stack)
@@ -1199,7 +1210,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--webui-admin-email", default="", help="the Open-WebUI admin created at deployment (fleet layer)")
     p.add_argument("--check", action="store_true", help="report what the apply would change; change nothing")
     p.add_argument("--dr-mode", default="", choices=("", "drill", "failover"), help="a DR stack (playbooks/dr.yml)")
-    p.add_argument("--dr-table", default="", help="DR stack: the table it runs on (foundation layer)")
+    p.add_argument("--dr-table", default="", help="DR stack: the table it runs on (foundation layer, destroy)")
     p.add_argument("--dr-bucket", default="", help="DR stack: the uploads bucket it runs on (foundation layer)")
     p.add_argument("--dr-region", default="", help="destroy: the primary's DR region (its replicas, DR key ...)")
     return p.parse_args(argv)
@@ -1215,7 +1226,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.layer == "destroy":
             outputs: dict[str, Any] = {}
-            destroy(stack, args.dr_region)
+            destroy(stack, args.dr_region, args.dr_table)
         elif args.layer == "foundation":
             public_key = Path(args.public_key).read_text().strip()
             outputs = foundation(stack, args.subnet, public_key, dr_table=args.dr_table, dr_bucket=args.dr_bucket)
@@ -1225,7 +1236,13 @@ def main(argv: list[str] | None = None) -> int:
             counts = {"backend": args.backend, "frontend": args.frontend}
             base = json.loads(Path(args.outputs).read_text())
             outputs = fleet(stack, base, counts, args.instance_endpoint, urls, args.webui_admin_email)
-    except (RuntimeError, OSError, ValueError, botocore.exceptions.ClientError) as exc:
+    except (
+        RuntimeError,
+        OSError,
+        ValueError,
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as exc:
         print(json.dumps({"failed": True, "msg": str(exc)}))
         return 1
     result = {"changed": bool(stack.changes), "changes": stack.changes, "new_versions": stack.new_versions}

@@ -275,7 +275,7 @@ class Drainer:
 
             try:
                 set_protection(self.client, self.settings, self.instance_id, change)
-            # An answer botocore cannot parse (an HTML 5xx page) is as passing as an API error: retried next reading.
+            # An answer botocore cannot parse is as passing as an API error: asked again at the next reading.
             except (BotoCoreError, ClientError, ResponseParserError) as exc:
                 self.protection.protected = not change  # try again at the next reading
                 info(f"could not set scale-in protection to {change} on {self.settings.asg_name}: {exc}")

@@ -159,7 +159,7 @@ ARGUMENT_SPEC = {
     "database": {"type": "str", "default": ""},
     "target_table": {"type": "str", "default": ""},
     "target_bucket": {"type": "str", "default": ""},
-    "kms_key": {"type": "str", "default": ""},
+    "kms_key": {"type": "str", "default": "", "no_log": False},
     "wait_seconds": {"type": "int", "default": 3600},
 }
 
@@ -232,10 +232,18 @@ def copy_table(ddb: Any, table: str, target: str, kms_key: str, wait_seconds: in
         if time.monotonic() > deadline:
             raise TimeoutError(f"table {target} restored from {table} is not active after {wait_seconds} s")
         time.sleep(10)
-    # Point-in-time recovery is among the settings a restore does not carry over.
-    ddb.update_continuous_backups(
-        TableName=target, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    # Point-in-time recovery is among the settings a restore does not carry over; it can be refused for a while
+    # after the table became active (ContinuousBackupsUnavailableException).
+    while True:
+        try:
+            ddb.update_continuous_backups(
+                TableName=target, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+            return
+        except ClientError as exc:
+            if _code(exc) != "ContinuousBackupsUnavailableException" or time.monotonic() > deadline:
+                raise
+            time.sleep(10)
 
 
 def copy_bucket(s3: Any, bucket: str, target: str, region: str, kms_key: str) -> None:
@@ -248,12 +256,13 @@ def copy_bucket(s3: Any, bucket: str, target: str, region: str, kms_key: str) ->
             ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
         )
         s3.put_public_access_block(Bucket=target, PublicAccessBlockConfiguration=block)
-        s3.put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
-        rule = {
-            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key},
-            "BucketKeyEnabled": True,
-        }
-        s3.put_bucket_encryption(Bucket=target, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    # Also on a copy an earlier drill left: versioned and encrypted before anything is copied into it.
+    s3.put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
+    rule = {
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key},
+        "BucketKeyEnabled": True,
+    }
+    s3.put_bucket_encryption(Bucket=target, ServerSideEncryptionConfiguration={"Rules": [rule]})
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
             s3.copy_object(Bucket=target, Key=obj["Key"], CopySource={"Bucket": bucket, "Key": obj["Key"]})
