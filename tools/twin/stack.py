@@ -12,8 +12,9 @@ layers and from the same settings, and prints the same outputs (a test holds the
   alarms; then the scaling terraform/scaling.tf declares (tools/twin/scaling.py): the backend's target tracking
   policy on the in-flight metric and both groups' night stop and morning start;
 - ``destroy`` (teardown.yml's stand-in for ``terraform destroy``): every resource of the layers above in the region,
-  the groups first (their instances terminate, and the controller removes their containers); a DR stack leaves the
-  data it adopted, a primary also removes its IAM roles and, with ``--dr-region``, what it made in its DR region.
+  the groups first (their instances terminate, and the controller removes their containers); a DR stack also the
+  table its Terraform imported (``--dr-table``), not the uploads, secrets and images it ran on; a primary also its
+  IAM roles and, with ``--dr-region``, what it made in its DR region.
   ``leftovers`` lists what remains of an environment in a region: a teardown's proof.
 
 From there the emulator and the twin's controller (tools/twin/controller.py) take the path AWS takes: the group
@@ -32,7 +33,7 @@ settings of resources that exist. A resource check mode would create has no id y
 the last apply's when nothing is missing.
 
 Usage: python -m tools.twin.stack foundation|fleet|destroy --endpoint URL [--region R] [--backend N --frontend N]
-       [--dr-mode M] [--dr-region R] [--check]
+       [--dr-mode M --dr-table T] [--dr-region R] [--check]
        (JSON on stdout: {"changed": bool, "changes": [...], "new_versions": {tier: [why]}, "outputs": {...}})
 """
 
