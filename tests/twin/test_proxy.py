@@ -411,6 +411,30 @@ def test_reload_keeps_an_in_flight_stream_alive(haproxy, targets):
     assert haproxy.apply(haproxy.render(changed)) is False
 
 
+def test_reload_keeps_an_idle_client_connection_usable(haproxy, targets):
+    # An ALB's listeners do not drop the clients' keep-alive connections when targets register or deregister. A
+    # reload that closed them at once would fail the next request a client sends on its idle connection (the
+    # client sees the connection closed without a response), so the old process answers it, then closes.
+    port = _free_port()
+    _serving(haproxy, port, targets, unready=set())
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/")
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 200 and not first.will_close
+        assert haproxy.apply(haproxy.render(_loopback_state(targets, port, idle_timeout_s=120))) is True
+        time.sleep(0.5)  # the old process has begun its soft stop
+        conn.request("GET", "/")
+        second = conn.getresponse()
+        second.read()
+        assert second.status == 200
+        assert second.will_close  # told to reconnect, which reaches the new process
+    finally:
+        conn.close()
+    assert _get(port)[0] == 200
+
+
 def test_invalid_configuration_is_rejected_and_the_running_one_stays(haproxy, targets):
     port = _free_port()
     _serving(haproxy, port, targets, unready=set())
