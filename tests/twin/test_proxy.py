@@ -435,6 +435,35 @@ def test_reload_keeps_an_idle_client_connection_usable(haproxy, targets):
     assert _get(port)[0] == 200
 
 
+def test_after_a_reload_no_new_request_reaches_a_target_that_left_its_group(haproxy, targets):
+    # "Elastic Load Balancing stops sending requests to targets that are deregistering": the process that answers
+    # the idle connections' next requests after a reload must not pick the target the reload removed.
+    port = _free_port()
+    _serving(haproxy, port, targets, unready=set())
+    leaving = "i-0000000000000011"
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(6)]
+    try:
+        before = []
+        for conn in conns:
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            response.read()
+            before.append(response.getheader("X-Served-By"))
+        assert leaving in before, before  # round robin: the leaving target served some of these connections
+        staying = {iid: server for iid, server in targets.items() if iid != leaving}
+        assert haproxy.apply(haproxy.render(_loopback_state(staying, port))) is True
+        after = []
+        for conn in conns:
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            response.read()
+            after.append((response.status, response.getheader("X-Served-By")))
+    finally:
+        for conn in conns:
+            conn.close()
+    assert all(status == 200 and who in staying for status, who in after), after
+
+
 def test_invalid_configuration_is_rejected_and_the_running_one_stays(haproxy, targets):
     port = _free_port()
     _serving(haproxy, port, targets, unready=set())

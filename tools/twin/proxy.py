@@ -429,7 +429,8 @@ class Proxy:
         """Write, validate and serve ``text``. Returns True when the configuration changed."""
         binary = haproxy_binary()
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
-        changed = not self.config_path.exists() or self.config_path.read_text() != text
+        serving = self.config_path.read_text() if self.config_path.exists() else ""
+        changed = serving != text
         running = self.pids()
         if not changed and running:
             return False
@@ -447,6 +448,7 @@ class Proxy:
         command = [binary, "-D", "-f", str(self.config_path), "-p", str(self.pid_path)]
         if running:
             self._save_server_states()
+            self._stop_routing_to(servers(serving) - servers(text))
             command += ["-x", str(self.socket_path), "-sf", *map(str, running)]
             self._old_pids.update(running)
         elif not self.state_path.exists():
@@ -515,9 +517,32 @@ class Proxy:
             states.setdefault(row["pxname"], {})[server] = _state_word(row.get("status", ""))
         return states
 
+    def _stop_routing_to(self, removed: set[tuple[str, str]]) -> None:
+        """Put the servers the new configuration drops in maintenance in the serving process, before it hands over.
+
+        The old process answers one more request on each idle client connection (idle-close-on-response) with its
+        own server list and without health checks; as an ALB sends no new request to a deregistering target, it must
+        not send one to a target that left its group (and may be gone). Requests in flight there finish."""
+        for backend, server in sorted(removed):
+            with contextlib.suppress(ProxyError):
+                self.command(f"set server {backend}/{server} state maint")
+
     def _save_server_states(self) -> None:
         with contextlib.suppress(ProxyError):
             self.state_path.write_text(self.command("show servers state"))
+
+
+def servers(text: str) -> set[tuple[str, str]]:
+    """(backend, server) of each server line of a rendered configuration, fail-open backups included."""
+    found: set[tuple[str, str]] = set()
+    backend = ""
+    for line in text.splitlines():
+        words = line.split()
+        if line and not line[0].isspace():
+            backend = words[1] if len(words) > 1 and words[0] == "backend" else ""
+        elif backend and len(words) > 1 and words[0] == "server":
+            found.add((backend, words[1]))
+    return found
 
 
 def _state_word(status: str) -> str:
