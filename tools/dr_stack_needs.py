@@ -107,6 +107,16 @@ def dr_key_alias(environment: str) -> str:
     return f"alias/{ollama_name_prefix(environment)}-dr"
 
 
+def origin_record_name(domain: str) -> str:
+    """The name CloudFront's origin resolves (terraform/failover.tf): it fails over between the regions."""
+    return f"origin.{domain}"
+
+
+def dr_backend_record_name(dr_region: str, domain: str) -> str:
+    """The DR region's backend name (terraform/failover.tf, aws_route53_record.dr_backend)."""
+    return f"backend.{dr_region}.{domain}"
+
+
 def needs(settings: Settings, apply_command: str = "") -> dict[str, Any]:
     """The list for ``settings``; ``apply_command`` is what applies the primary stack (the fix of every item)."""
     prefix = ollama_name_prefix(settings.environment)
@@ -137,8 +147,8 @@ def needs(settings: Settings, apply_command: str = "") -> dict[str, Any]:
     ]
     prepared.append(_item("kms_alias", dr_key_alias(settings.environment), fix("terraform/kms.tf, aws_kms_key.dr")))
     if settings.domain_name:
-        origin = f"origin.{settings.domain_name}"
-        backend = f"backend.{settings.dr_region}.{settings.domain_name}"
+        origin = origin_record_name(settings.domain_name)
+        backend = dr_backend_record_name(settings.dr_region, settings.domain_name)
         prepared.append(
             _item(
                 "certificate",

@@ -493,6 +493,14 @@ def test_teardown_leaves_nothing_of_the_environment_in_either_region(front, tmp_
     boto3.client("logs", region_name=DR).create_log_group(logGroupName="/ollama/local/bootstrap")  # an instance's
     before = {region: outside_terraform(front.backends[region], region) for region in (PRIMARY, DR)}
     assert all(before.values()), before  # the check below can fail: both regions hold leftovers now
+    from tools.twin import stack as twin_stack
+
+    primary = twin_stack.Stack(front.backends[PRIMARY], PRIMARY)
+    routing = twin_stack.leftovers(primary, include_global=True, dr_region=DR)
+    assert {r for r in routing if r.startswith(("record ", "health check "))} == {
+        f"record origin.{DOMAIN}. PRIMARY", f"record origin.{DOMAIN}. SECONDARY", f"record backend.{DR}.{DOMAIN}. A",
+        "health check ollama-local-alb.us-east-1.elb.amazonaws.com",
+    }, routing  # fmt: skip
 
     env = {
         **os.environ,
@@ -508,9 +516,10 @@ def test_teardown_leaves_nothing_of_the_environment_in_either_region(front, tmp_
     assert proc.returncode == 0, proc.stdout[-4000:]
     for region in (PRIMARY, DR):
         assert outside_terraform(front.backends[region], region) == [], region
-    # And what Terraform owns (its stand-in, tools/twin/stack.py destroy): nothing of the environment anywhere.
-    from tools.twin import stack as twin_stack
-
+    # And what Terraform owns (its stand-in, tools/twin/stack.py destroy): nothing of the environment anywhere. The
+    # hosted zone stays: it is the domain's, made before the platform.
     for region in (PRIMARY, DR):
         stack = twin_stack.Stack(front.backends[region], region)
-        assert twin_stack.leftovers(stack, include_global=region == PRIMARY) == [], region
+        assert twin_stack.leftovers(stack, include_global=region == PRIMARY, dr_region=DR) == [], region
+    zones = client("route53", PRIMARY, front.backends[PRIMARY]).list_hosted_zones()["HostedZones"]
+    assert [z["Name"] for z in zones] == [f"{DOMAIN}."]

@@ -44,7 +44,7 @@ from typing import Any
 
 from tools.dr_stack_needs import SECRET_PURPOSES, Settings, dr_key_alias, needs, settings_from_variables
 from tools.twin.controller import TWIN_REGIONS, container_name, image_ref
-from tools.twin.stack import LOG_SOURCES, ROOT, Stack, uploads_bucket_name
+from tools.twin.stack import LOG_SOURCES, ROOT, Stack, load_balancer_dns_name, uploads_bucket_name
 
 TWIN_STATE = ROOT / ".cache" / "twin"
 DR_CIDR = TWIN_REGIONS["us-west-2"].subnet  # the twin's DR region
@@ -264,7 +264,7 @@ def _address(dr: Stack, name: str) -> str:
 
 def _failover_pair(primary: Stack, zone: str, name: str, entry_ips: list[str], settings: Settings) -> None:
     route53 = primary.c("route53")
-    load_balancer = f"{primary.name('alb')}.{settings.primary_region}.elb.amazonaws.com"
+    load_balancer = load_balancer_dns_name(primary)
     checks = route53.list_health_checks()["HealthChecks"]
     check = next(
         (c["Id"] for c in checks if c["HealthCheckConfig"].get("FullyQualifiedDomainName") == load_balancer), ""

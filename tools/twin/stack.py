@@ -55,7 +55,13 @@ from typing import Any
 
 from filter_plugins.naming import ollama_name, ollama_name_prefix, ollama_tags
 from tools import aws_emulator
-from tools.dr_stack_needs import SECRET_PURPOSES, dr_instance_role_name, dr_key_alias
+from tools.dr_stack_needs import (
+    SECRET_PURPOSES,
+    dr_backend_record_name,
+    dr_instance_role_name,
+    dr_key_alias,
+    origin_record_name,
+)
 from tools.target_groups import TargetGroup, target_groups
 from tools.twin.controller import image_ref, proxy_ports
 from tools.twin.proxy import stream_idle_timeout_s
@@ -772,6 +778,11 @@ def uploads_bucket_name(environment_prefix: str, region: str, replica: bool = Fa
     return f"{environment_prefix}-uploads{'-dr' if replica else ''}-{EMULATOR_ACCOUNT}-{region}"
 
 
+def load_balancer_dns_name(stack: Stack) -> str:
+    """The public load balancer's DNS name as AWS forms it; Route 53's failover health check targets it."""
+    return f"{stack.name('alb')}.{stack.region}.elb.amazonaws.com"
+
+
 def ami_parameter_name(environment: str, tier: str) -> str:
     """The parameter the bake writes and the tier's launch template reads (terraform/locals.tf)."""
     return f"/ollama/{environment}/{tier}/ami-id"
@@ -959,9 +970,10 @@ def twin_urls(gateway: str, environment: str = "local", region: str = "us-east-1
 
 
 # ------------------------------------------------------------------------------------------------ teardown
-def leftovers(stack: Stack, include_global: bool = False) -> list[str]:
+def leftovers(stack: Stack, include_global: bool = False, dr_region: str = "") -> list[str]:
     """Every resource of the stack's environment in its region, found by name prefix or Environment tag (what a
-    teardown must leave empty); with ``include_global``, its IAM roles and instance profiles too."""
+    teardown must leave empty); with ``include_global``, its IAM roles and instance profiles too, and the Route 53
+    records the primary made for ``dr_region``."""
     env, prefix, found = stack.environment, stack.prefix, []
     owned = prefix + "-"
     ec2, elb, asg = stack.c("ec2"), stack.c("elbv2"), stack.c("autoscaling")
@@ -1011,7 +1023,35 @@ def leftovers(stack: Stack, include_global: bool = False) -> list[str]:
         found += named("role", [r["RoleName"] for r in iam.list_roles()["Roles"]])
         profiles = iam.list_instance_profiles()["InstanceProfiles"]
         found += named("instance profile", [p["InstanceProfileName"] for p in profiles])
+        checks, records = _failover_routing(stack, dr_region)
+        found += [f"health check {load_balancer_dns_name(stack)}" for _ in checks]
+        found += [f"record {r['Name']} {r.get('Failover', r['Type'])}" for _, r in records]
     return found
+
+
+def _failover_routing(stack: Stack, dr_region: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+    """The primary's Route 53 records for its DR region (terraform/failover.tf): the health checks on its load
+    balancer and, in the hosted zone of each domain whose origin record uses one, the origin's failover pair and the
+    DR backend's record (zone id, record). The hosted zone is not the platform's: it exists before it."""
+    route53 = stack.c("route53")
+    target = load_balancer_dns_name(stack)
+    checks = [
+        c["Id"]
+        for c in route53.list_health_checks()["HealthChecks"]
+        if c["HealthCheckConfig"].get("FullyQualifiedDomainName") == target
+    ]
+    records: list[tuple[str, dict[str, Any]]] = []
+    for zone in route53.list_hosted_zones()["HostedZones"] if checks else []:
+        zone_id = zone["Id"].rsplit("/", 1)[-1]
+        held = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        domains = {
+            r["Name"].rstrip(".")[len(origin_record_name("")) :]
+            for r in held
+            if r.get("HealthCheckId") in checks and r["Name"].startswith(origin_record_name(""))
+        }
+        names = {origin_record_name(d) for d in domains} | {dr_backend_record_name(dr_region, d) for d in domains}
+        records += [(zone_id, r) for r in held if r["Name"].rstrip(".") in names]
+    return checks, records
 
 
 def _region_buckets(stack: Stack) -> list[str]:
@@ -1043,7 +1083,8 @@ def destroy(stack: Stack, dr_region: str = "", dr_table: str = "") -> list[str]:
     the table it ran on (``dr_table``: the replica, or a drill's copy); it leaves the uploads it ran on, the
     replicated secrets and the images: they are the primary's. A primary removes all of its region and its IAM
     roles, and with ``dr_region`` what its Terraform made there (the replicas of the table, the uploads and the
-    secrets, the DR key, the certificate, the entry addresses; not the Route 53 records of a domain). What Terraform
+    secrets, the DR key, the certificate, the entry addresses) and, with a domain, its failover records and their
+    health check (not the hosted zone, which exists before the platform). What Terraform
     does not own (images, snapshots, parameters, log groups instances made, secrets in their recovery window) is
     teardown.yml's (environment_leftovers); log groups of the stack's own are removed here."""
     ec2, elb, asg, cw = stack.c("ec2"), stack.c("elbv2"), stack.c("autoscaling"), stack.c("cloudwatch")
@@ -1119,6 +1160,7 @@ def destroy(stack: Stack, dr_region: str = "", dr_table: str = "") -> list[str]:
         _delete_data(stack)
         _delete_roles(stack)
         if dr_region:
+            _delete_failover_routing(stack, dr_region)
             replica = Stack(stack.endpoint, dr_region, stack.environment, check=stack.check)
             _delete_data(replica, replica_of=stack.region)
             _delete_key(replica, dr_key_alias(stack.environment))
@@ -1130,6 +1172,18 @@ def destroy(stack: Stack, dr_region: str = "", dr_table: str = "") -> list[str]:
                     replica.c("acm").delete_certificate(CertificateArn=certificate["CertificateArn"])
             stack.changes += replica.changes
     return stack.changes
+
+
+def _delete_failover_routing(stack: Stack, dr_region: str) -> None:
+    route53 = stack.c("route53")
+    checks, records = _failover_routing(stack, dr_region)
+    for zone_id, record in records:
+        if stack.applies(f"delete record {record['Name']} {record.get('Failover', record['Type'])}"):
+            change = {"Action": "DELETE", "ResourceRecordSet": record}
+            route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [change]})
+    for check in checks:
+        if stack.applies(f"delete health check {check} on {load_balancer_dns_name(stack)}"):
+            route53.delete_health_check(HealthCheckId=check)
 
 
 def _delete_bucket(stack: Stack, bucket: str) -> None:
