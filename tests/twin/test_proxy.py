@@ -323,6 +323,14 @@ def _get(port: int, path: str = "/") -> tuple[int, str]:
         conn.close()
 
 
+def _ask(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
+    """GET / on a kept-alive connection; the response, read."""
+    conn.request("GET", "/")
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
 def _serving(haproxy: Proxy, port: int, servers: dict[str, _TargetServer], unready: set[str]) -> None:
     for iid in unready:
         servers[iid].ready = False
@@ -419,15 +427,11 @@ def test_reload_keeps_an_idle_client_connection_usable(haproxy, targets):
     _serving(haproxy, port, targets, unready=set())
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request("GET", "/")
-        first = conn.getresponse()
-        first.read()
+        first = _ask(conn)
         assert first.status == 200 and not first.will_close
         assert haproxy.apply(haproxy.render(_loopback_state(targets, port, idle_timeout_s=120))) is True
         time.sleep(0.5)  # the old process has begun its soft stop
-        conn.request("GET", "/")
-        second = conn.getresponse()
-        second.read()
+        second = _ask(conn)
         assert second.status == 200
         assert second.will_close  # told to reconnect, which reaches the new process
     finally:
@@ -443,21 +447,11 @@ def test_after_a_reload_no_new_request_reaches_a_target_that_left_its_group(hapr
     leaving = "i-0000000000000011"
     conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(6)]
     try:
-        before = []
-        for conn in conns:
-            conn.request("GET", "/")
-            response = conn.getresponse()
-            response.read()
-            before.append(response.getheader("X-Served-By"))
+        before = [_ask(conn).getheader("X-Served-By") for conn in conns]
         assert leaving in before, before  # round robin: the leaving target served some of these connections
         staying = {iid: server for iid, server in targets.items() if iid != leaving}
         assert haproxy.apply(haproxy.render(_loopback_state(staying, port))) is True
-        after = []
-        for conn in conns:
-            conn.request("GET", "/")
-            response = conn.getresponse()
-            response.read()
-            after.append((response.status, response.getheader("X-Served-By")))
+        after = [(response.status, response.getheader("X-Served-By")) for response in map(_ask, conns)]
     finally:
         for conn in conns:
             conn.close()

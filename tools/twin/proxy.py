@@ -448,7 +448,7 @@ class Proxy:
         command = [binary, "-D", "-f", str(self.config_path), "-p", str(self.pid_path)]
         if running:
             self._save_server_states()
-            self._stop_routing_to(servers(serving) - servers(text))
+            self._stop_routing_to(_servers(serving) - _servers(text))
             command += ["-x", str(self.socket_path), "-sf", *map(str, running)]
             self._old_pids.update(running)
         elif not self.state_path.exists():
@@ -532,7 +532,7 @@ class Proxy:
             self.state_path.write_text(self.command("show servers state"))
 
 
-def servers(text: str) -> set[tuple[str, str]]:
+def _servers(text: str) -> set[tuple[str, str]]:
     """(backend, server) of each server line of a rendered configuration, fail-open backups included."""
     found: set[tuple[str, str]] = set()
     backend = ""

@@ -1044,11 +1044,9 @@ def _failover_routing(stack: Stack, dr_region: str) -> tuple[list[str], list[tup
     for zone in route53.list_hosted_zones()["HostedZones"] if checks else []:
         zone_id = zone["Id"].rsplit("/", 1)[-1]
         held = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
-        domains = {
-            r["Name"].rstrip(".")[len(origin_record_name("")) :]
-            for r in held
-            if r.get("HealthCheckId") in checks and r["Name"].startswith(origin_record_name(""))
-        }
+        origin = origin_record_name("")  # the origin record's name without its domain
+        using = [r["Name"].rstrip(".") for r in held if r.get("HealthCheckId") in checks]
+        domains = {name.removeprefix(origin) for name in using if name.startswith(origin)}
         names = {origin_record_name(d) for d in domains} | {dr_backend_record_name(dr_region, d) for d in domains}
         records += [(zone_id, r) for r in held if r["Name"].rstrip(".") in names]
     return checks, records
