@@ -3,12 +3,15 @@
 One launcher for the pytest fixtures, molecule scenarios and the local twin::
 
     python tools/aws_emulator.py start [--host 127.0.0.1] [--port 0] [--state-dir .cache/aws-emulator]
-                                       [--lifecycle-time-scale 1.0] [--images-pending]
+                                       [--lifecycle-time-scale 1.0] [--heartbeat-time-scale S]
+                                       [--images-pending]
     python tools/aws_emulator.py status|stop [--state-dir ...]
     python tools/aws_emulator.py serve --host H --port P      # foreground, used by ``start``
 
 ``--lifecycle-time-scale S`` (env ``OLLAMA_EMULATOR_TIME_SCALE``) multiplies lifecycle hook timeouts: at 0.01 a
-HeartbeatTimeout of 900 s expires after 9 s. ``--images-pending`` (env ``OLLAMA_EMULATOR_IMAGES_PENDING=1``) makes
+HeartbeatTimeout of 900 s expires after 9 s. ``--heartbeat-time-scale S`` multiplies the lifecycle hooks' heartbeat
+timeouts instead (default: the lifecycle time scale), for callers whose instances take real time to boot while the
+rest of AWS's timing is compressed. ``--images-pending`` (env ``OLLAMA_EMULATOR_IMAGES_PENDING=1``) makes
 CreateImage return ``pending`` AMIs, as AWS does until the snapshot completes.
 
 ``start`` is idempotent: when the emulator of that state directory already answers, it prints its URL and returns.
@@ -16,6 +19,8 @@ Port 0 picks a free port. Bind ``0.0.0.0`` when containers must reach it at ``ho
 
 Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour real enough for our code paths:
 - EC2 CreateImage with a ``snapshot`` TagSpecification (amazon.aws.ec2_ami ``tags:``) tags the AMI's snapshot.
+- EC2 StartInstances of a stopped instance sets its LaunchTime, AWS's "time that the instance was last launched"
+  (moto kept the first launch's).
 - Auto Scaling DisableMetricsCollection is implemented (amazon.aws.autoscaling_group updates call it).
 - Auto Scaling balances a group across its subnets (zones): each launch goes to the subnet with the fewest of the
   group's instances (moto put every instance in the first one).
@@ -180,6 +185,7 @@ class EmulatorError(RuntimeError):
 def apply_patches() -> None:
     """Patch moto in this process. Call before the server handles requests."""
     _patch_ec2_create_image()
+    _patch_ec2_start_launch_time()
     _patch_autoscaling_disable_metrics()
     _patch_dynamodb_table_id()
     _patch_dynamodb_restore_encryption()
@@ -235,6 +241,21 @@ def _patch_ec2_create_image() -> None:
         return ami
 
     AmiBackend.create_image = create_image
+
+
+def _patch_ec2_start_launch_time() -> None:
+    from moto.core.utils import utcnow
+    from moto.ec2.models.instances import Instance
+
+    original = Instance.start
+
+    def start(self: Any) -> Any:
+        previous = original(self)
+        if previous.name != "running":
+            self.launch_time = utcnow()  # AWS's LaunchTime: "the time that the instance was last launched"
+        return previous
+
+    Instance.start = start
 
 
 def _patch_autoscaling_disable_metrics() -> None:
@@ -333,6 +354,7 @@ DEFAULT_ACCOUNT = "123456789012"  # the account moto answers for
 @dataclass
 class _Settings:
     lifecycle_time_scale: float = 1.0
+    heartbeat_time_scale: float = 1.0
     images_pending: bool = False
 
 
@@ -360,6 +382,10 @@ def _scaled(seconds: float) -> float:
     return seconds * _SETTINGS.lifecycle_time_scale
 
 
+def _scaled_heartbeat(seconds: float) -> float:
+    return seconds * _SETTINGS.heartbeat_time_scale
+
+
 def _start_action(hook: Any) -> _PendingAction:
     now = time.monotonic()
     timeout = int(hook.heartbeat_timeout)
@@ -367,8 +393,8 @@ def _start_action(hook: Any) -> _PendingAction:
         hook_name=hook.name,
         transition=hook.lifecycle_transition,
         token=str(uuid.uuid4()),
-        deadline=now + _scaled(timeout),
-        global_deadline=now + _scaled(min(100 * timeout, MAX_GLOBAL_TIMEOUT_S)),
+        deadline=now + _scaled_heartbeat(timeout),
+        global_deadline=now + _scaled_heartbeat(min(100 * timeout, MAX_GLOBAL_TIMEOUT_S)),
     )
 
 
@@ -630,7 +656,7 @@ def _patch_autoscaling_lifecycle_actions() -> None:
     ) -> None:
         _group, _state, action = _find_action(self, group_name, hook_name, instance_id, token)
         hook = self.lifecycle_hooks[f"{group_name}_{hook_name}"]
-        action.deadline = time.monotonic() + _scaled(int(hook.heartbeat_timeout))
+        action.deadline = time.monotonic() + _scaled_heartbeat(int(hook.heartbeat_timeout))
 
     def response_complete(self: Any) -> Any:
         self.autoscaling_backend.complete_lifecycle_action(
@@ -2273,6 +2299,7 @@ class Endpoint:
     port: int
     pid: int
     lifecycle_time_scale: float = 1.0
+    heartbeat_time_scale: float = 1.0
     images_pending: bool = False
 
     @property
@@ -2331,6 +2358,7 @@ def read_state(state_dir: Path) -> Endpoint | None:
             port=int(data["port"]),
             pid=int(data["pid"]),
             lifecycle_time_scale=float(data.get("lifecycle_time_scale", 1.0)),
+            heartbeat_time_scale=float(data.get("heartbeat_time_scale", data.get("lifecycle_time_scale", 1.0))),
             images_pending=bool(data.get("images_pending", False)),
         )
     except (OSError, ValueError, KeyError):
@@ -2361,7 +2389,7 @@ def images_pending_from_env() -> bool:
 
 
 def check_time_scale(value: str | float, source: str = "--lifecycle-time-scale") -> float:
-    """A valid lifecycle time scale (a positive number) or an EmulatorError naming ``source``."""
+    """A valid time scale (a positive number) or an EmulatorError naming ``source``."""
     try:
         scale = float(value)
     except ValueError:
@@ -2379,13 +2407,17 @@ def start(
     state_dir: Path = DEFAULT_STATE_DIR,
     lifecycle_time_scale: float | None = None,
     images_pending: bool | None = None,
+    heartbeat_time_scale: float | None = None,
 ) -> Endpoint:
     """Start the emulator in the background (or return the one already running for ``state_dir``).
 
     ``lifecycle_time_scale`` and ``images_pending`` default to ``OLLAMA_EMULATOR_TIME_SCALE`` and
-    ``OLLAMA_EMULATOR_IMAGES_PENDING`` (1.0 and off when unset).
+    ``OLLAMA_EMULATOR_IMAGES_PENDING`` (1.0 and off when unset); ``heartbeat_time_scale`` to the lifecycle time scale.
     """
     scale = time_scale_from_env() if lifecycle_time_scale is None else check_time_scale(lifecycle_time_scale)
+    heartbeat = (
+        scale if heartbeat_time_scale is None else check_time_scale(heartbeat_time_scale, "--heartbeat-time-scale")
+    )
     pending = images_pending_from_env() if images_pending is None else images_pending
     state_dir.mkdir(parents=True, exist_ok=True)
     running = read_state(state_dir)
@@ -2395,10 +2427,15 @@ def start(
                 f"an emulator for {state_dir} already runs on port {running.port}, not {port}: "
                 f"stop it first (python tools/aws_emulator.py stop --state-dir {state_dir})"
             )
-        if (running.lifecycle_time_scale, running.images_pending) != (scale, pending):
+        if (running.lifecycle_time_scale, running.heartbeat_time_scale, running.images_pending) != (
+            scale,
+            heartbeat,
+            pending,
+        ):
             raise EmulatorError(
-                f"an emulator for {state_dir} already runs with lifecycle time scale {running.lifecycle_time_scale} "
-                f"and images pending {running.images_pending}, not {scale} and {pending}: "
+                f"an emulator for {state_dir} already runs with lifecycle time scale {running.lifecycle_time_scale}, "
+                f"heartbeat time scale {running.heartbeat_time_scale} and images pending {running.images_pending}, "
+                f"not {scale}, {heartbeat} and {pending}: "
                 f"stop it first (python tools/aws_emulator.py stop --state-dir {state_dir})"
             )
         return running
@@ -2417,6 +2454,8 @@ def start(
             str(port),
             "--lifecycle-time-scale",
             str(scale),
+            "--heartbeat-time-scale",
+            str(heartbeat),
             *(["--images-pending"] if pending else []),
         ],
         stdout=log,
@@ -2425,7 +2464,7 @@ def start(
         start_new_session=True,
         cwd=str(ROOT),
     )
-    endpoint = Endpoint(host=host, port=port, pid=process.pid, lifecycle_time_scale=scale, images_pending=pending)
+    endpoint = Endpoint(host, port, process.pid, scale, heartbeat, pending)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -2434,7 +2473,7 @@ def start(
             )
         if answers(endpoint.url, timeout=0.5):
             record = {"host": host, "port": port, "pid": process.pid}
-            record.update(lifecycle_time_scale=scale, images_pending=pending)
+            record.update(lifecycle_time_scale=scale, heartbeat_time_scale=heartbeat, images_pending=pending)
             _state_file(state_dir).write_text(json.dumps(record))
             return endpoint
         time.sleep(0.1)
@@ -2464,12 +2503,23 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     return True
 
 
-def serve(host: str, port: int, lifecycle_time_scale: float = 1.0, images_pending: bool = False) -> None:
+def serve(
+    host: str,
+    port: int,
+    lifecycle_time_scale: float = 1.0,
+    images_pending: bool = False,
+    heartbeat_time_scale: float | None = None,
+) -> None:
     """Run the patched moto server (with the private routes and the lifecycle timer) until SIGTERM/SIGINT."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     _SETTINGS.lifecycle_time_scale = check_time_scale(lifecycle_time_scale)
+    _SETTINGS.heartbeat_time_scale = (
+        _SETTINGS.lifecycle_time_scale
+        if heartbeat_time_scale is None
+        else check_time_scale(heartbeat_time_scale, "--heartbeat-time-scale")
+    )
     _SETTINGS.images_pending = images_pending
     apply_patches()
     app = EmulatorApp(DomainDispatcherApplication(create_backend_app))
@@ -2506,6 +2556,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"multiplier for lifecycle hook timeouts (0.01: 900 s pass in 9 s; default ${TIME_SCALE_ENV} or 1.0)",
     )
     parser.add_argument(
+        "--heartbeat-time-scale",
+        default=None,
+        help="multiplier for lifecycle hooks' heartbeat timeouts only (default: the lifecycle time scale)",
+    )
+    parser.add_argument(
         "--images-pending",
         action="store_true",
         default=None,
@@ -2517,10 +2572,11 @@ def main(argv: list[str] | None = None) -> int:
             time_scale_from_env() if args.lifecycle_time_scale is None else check_time_scale(args.lifecycle_time_scale)
         )
         pending = images_pending_from_env() if args.images_pending is None else args.images_pending
+        heartbeat = args.heartbeat_time_scale
         if args.command == "serve":
-            serve(args.host, args.port, scale, pending)
+            serve(args.host, args.port, scale, pending, heartbeat)
         elif args.command == "start":
-            print(start(args.host, args.port, args.state_dir, scale, pending).url)
+            print(start(args.host, args.port, args.state_dir, scale, pending, heartbeat).url)
         elif args.command == "stop":
             print("stopped" if stop(args.state_dir) else "not running")
         else:

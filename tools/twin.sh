@@ -13,10 +13,13 @@
 # region down: playbooks/dr.yml runs through it (OLLAMA_TWIN_AWS_PORT=<front port>), as the DR scenario does.
 # Env:   OLLAMA_TWIN_AWS_PORT     emulator port (default 4566); inventories/local reads the same variable.
 #        OLLAMA_TWIN_SUBNET       the twin's VPC range (default 10.213.0.0/16), a podman network of the same range.
-#        OLLAMA_TWIN_TIME_SCALE   AWS's timeouts (lifecycle heartbeat, health checks, grace periods) multiplied by
-#                                 this (default 0.2: a 900 s heartbeat is 180 s); the emulator's clock, on which
-#                                 scheduled actions run, goes 1/scale times faster (it starts at the beginning of a
-#                                 working day: the night stop comes after 12 h of that clock, 144 real minutes).
+#        OLLAMA_TWIN_TIME_SCALE   AWS's timeouts (health checks, grace periods, warm-up, deregistration delay)
+#                                 multiplied by this (default 0.2); the emulator's clock, on which scheduled actions
+#                                 run, goes 1/scale times faster (it starts at the beginning of a working day: the
+#                                 night stop comes after 12 h of that clock, 144 real minutes).
+#        OLLAMA_TWIN_HEARTBEAT_TIME_SCALE  the lifecycle hooks' heartbeat timeouts multiplied by this (default 0.5:
+#                                 a 600 s frontend heartbeat is 300 s). Instances boot at real speed, and three boots
+#                                 at once on two cores took up to 110 s, close to 600 s x 0.2.
 #        OLLAMA_TWIN_FRONT_PORT   the region front's port (default: the emulator's port + 1).
 # Ports: 1338 instance metadata (on the twin network only; 1339 in the DR region); the load balancers' proxies on the
 #        ports of tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).
@@ -27,6 +30,7 @@ STATE_DIR="$ROOT/.cache/twin"
 PORT="${OLLAMA_TWIN_AWS_PORT:-4566}"
 SUBNET="${OLLAMA_TWIN_SUBNET:-10.213.0.0/16}"
 TIME_SCALE="${OLLAMA_TWIN_TIME_SCALE:-0.2}"
+HEARTBEAT_TIME_SCALE="${OLLAMA_TWIN_HEARTBEAT_TIME_SCALE:-0.5}"
 FRONT_PORT="${OLLAMA_TWIN_FRONT_PORT:-$((PORT + 1))}"
 NETWORK=ollama-twin
 PRIMARY_REGION=us-east-1
@@ -64,7 +68,7 @@ cmd_up() {
   "$PYTHON" "$ROOT/tools/aws_emulator.py" status --state-dir "$STATE_DIR" >/dev/null 2>&1 || fresh=1
   # Containers reach the emulator on the host through the twin network's gateway, so it binds every address.
   "$PYTHON" "$ROOT/tools/aws_emulator.py" start --host 0.0.0.0 --port "$PORT" --state-dir "$STATE_DIR" \
-      --lifecycle-time-scale "$TIME_SCALE" --images-pending >/dev/null \
+      --lifecycle-time-scale "$TIME_SCALE" --heartbeat-time-scale "$HEARTBEAT_TIME_SCALE" --images-pending >/dev/null \
     || die "the AWS emulator did not start on port $PORT: is the port taken? set OLLAMA_TWIN_AWS_PORT to a free port"
   if [ "$fresh" -eq 1 ]; then
     # The stack creates terraform/scaling.tf's night stop and morning start; they run on the emulator's compressed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 from emulator_cloud import (
+    FAST_SCALE,
     GROUP,
     HOOK,
     LAUNCHING,
@@ -23,6 +25,7 @@ from emulator_cloud import (
     TARGET_PORT,
     Cloud,
     _client,
+    _cloud,
     _hook,
     _validation_error,
     _wait_for,
@@ -310,6 +313,25 @@ def test_a_heartbeat_restarts_the_timeout(fast: Cloud) -> None:
     assert fast.states() == {instance: "Pending:Wait"}, "the heartbeat must have restarted the 3 s timeout"
     done = _wait_for(lambda: fast.states() == {instance: "InService"})
     assert done - started >= 4.5
+
+
+def test_the_heartbeat_time_scale_times_the_hooks_alone(tmp_path: Path) -> None:
+    """--heartbeat-time-scale compresses the hooks' heartbeat timeouts and nothing else (the clock keeps the
+    lifecycle time scale); an emulator already running with another heartbeat scale is refused with the fix."""
+    endpoint = aws_emulator.start(port=0, state_dir=tmp_path, lifecycle_time_scale=1.0, heartbeat_time_scale=FAST_SCALE)
+    try:
+        assert aws_emulator.read_state(tmp_path).heartbeat_time_scale == FAST_SCALE
+        with urllib.request.urlopen(f"{endpoint.url}/_emulator/clock", timeout=10) as answer:
+            assert json.loads(answer.read())["time_scale"] == 1.0
+        cloud = _cloud(endpoint.url)
+        cloud.create_group(desired=1, hook=_hook(heartbeat=60, default="CONTINUE"))
+        (instance,) = cloud.states()
+        _wait_for(lambda: cloud.states() == {instance: "InService"}, timeout=10)  # 60 s x 0.02, not x 1.0
+        assert aws_emulator.lifecycle_actions(endpoint.url)[0]["cause"] == "timeout"
+        with pytest.raises(aws_emulator.EmulatorError, match=r"heartbeat time scale 0\.02.*stop it first"):
+            aws_emulator.start(state_dir=tmp_path, lifecycle_time_scale=1.0, heartbeat_time_scale=0.5)
+    finally:
+        aws_emulator.stop(tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------------- AMIs

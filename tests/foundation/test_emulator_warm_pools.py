@@ -7,6 +7,7 @@ warm pool", and the PutWarmPool / DescribeWarmPool / DeleteWarmPool API referenc
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -88,6 +89,25 @@ def test_scale_out_takes_the_warmed_instance_which_runs_the_hook_again_and_the_p
     assert cloud.targets()[warm] == TARGET_PORT
     records = [(r["instance_id"], r["result"]) for r in aws_emulator.lifecycle_actions(cloud.url)]
     assert records.count((warm, "CONTINUE")) == 2, "once entering the pool, once leaving it"
+
+
+def test_scale_out_launches_the_warmed_instance_anew(cloud: Cloud) -> None:
+    """DescribeInstances, LaunchTime: "The time that the instance was last launched": starting the stopped warm
+    instance on scale-out sets it (a watcher that missed the stop between two looks still sees the new boot);
+    a StartInstances of a running instance does not."""
+
+    def launched(instance_id: str) -> Any:
+        return cloud.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["LaunchTime"]
+
+    warm = _warmed(cloud)
+    rested = launched(warm)
+    time.sleep(1.1)  # LaunchTime has whole seconds
+    cloud.autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=2)
+    assert cloud.ec2_state(warm) == "running"
+    started = launched(warm)
+    assert started > rested
+    cloud.ec2.start_instances(InstanceIds=[warm])
+    assert launched(warm) == started
 
 
 def test_without_hooks_warm_instances_rest_stopped_and_go_straight_into_service(cloud: Cloud) -> None:

@@ -161,3 +161,59 @@ def test_a_podman_call_that_hangs_is_an_error_the_next_pass_retries(monkeypatch:
     monkeypatch.setattr(controller.subprocess, "run", hang)
     with pytest.raises(controller.ControllerError, match="did not finish in 5 s"):
         controller.Podman()("run", "--detach", "x", timeout=5)
+
+
+class _Fleet:
+    """The emulator's instances, one running container per instance, and the podman calls the controller makes."""
+
+    def __init__(self, instance: controller.Instance) -> None:
+        self.instance, self.calls = instance, []
+
+    def containers(self) -> dict:
+        return {
+            self.instance.instance_id: {"name": controller.container_name(self.instance.instance_id), "running": True}
+        }
+
+    def image_exists(self, ref: str) -> bool:
+        return True
+
+    def __call__(self, *args: str, check: bool = True) -> None:
+        self.calls.append(args[0])
+
+
+class _Registry:
+    def get(self, ip: str) -> object:
+        return object()
+
+    def put(self, record: object) -> None:
+        pass
+
+    def set_lifecycle_state(self, instance_id: str, state: str) -> None:
+        pass
+
+
+def test_an_instance_ec2_stopped_and_started_between_two_looks_boots_again(tmp_path: Path):
+    """A warm-pool instance taken by scale-out just after it rested may be stopped and started by EC2 between two
+    reconciles: its container never stopped, so nothing would run its bootstrap for the new target lifecycle state.
+    A LaunchTime later than the one the container booted for means a new boot (AWS sets it at every start)."""
+    inst = controller.Instance(
+        "i-0warm", "running", "10.213.1.9", "ami-baked", "t3.medium", "us-east-1a", launch_time=100.0
+    )
+    fleet = _Fleet(inst)
+    twin = object.__new__(controller.Controller)
+    twin.podman, twin.registry, twin.proxy, twin.state_dir, twin.events = fleet, _Registry(), None, tmp_path, []
+    twin._stopped, twin._booted_for = set(), {}
+    twin.commit_pending_images = lambda containers: None
+    twin.give_copies_their_images = lambda: None
+    twin.instances = lambda: [inst]
+    twin.metadata_record = lambda i: object()
+    twin.block_link_local = lambda name: None
+    twin.reconcile()
+    twin.reconcile()
+    assert fleet.calls == [], "a container is adopted as booted for the launch time it shows (a controller restart)"
+    inst.launch_time = 160.0
+    twin.reconcile()
+    assert fleet.calls == ["stop", "start"]
+    assert [e["event"] for e in twin.events] == ["stop", "start"]
+    twin.reconcile()
+    assert fleet.calls == ["stop", "start"], "booted once for that launch"

@@ -6,7 +6,8 @@ controller plays the part that runs machines:
 
 - every EC2 instance of the emulator whose image has a container image (``localhost/ollama-platform/ami:<ami-id>``)
   runs as a container with the instance's private IP on the twin network; stopped instances are stopped containers,
-  terminated ones are removed;
+  terminated ones are removed; an instance EC2 stopped and started between two looks (its LaunchTime, "the time that
+  the instance was last launched", later than the one its container booted for) boots again;
 - each container gets its metadata (IMDSv2, user data, role credentials, target lifecycle state) from the twin's
   metadata double, which cloud-init and the AWS SDKs inside are pointed at explicitly; the link-local metadata
   address is made unreachable inside every container. The role credentials are the role's own
@@ -253,6 +254,9 @@ class Controller:
         self._template_profiles: dict[str, str] = {}
         self._down_since: dict[str, float] = {}
         self._stopped: set[str] = set()  # instances EC2 stopped (their containers are started again, not replaced)
+        # The EC2 LaunchTime each container booted for: a later one means EC2 stopped and started the instance
+        # between two looks (a warm-pool instance taken by scale-out just after it rested), so its machine reboots.
+        self._booted_for: dict[str, float] = {}
         self._copies_seen: set[str] = set()  # copied AMIs already given their source's container image
         self._write_instance_config()
 
@@ -388,6 +392,7 @@ class Controller:
             self.podman("rm", "-f", name, check=False)  # retried at the next pass
             raise
         self.block_link_local(name)
+        self._booted_for[inst.instance_id] = inst.launch_time
         self.record("launch", inst.instance_id, image=inst.image_id, ip=inst.private_ip, group=inst.group)
 
     def block_link_local(self, name: str) -> None:
@@ -504,6 +509,10 @@ class Controller:
                     self.start_container(inst, have["name"])
                 elif not have["running"]:
                     self.container_died(inst)
+                elif inst.launch_time > self._booted_for.setdefault(inst.instance_id, inst.launch_time):
+                    self.podman("stop", "-t", "30", have["name"])
+                    self.record("stop", inst.instance_id, cause="EC2 stopped and started it since the last look")
+                    self.start_container(inst, have["name"])
             elif inst.state in ("stopping", "stopped") and have and have["running"]:
                 self.registry.set_lifecycle_state(inst.instance_id, target_lifecycle_state(inst.lifecycle_state))
                 self.podman("stop", "-t", "30", have["name"])
@@ -521,6 +530,7 @@ class Controller:
         self.podman("start", name)
         self.block_link_local(name)
         self._stopped.discard(inst.instance_id)
+        self._booted_for[inst.instance_id] = inst.launch_time
         self.record("start", inst.instance_id, group=inst.group)
 
     def container_died(self, inst: Instance) -> None:
