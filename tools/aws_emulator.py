@@ -9,7 +9,7 @@ One launcher for the pytest fixtures, molecule scenarios and the local twin::
     python tools/aws_emulator.py serve --host H --port P      # foreground, used by ``start``
 
 ``--lifecycle-time-scale S`` (env ``OLLAMA_EMULATOR_TIME_SCALE``) multiplies lifecycle hook timeouts: at 0.01 a
-HeartbeatTimeout of 900 s expires after 9 s. ``--heartbeat-time-scale S`` multiplies the lifecycle hooks' heartbeat
+HeartbeatTimeout of 900 s expires after 9 s. ``--heartbeat-time-scale S`` multiplies the launch hooks' heartbeat
 timeouts instead (default: the lifecycle time scale), for callers whose instances take real time to boot while the
 rest of AWS's timing is compressed. ``--images-pending`` (env ``OLLAMA_EMULATOR_IMAGES_PENDING=1``) makes
 CreateImage return ``pending`` AMIs, as AWS does until the snapshot completes.
@@ -382,8 +382,10 @@ def _scaled(seconds: float) -> float:
     return seconds * _SETTINGS.lifecycle_time_scale
 
 
-def _scaled_heartbeat(seconds: float) -> float:
-    return seconds * _SETTINGS.heartbeat_time_scale
+def _scaled_heartbeat(seconds: float, transition: str) -> float:
+    """A hook's heartbeat timeout: launch hooks at the heartbeat time scale, the others at the lifecycle one."""
+    scale = _SETTINGS.heartbeat_time_scale if transition == LAUNCHING else _SETTINGS.lifecycle_time_scale
+    return seconds * scale
 
 
 def _start_action(hook: Any) -> _PendingAction:
@@ -393,8 +395,8 @@ def _start_action(hook: Any) -> _PendingAction:
         hook_name=hook.name,
         transition=hook.lifecycle_transition,
         token=str(uuid.uuid4()),
-        deadline=now + _scaled_heartbeat(timeout),
-        global_deadline=now + _scaled_heartbeat(min(100 * timeout, MAX_GLOBAL_TIMEOUT_S)),
+        deadline=now + _scaled_heartbeat(timeout, hook.lifecycle_transition),
+        global_deadline=now + _scaled_heartbeat(min(100 * timeout, MAX_GLOBAL_TIMEOUT_S), hook.lifecycle_transition),
     )
 
 
@@ -656,7 +658,7 @@ def _patch_autoscaling_lifecycle_actions() -> None:
     ) -> None:
         _group, _state, action = _find_action(self, group_name, hook_name, instance_id, token)
         hook = self.lifecycle_hooks[f"{group_name}_{hook_name}"]
-        action.deadline = time.monotonic() + _scaled_heartbeat(int(hook.heartbeat_timeout))
+        action.deadline = time.monotonic() + _scaled_heartbeat(int(hook.heartbeat_timeout), hook.lifecycle_transition)
 
     def response_complete(self: Any) -> Any:
         self.autoscaling_backend.complete_lifecycle_action(
@@ -2558,7 +2560,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--heartbeat-time-scale",
         default=None,
-        help="multiplier for lifecycle hooks' heartbeat timeouts only (default: the lifecycle time scale)",
+        help="multiplier for launch hooks' heartbeat timeouts only (default: the lifecycle time scale)",
     )
     parser.add_argument(
         "--images-pending",

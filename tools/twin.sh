@@ -17,9 +17,9 @@
 #                                 multiplied by this (default 0.2); the emulator's clock, on which scheduled actions
 #                                 run, goes 1/scale times faster (it starts at the beginning of a working day: the
 #                                 night stop comes after 12 h of that clock, 144 real minutes).
-#        OLLAMA_TWIN_HEARTBEAT_TIME_SCALE  the lifecycle hooks' heartbeat timeouts multiplied by this (default 0.5:
+#        OLLAMA_TWIN_HEARTBEAT_TIME_SCALE  the launch hooks' heartbeat timeouts multiplied by this (default 0.5:
 #                                 a 600 s frontend heartbeat is 300 s). Instances boot at real speed, and three boots
-#                                 at once on two cores took up to 110 s, close to 600 s x 0.2.
+#                                 at once on two cores took up to 92 s, close to 600 s x 0.2 = 120 s.
 #        OLLAMA_TWIN_FRONT_PORT   the region front's port (default: the emulator's port + 1).
 # Ports: 1338 instance metadata (on the twin network only; 1339 in the DR region); the load balancers' proxies on the
 #        ports of tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).

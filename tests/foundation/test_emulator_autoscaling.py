@@ -316,7 +316,7 @@ def test_a_heartbeat_restarts_the_timeout(fast: Cloud) -> None:
 
 
 def test_the_heartbeat_time_scale_times_the_hooks_alone(tmp_path: Path) -> None:
-    """--heartbeat-time-scale compresses the hooks' heartbeat timeouts and nothing else (the clock keeps the
+    """--heartbeat-time-scale compresses the launch hooks' heartbeat timeouts and nothing else (the clock keeps the
     lifecycle time scale); an emulator already running with another heartbeat scale is refused with the fix."""
     endpoint = aws_emulator.start(port=0, state_dir=tmp_path, lifecycle_time_scale=1.0, heartbeat_time_scale=FAST_SCALE)
     try:
