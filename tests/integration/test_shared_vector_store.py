@@ -1,6 +1,7 @@
 """The shared vector store for real: the twin_data role on a Debian 12 container builds pgvector and creates the
 extension; Open-WebUI's own pgvector client, in two separate processes as two replicas, stores a document chunk
-through one and finds it through the other; the frontend's start check names a database it cannot use.
+through one and finds it through the other; the frontend's start check names a database it cannot use, and its
+migrations run one replica at a time.
 
 Needs podman, the test bed image (make testbed) and the Open-WebUI wheelhouse (.cache/wheelhouse/open-webui).
 """
@@ -218,3 +219,43 @@ def test_the_start_check_names_a_database_without_the_extension(
         psql(name, "postgres", "ALTER ROLE openwebui NOSUPERUSER")
     assert [check.returncode for check in checks] == [0, 0], outputs
     assert psql(name, "plain", "SELECT extversion FROM pg_extension WHERE extname = 'vector'") == "0.8.0"
+
+
+RECORD = """\
+import sys, time
+with open(sys.argv[1], "a") as log:
+    log.write(f"start {time.monotonic()}\\n")
+time.sleep(1.5)
+with open(sys.argv[1], "a") as log:
+    log.write(f"end {time.monotonic()}\\n")
+sys.exit(int(sys.argv[2]))
+"""
+
+
+def run_migrate(python: Path, db_url: str, command: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(python), str(HELPER), "migrate", "--timeout", "60", "--command", command],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": db_url},
+    )  # fmt: skip
+
+
+def test_replicas_starting_together_migrate_one_at_a_time(data_host: dict, client_python: Path, tmp_path: Path) -> None:
+    """Open-WebUI migrates at start without a lock; two replicas starting on a database that needs migrating both
+    ran the migrations and one failed. The helper runs them under a PostgreSQL advisory lock: the second waits."""
+    script, log = tmp_path / "record.py", tmp_path / "migrations.log"
+    script.write_text(RECORD)
+    runs = [run_migrate(client_python, url(data_host), f"{client_python} {script} {log} 0") for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [kind for kind, _ in events] == ["start", "end", "start", "end"], "the two migrations overlapped"
+    assert sorted(int(out.split("(")[1].split()[0]) for out, _ in outputs)[-1] >= 1, "the second waited for the first"
+
+    failed = run_migrate(client_python, url(data_host), f"{client_python} {script} {log} 3")
+    _, err = failed.communicate(timeout=120)
+    assert failed.returncode == 1
+    assert "database migrations failed (exit 3)" in err
+    again = run_migrate(client_python, url(data_host), f"{client_python} {script} {log} 0")
+    again.communicate(timeout=120)
+    assert again.returncode == 0, "a failed run must release the lock"

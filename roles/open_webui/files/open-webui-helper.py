@@ -7,9 +7,10 @@ Subcommands:
   fetch-secrets  read secrets from Secrets Manager / SSM Parameter Store into a 0600 env file
   check          check the database, Redis and the Ollama token from the service environment, and create the
                  vector extension of a pgvector store that lacks it (one replica at a time)
+  migrate        run Open-WebUI's database migrations under a PostgreSQL advisory lock (one replica at a time)
   preflight      fetch-secrets + check for a staged configuration, writing nothing
   refresh        re-read the secrets (rotation); rewrite the env file and restart the service only on a change
-  wait-healthy   wait until Open-WebUI's /health answers (systemd ExecStartPost)
+  wait-healthy   wait until Open-WebUI's /health answers, or its main process exited (systemd ExecStartPost)
 
 Every failure is one line on stderr that names the setting to fix.
 """
@@ -461,12 +462,72 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+# Open-WebUI migrates its database at start without a lock: replicas starting together on a database that needs
+# migrating both run the migrations, and the later one fails (a duplicate-key error on alembic_version).
+MIGRATION_LOCK = "SELECT pg_advisory_lock(hashtext('open-webui migrations'))"
+MIGRATION_UNLOCK = "SELECT pg_advisory_unlock(hashtext('open-webui migrations'))"
+MIGRATE_COMMAND = (sys.executable, "-c", "import open_webui.config")  # its import runs the migrations
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Run the migrations while holding the lock, so that the service's own pass at start finds nothing to do.
+    SQLite (one replica) is left to Open-WebUI."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
+        return 0
+    from sqlalchemy import create_engine, text
+
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    command = args.command.split() if args.command else list(MIGRATE_COMMAND)
+    engine = create_engine(url, connect_args={"connect_timeout": 10})
+    started = time.monotonic()
+    with engine.connect() as conn:
+        conn.execute(text(MIGRATION_LOCK))  # a session lock: released below, or when the connection closes
+        waited = time.monotonic() - started
+        try:
+            # FROM_INIT_PY: as `open-webui serve` sets it, so that the import finds the packaged frontend.
+            environment = {**os.environ, "FROM_INIT_PY": "true"}
+            result = subprocess.run(command, env=environment, timeout=args.timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise HelperError(
+                f"Open-WebUI's database migrations did not finish within {args.timeout} s: see the lines above, "
+                "and raise open_webui_start_timeout for a long migration"
+            ) from exc
+        finally:
+            conn.execute(text(MIGRATION_UNLOCK))
+    engine.dispose()
+    if result.returncode != 0:
+        raise HelperError(
+            f"Open-WebUI's database migrations failed (exit {result.returncode}): the lines above name the cause"
+        )
+    print(f"{PROG}: database migrations done ({waited:.0f} s waiting for the lock)")
+    return 0
+
+
+def main_process_gone(pid: int) -> bool:
+    """True when the service's main process no longer runs (exited, or a zombie systemd has not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
 def cmd_wait_healthy(args: argparse.Namespace) -> int:
     if not args.url.startswith(("http://", "https://")):
         raise HelperError(f"--url {args.url} is not http(s)")
+    main_pid = int(args.main_pid) if args.main_pid.isdigit() else 0
     deadline = time.monotonic() + args.timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
+        if main_pid and main_process_gone(main_pid):
+            # systemd waits for this command even when the main process died: without this check a crash at
+            # start (a failed migration) would hold the unit in "activating" for the whole timeout.
+            raise HelperError(
+                f"Open-WebUI exited before it became healthy at {args.url}: see `journalctl -u open-webui` for the "
+                "cause (systemd starts it again after RestartSec)"
+            )
         try:
             with urllib.request.urlopen(args.url, timeout=5) as resp:  # noqa: S310 - scheme checked above
                 if resp.status == 200 and json.loads(resp.read() or b"{}").get("status") is True:
@@ -496,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check")
     p.add_argument("--env-file", action="append")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("migrate")
+    p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--command", default="", help="the migration command (default: import open_webui.config)")
+    p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("preflight")
     p.add_argument("--spec", required=True)
     p.add_argument("--env-file", required=True)
@@ -509,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("wait-healthy")
     p.add_argument("--url", required=True)
     p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--main-pid", default="", help="the service's main process ($MAINPID); empty: not watched")
     p.set_defaults(func=cmd_wait_healthy)
     args = parser.parse_args(argv)
     try:

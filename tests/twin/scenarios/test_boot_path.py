@@ -70,6 +70,21 @@ def test_every_launch_completed_its_lifecycle_hook_with_continue(twin: Twin):
             assert results[instance_id]["cause"] == "api", "completed by a timeout, not by the instance"
 
 
+def test_the_deployment_abandoned_no_launch(twin: Twin):
+    """Product: the first deployment's instances, both frontends booting together on an empty database, all
+    configure themselves: no launch hook of the fleet ended in ABANDON, by the instance or by its timeout (before
+    migrations ran one replica at a time, the second frontend's failed, and it was abandoned). This file runs
+    first, so the emulator's record holds only site.yml's launches; later scenarios abandon on purpose."""
+    groups = set(_groups(twin).values())
+    abandoned = [
+        a
+        for a in aws_emulator.lifecycle_actions(twin.endpoint)
+        if a["auto_scaling_group_name"] in groups and a["lifecycle_transition"].endswith("LAUNCHING")
+        if a["result"] == "ABANDON"
+    ]
+    assert not abandoned, abandoned
+
+
 def test_the_public_load_balancer_balances_both_frontends(twin: Twin):
     """Product: one Open-WebUI URL for every replica. Twin: HAProxy names the target in X-Served-By."""
     frontends = set(twin.in_service(_groups(twin)["frontend"]))
