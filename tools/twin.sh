@@ -13,13 +13,13 @@
 # region down: playbooks/dr.yml runs through it (OLLAMA_TWIN_AWS_PORT=<front port>), as the DR scenario does.
 # Env:   OLLAMA_TWIN_AWS_PORT     emulator port (default 4566); inventories/local reads the same variable.
 #        OLLAMA_TWIN_SUBNET       the twin's VPC range (default 10.213.0.0/16), a podman network of the same range.
-#        OLLAMA_TWIN_TIME_SCALE   AWS's timeouts (health checks, grace periods, warm-up, deregistration delay)
+#        OLLAMA_TWIN_TIME_SCALE   AWS's timeouts (lifecycle hooks, health checks, grace periods, warm-up, delays)
 #                                 multiplied by this (default 0.2); the emulator's clock, on which scheduled actions
 #                                 run, goes 1/scale times faster (it starts at the beginning of a working day: the
 #                                 night stop comes after 12 h of that clock, 144 real minutes).
-#        OLLAMA_TWIN_HEARTBEAT_TIME_SCALE  the launch hooks' heartbeat timeouts multiplied by this (default 0.5:
-#                                 a 600 s frontend heartbeat is 300 s). Instances boot at real speed, and three boots
-#                                 at once on two cores took up to 92 s, close to 600 s x 0.2 = 120 s.
+#        OLLAMA_TWIN_HEARTBEAT_TIME_SCALE  the launch hooks' heartbeat timeouts multiplied by this (default: the
+#                                 time scale; a 600 s frontend heartbeat is 120 s). Instances boot at real speed (the
+#                                 slowest of three boots at once on two cores took 92 s): raise it on a slower machine.
 #        OLLAMA_TWIN_FRONT_PORT   the region front's port (default: the emulator's port + 1).
 # Ports: 1338 instance metadata (on the twin network only; 1339 in the DR region); the load balancers' proxies on the
 #        ports of tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).
@@ -30,7 +30,7 @@ STATE_DIR="$ROOT/.cache/twin"
 PORT="${OLLAMA_TWIN_AWS_PORT:-4566}"
 SUBNET="${OLLAMA_TWIN_SUBNET:-10.213.0.0/16}"
 TIME_SCALE="${OLLAMA_TWIN_TIME_SCALE:-0.2}"
-HEARTBEAT_TIME_SCALE="${OLLAMA_TWIN_HEARTBEAT_TIME_SCALE:-0.5}"
+HEARTBEAT_TIME_SCALE="${OLLAMA_TWIN_HEARTBEAT_TIME_SCALE:-$TIME_SCALE}"
 FRONT_PORT="${OLLAMA_TWIN_FRONT_PORT:-$((PORT + 1))}"
 NETWORK=ollama-twin
 PRIMARY_REGION=us-east-1
