@@ -494,6 +494,7 @@ class Controller:
             self.save_console(instance_id, have["name"])
             self.podman("rm", "-f", "-t", "10", have["name"], check=False)
             del containers[instance_id]
+            self._booted_for.pop(instance_id, None)
             self.record("remove", instance_id)
         for inst in instances:
             have = containers.get(inst.instance_id)
