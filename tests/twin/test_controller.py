@@ -217,3 +217,46 @@ def test_an_instance_ec2_stopped_and_started_between_two_looks_boots_again(tmp_p
     assert [e["event"] for e in twin.events] == ["stop", "start"]
     twin.reconcile()
     assert fleet.calls == ["stop", "start"], "booted once for that launch"
+
+
+class _DeadFleet(_Fleet):
+    def containers(self) -> dict:
+        return {
+            self.instance.instance_id: {"name": controller.container_name(self.instance.instance_id), "running": False}
+        }
+
+
+class _Health:
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def set_instance_health(self, **kwargs: str) -> None:
+        self.calls.append(kwargs)
+
+
+def test_a_dead_instance_is_reported_unhealthy_once_not_while_the_group_terminates_it(tmp_path: Path):
+    """A machine that stopped running fails its status check once; the group then terminates it, which waits on
+    the terminating hook (its drain program died with it), and the controller does not report it again meanwhile."""
+    inst = controller.Instance(
+        "i-0dead", "running", "10.213.1.9", "ami-baked", "t3.medium", "us-east-1a", launch_time=100.0,
+        group="ollama-local-asg", lifecycle_state="InService",
+    )  # fmt: skip
+    twin = object.__new__(controller.Controller)
+    twin.podman, twin.registry, twin.proxy, twin.state_dir, twin.events = (
+        _DeadFleet(inst),
+        _Registry(),
+        None,
+        tmp_path,
+        [],
+    )
+    twin.asg, twin._stopped, twin._booted_for = _Health(), set(), {}
+    twin.commit_pending_images = lambda containers: None
+    twin.give_copies_their_images = lambda: None
+    twin.instances = lambda: [inst]
+    twin.reconcile()
+    assert twin.asg.calls == [{"InstanceId": "i-0dead", "HealthStatus": "Unhealthy"}]
+    inst.lifecycle_state = "Terminating:Wait"
+    twin.reconcile()
+    twin.reconcile()
+    assert len(twin.asg.calls) == 1
+    assert [e["event"] for e in twin.events] == ["unhealthy"]

@@ -535,7 +535,10 @@ class Controller:
         self.record("start", inst.instance_id, group=inst.group)
 
     def container_died(self, inst: Instance) -> None:
-        """An instance whose machine stopped running fails its EC2 status check: the group replaces it."""
+        """An instance whose machine stopped running fails its EC2 status check: the group replaces it. Reported
+        once: the group is already terminating it (waiting on its terminating hook) on the next passes."""
+        if inst.lifecycle_state.startswith("Terminating"):
+            return
         if inst.group:
             self.asg.set_instance_health(InstanceId=inst.instance_id, HealthStatus="Unhealthy")
             self.record("unhealthy", inst.instance_id, cause="container not running", group=inst.group)
