@@ -140,6 +140,18 @@ def test_the_bootstrap_read_its_secrets_with_the_instance_role_and_wrote_no_valu
         assert token not in journal.stdout
 
 
+def test_the_bootstraps_configuration_run_uses_nothing_ansible_core_deprecated(twin: Twin):
+    """Product: the tier's configuration, run by the bootstrap at every boot with the image's pinned ansible-core,
+    uses nothing that ansible-core has deprecated (it would stop every boot on the release that removes it); the
+    journal of each serving instance's bootstrap holds no deprecation warning."""
+    for group_name in _groups(twin).values():
+        for instance_id in twin.in_service(group_name):
+            journal = console(instance_id, "journalctl", "-u", "ollama-platform-bootstrap", "--no-pager", "-o", "cat")
+            assert journal.returncode == 0 and "PLAY RECAP" in journal.stdout, journal.stderr
+            warnings = [line for line in journal.stdout.splitlines() if "DEPRECATION WARNING" in line]
+            assert not warnings, f"{instance_id}: {warnings[:3]}"
+
+
 def test_a_killed_backend_is_replaced_from_the_image_and_serves(twin: Twin, record_property):
     """Product: the group replaces an instance that stops, and the replacement configures itself from the image.
     Twin: killing the container plays a failed instance; the controller reports it unhealthy as EC2's status
