@@ -25,6 +25,8 @@ Patched gaps (moto 5.2.5), each the smallest change that makes the AWS behaviour
 - Auto Scaling balances a group across its subnets (zones): each launch goes to the subnet with the fewest of the
   group's instances (moto put every instance in the first one).
 - EC2 launch template versions made by CreateLaunchTemplateVersion launch with their user data (moto asserted).
+- EC2 CreateLaunchTemplateVersion with ``SourceVersion`` starts from that version's data, the request's
+  LaunchTemplateData replacing the parameters it names (moto kept the request's data alone).
 - DynamoDB DescribeTable returns ``TableId`` (community.aws.dynamodb_table reads it).
 - DynamoDB RestoreTableToPointInTime applies ``SSESpecificationOverride`` (moto ignored it): the restored table is
   encrypted with the KMS key it names (ID, ARN or alias; DescribeTable shows the key's ARN). As on AWS,
@@ -192,6 +194,7 @@ def apply_patches() -> None:
     _patch_backup_missing_vault()
     _patch_serialized_requests()
     _patch_ec2_launch_template_version_user_data()
+    _patch_ec2_launch_template_source_version()
     _patch_autoscaling_zone_balance()
     _patch_autoscaling_launch_hooks()
     _patch_autoscaling_initial_hooks()
@@ -441,6 +444,39 @@ def _patch_ec2_launch_template_version_user_data() -> None:
         return value
 
     LaunchTemplateVersion.user_data = property(user_data)
+
+
+def _patch_ec2_launch_template_source_version() -> None:
+    """CreateLaunchTemplateVersion with SourceVersion: AWS bases the new version on that version's data, "except for
+    the parameters that you specify in LaunchTemplateData". moto ignored SourceVersion, so the new version held only
+    the request's data (no instance type, no instance profile, no image)."""
+    import copy
+
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+    from moto.ec2.utils import convert_tag_spec
+
+    original = LaunchTemplates.create_launch_template_version
+
+    def create_launch_template_version(self: Any) -> Any:
+        source = self._get_param("SourceVersion")
+        if not source:
+            return original(self)
+        template_id = self._get_param("LaunchTemplateId")
+        template = (
+            self.ec2_backend.get_launch_template(template_id)
+            if template_id
+            else self.ec2_backend.get_launch_template_by_name(self._get_param("LaunchTemplateName"))
+        )
+        base = copy.deepcopy(template.get_version(source).data)  # an unknown version fails before anything changes
+        result = original(self)
+        version = template.versions[-1]
+        merged = {**base, **version.data}
+        version.data.clear()
+        version.data.update(merged)  # in place: the response being built holds this dict
+        version.instance_tags = convert_tag_spec(version.data.get("TagSpecifications", [])).get("instance", {})
+        return result
+
+    LaunchTemplates.create_launch_template_version = create_launch_template_version
 
 
 def _patch_autoscaling_zone_balance() -> None:

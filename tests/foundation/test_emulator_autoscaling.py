@@ -420,6 +420,35 @@ def test_a_group_is_balanced_across_its_subnets(cloud: Cloud) -> None:
     assert sorted(zones) == ["us-east-1a", "us-east-1a", "us-east-1b", "us-east-1b"]
 
 
+def test_a_version_from_a_source_version_keeps_its_parameters_and_replaces_those_given(cloud: Cloud) -> None:
+    """AWS (CreateLaunchTemplateVersion, SourceVersion): "the new launch template version uses the same launch
+    template parameters as the source version, except for parameters that you specify in LaunchTemplateData"; an
+    unknown source version is refused and creates no version."""
+    user_data = base64.b64encode(b"#!/bin/sh\necho version-2\n").decode()
+    created = cloud.ec2.create_launch_template_version(
+        LaunchTemplateId=cloud.template_id,
+        SourceVersion="1",
+        LaunchTemplateData={"UserData": user_data, "InstanceType": "t3.small"},
+    )["LaunchTemplateVersion"]
+    source = cloud.ec2.describe_launch_template_versions(LaunchTemplateId=cloud.template_id, Versions=["1"])
+    image = source["LaunchTemplateVersions"][0]["LaunchTemplateData"]["ImageId"]
+    for data in (
+        created["LaunchTemplateData"],
+        cloud.ec2.describe_launch_template_versions(
+            LaunchTemplateId=cloud.template_id, Versions=[str(created["VersionNumber"])]
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"],
+    ):
+        assert data["ImageId"] == image
+        assert data["InstanceType"] == "t3.small"
+        assert data["UserData"] == user_data
+    with pytest.raises(botocore.exceptions.ClientError, match=r"VersionNotFound|does not exist"):
+        cloud.ec2.create_launch_template_version(
+            LaunchTemplateId=cloud.template_id, SourceVersion="9", LaunchTemplateData={"UserData": user_data}
+        )
+    versions = cloud.ec2.describe_launch_template_versions(LaunchTemplateId=cloud.template_id)
+    assert len(versions["LaunchTemplateVersions"]) == 2
+
+
 def test_a_launch_template_version_launches_with_its_user_data(cloud: Cloud) -> None:
     """AWS: a group launches from the launch template version it names, with that version's user data."""
     user_data = base64.b64encode(b"#!/bin/sh\necho version-2\n").decode()

@@ -11,6 +11,7 @@ import json
 import re
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -100,7 +101,7 @@ def test_a_release_whose_bootstrap_fails_rolls_back_to_the_recorded_version(twin
     group_info = {"launch_template": {"version": spec["Version"]}}
     request = refresh_request(group_info, template, "backend", [], True, {"checkpoint_delay": 0, "instance_warmup": 30})
     preferences = request["preferences"]
-    started = time.monotonic()
+    started, began = time.monotonic(), datetime.now(UTC).isoformat()
     asg.start_instance_refresh(
         AutoScalingGroupName=group,
         DesiredConfiguration={
@@ -133,3 +134,10 @@ def test_a_release_whose_bootstrap_fails_rolls_back_to_the_recorded_version(twin
     assert refresh["Status"] == "RollbackSuccessful", refresh
     assert twin.group(group)["LaunchTemplate"]["Version"] == spec["Version"], "the recorded version was not restored"
     assert errors == 0
+    # The new version's instances failed for the reason given (the secret), and said so themselves: their
+    # bootstrap abandoned the launch, the hook's timeout did not.
+    abandoned = [
+        a for a in aws_emulator.lifecycle_actions(twin.endpoint)
+        if a["lifecycle_hook_name"] == f"{group}-launch" and a["result"] == "ABANDON" and a["time"] >= began
+    ]  # fmt: skip
+    assert abandoned and all(a["cause"] == "api" for a in abandoned), abandoned
