@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite in stages: tools/run_tests.sh [all|lint|pytest|sanity|molecule|twin]...
-# Named stages run one after another; `all` runs the twin beside the others (run_twin_beside). Every stage runs
-# even when an earlier one failed; the summary lists each stage's result and time, and the exit
+# Stages run one after another; RUN_TESTS_BESIDE=1 makes `all` run the twin beside the others (run_twin_beside).
+# Every stage runs even when an earlier one failed; the summary lists each stage's result and time, and the exit
 # status is non-zero when any stage failed. Logs and JUnit files go to reports/.
 set -uo pipefail
 
@@ -131,7 +131,7 @@ stage_twin() {
 }
 
 run_twin_beside() {
-  # `all`: the twin stage is the longest (a bring-up, then half an hour of scenarios that mostly wait on boots
+  # `all` with RUN_TESTS_BESIDE=1: the twin stage is the longest (a bring-up, then half an hour of scenarios that mostly wait on boots
   # and AWS's timers), so the others run beside it instead of before it. The twin keeps the machine's priority;
   # the others yield to it: their processes at nice $SIDE_NICE and their containers at cpu-shares
   # $SIDE_CPU_SHARES of podman's 1024 (tests/molecule/create.yml reads OLLAMA_TESTBED_CPU_SHARES). Instances boot
@@ -175,10 +175,11 @@ run_twin_beside() {
 main() {
   local stages=("$@")
   [ ${#stages[@]} -eq 0 ] && stages=(all)
-  if [ "${stages[*]}" = all ]; then
+  if [ "${stages[*]}" = all ] && [ "${RUN_TESTS_BESIDE:-0}" = 1 ]; then
     run_twin_beside lint sanity pytest molecule
     stages=()
   fi
+  [ "${stages[*]}" = all ] && stages=(lint pytest sanity molecule twin)
   for stage in "${stages[@]}"; do
     case "$stage" in
       lint|pytest|sanity|molecule|twin) run_stage "$stage" "stage_$stage" ;;
