@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,10 +21,3 @@ def load_program(path: Path, name: str) -> ModuleType:
     sys.modules[loader.name] = module
     loader.exec_module(module)
     return module
-
-
-def container_cpu_options() -> list[str]:
-    """``podman run`` options for a test's container: the CPU weight tools/run_tests.sh gives the stages it runs
-    beside the twin (OLLAMA_TESTBED_CPU_SHARES, also read by tests/molecule/create.yml); none when unset."""
-    shares = os.environ.get("OLLAMA_TESTBED_CPU_SHARES", "")
-    return ["--cpu-shares", shares] if shares else []

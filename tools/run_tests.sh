@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite in stages: tools/run_tests.sh [all|lint|pytest|sanity|molecule|twin]...
-# Stages run one after another; RUN_TESTS_BESIDE=1 makes `all` run the twin beside the others (run_twin_beside).
+# Stages run one after another.
 # Every stage runs even when an earlier one failed; the summary lists each stage's result and time, and the exit
 # status is non-zero when any stage failed. Logs and JUnit files go to reports/.
 set -uo pipefail
@@ -18,9 +18,6 @@ mkdir -p "$REPORTS"
 
 declare -a SUMMARY=()
 FAILED=0
-# How the other stages yield to the twin when `all` runs them beside it (run_twin_beside).
-SIDE_NICE="${RUN_TESTS_SIDE_NICE:-10}"
-SIDE_CPU_SHARES="${RUN_TESTS_SIDE_CPU_SHARES:-128}"
 
 run_stage() {
   local name="$1"; shift
@@ -130,55 +127,9 @@ stage_twin() {
   tools/twin.sh test
 }
 
-run_twin_beside() {
-  # `all` with RUN_TESTS_BESIDE=1: the twin stage is the longest (a bring-up, then half an hour of scenarios that mostly wait on boots
-  # and AWS's timers), so the others run beside it instead of before it. The twin keeps the machine's priority;
-  # the others yield to it: their processes at nice $SIDE_NICE and their containers at cpu-shares
-  # $SIDE_CPU_SHARES of podman's 1024 (tests/molecule/create.yml reads OLLAMA_TESTBED_CPU_SHARES). Instances boot
-  # at real speed against compressed lifecycle timeouts, and three boots at once are the twin's most crowded
-  # moment, so pytest and molecule (containers, bakes) wait until site.yml has converged twice; lint and sanity
-  # (host processes only) start at once. The twin's output is printed whole when it ends.
-  local started rc=0 stage
-  local -a side=("$@")
-  mkdir -p "$REPORTS"
-  rm -f "$REPORTS/twin.converged" "$REPORTS/twin.result"
-  echo "==> twin (beside the other stages; its output follows when it ends, also in reports/twin.log)"
-  started=$(date +%s)
-  (
-    TWIN_CONVERGED_MARKER="$REPORTS/twin.converged" tools/twin.sh test >"$REPORTS/twin.log" 2>&1
-    echo "$? $(($(date +%s) - started))" >"$REPORTS/twin.result"
-  ) &
-  local twin=$!
-  renice -n "$SIDE_NICE" -p $$ >/dev/null
-  export OLLAMA_TESTBED_CPU_SHARES="$SIDE_CPU_SHARES"
-  for stage in "${side[@]}"; do
-    case "$stage" in
-      pytest|molecule)
-        echo "==> waiting for the twin's bring-up before $stage"
-        while kill -0 "$twin" 2>/dev/null && [ ! -e "$REPORTS/twin.converged" ]; do sleep 5; done ;;
-    esac
-    run_stage "$stage" "stage_$stage"
-  done
-  wait "$twin"
-  echo "==> twin"
-  cat "$REPORTS/twin.log"
-  local seconds=0
-  read -r rc seconds <"$REPORTS/twin.result" 2>/dev/null || rc=1
-  if [ "$rc" -eq 0 ]; then
-    SUMMARY+=("$(printf '%-9s passed  %4ss' twin "$seconds")")
-  else
-    SUMMARY+=("$(printf '%-9s FAILED  %4ss' twin "$seconds")")
-    FAILED=1
-  fi
-}
-
 main() {
   local stages=("$@")
   [ ${#stages[@]} -eq 0 ] && stages=(all)
-  if [ "${stages[*]}" = all ] && [ "${RUN_TESTS_BESIDE:-0}" = 1 ]; then
-    run_twin_beside lint sanity pytest molecule
-    stages=()
-  fi
   [ "${stages[*]}" = all ] && stages=(lint pytest sanity molecule twin)
   for stage in "${stages[@]}"; do
     case "$stage" in

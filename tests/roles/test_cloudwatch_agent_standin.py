@@ -9,9 +9,11 @@ journal cannot be written to).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from test_cloudwatch_agent_config import ANSIBLE, ROLE, render
 
 from tests.project import load_program
@@ -230,3 +233,39 @@ def test_the_endpoint_is_passed_to_the_sdk_explicitly() -> None:
     assert standin.logs_endpoint({"AWS_ENDPOINT_URL": "http://10.0.0.1:4566"}) == "http://10.0.0.1:4566"
     both = {"AWS_ENDPOINT_URL": "http://10.0.0.1:4566", "AWS_ENDPOINT_URL_LOGS": "https://logs.vpce.example"}
     assert standin.logs_endpoint(both) == "https://logs.vpce.example"
+
+
+def test_sigterm_stops_it_at_once_after_a_last_pass(aws: str, layout: dict[str, Path]) -> None:
+    """systemd stops and restarts the unit with SIGTERM: the stand-in must not finish its interval first (a 60 s
+    interval here), and the lines written until then still reach their group."""
+    log_groups(aws, "ollama", "open-webui", "system")
+    layout["ollama"].write_text("before the first pass\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_EC2_METADATA")}
+    env["AWS_ENDPOINT_URL"] = aws
+    process = subprocess.Popen(
+        [sys.executable, str(PROGRAM), "--config", str(layout["config"]), "--state-dir", str(layout["state"]),
+         "--instance-id", INSTANCE, "--interval", "60"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ClientError):  # the stream exists after the first pass
+                if messages(aws, "/ollama/dev/ollama", f"{INSTANCE}/ollama.log"):
+                    break
+            time.sleep(0.2)
+        with layout["ollama"].open("a") as handle:
+            handle.write("just before the stop\n")
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+        took = time.monotonic() - stopped_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert took < 5, f"the stand-in took {took:.1f} s to stop after SIGTERM"
+    assert messages(aws, "/ollama/dev/ollama", f"{INSTANCE}/ollama.log") == [
+        "before the first pass",
+        "just before the stop",
+    ]

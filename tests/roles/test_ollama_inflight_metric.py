@@ -197,3 +197,36 @@ def test_missing_group_name_is_refused_with_the_fix() -> None:
     result = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "ollama_inflight_metric_asg_name" in result.stderr
+
+
+def test_sigterm_stops_it_at_once_between_samples(aws: str, status_page: str, tmp_path: Path) -> None:
+    """systemd stops and restarts the unit with SIGTERM: the publisher must not finish its interval first (60 s
+    here); a boot that configures it and a termination that stops it wait for nothing."""
+    (tmp_path / "access.log").write_text("")
+    (tmp_path / "ollama.log").write_text("")
+    env = {
+        **os.environ,
+        "OLLAMA_METRIC_ASG_NAME": "ollama-dev-asg",
+        "OLLAMA_METRIC_STATUS_URL": status_page,
+        "OLLAMA_METRIC_OLLAMA_URL": status_page.rsplit("/", 1)[0],
+        "OLLAMA_METRIC_ACCESS_LOG": str(tmp_path / "access.log"),
+        "OLLAMA_METRIC_OLLAMA_LOG": str(tmp_path / "ollama.log"),
+        "OLLAMA_METRIC_INTERVAL": "60",
+        "OLLAMA_METRIC_REGION": "us-east-1",
+        "OLLAMA_METRIC_ENDPOINT_URL": aws,
+    }
+    process = subprocess.Popen([sys.executable, str(SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=aws, region_name="us-east-1")
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not cloudwatch.list_metrics(Namespace="Ollama")["Metrics"]:
+            time.sleep(0.2)
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+        took = time.monotonic() - stopped_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert took < 5, f"the publisher took {took:.1f} s to stop after SIGTERM"
