@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from test_cloudwatch_agent_config import ANSIBLE, ROLE, render
 
-from tests.project import load_program
+from tests.project import load_program, stop_like_systemd
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROLE / "files" / "cloudwatch-agent-standin"
@@ -256,13 +255,8 @@ def test_sigterm_stops_it_at_once_after_a_last_pass(aws: str, layout: dict[str, 
             time.sleep(0.2)
         with layout["ollama"].open("a") as handle:
             handle.write("just before the stop\n")
-        stopped_at = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=15)
-        took = time.monotonic() - stopped_at
     finally:
-        if process.poll() is None:
-            process.kill()
+        took, stderr = stop_like_systemd(process)
     assert process.returncode == 0, stderr
     assert took < 5, f"the stand-in took {took:.1f} s to stop after SIGTERM"
     assert messages(aws, "/ollama/dev/ollama", f"{INSTANCE}/ollama.log") == [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.project import ROOT, load_program
+from tests.project import ROOT, load_program, stop_like_systemd
 
 SCRIPT = ROOT / "roles" / "ollama" / "files" / "ollama-inflight-metric"
 
@@ -144,8 +143,7 @@ def test_publishes_the_metric_the_scaling_policy_reads(aws: str, status_page: st
             time.sleep(1)
             found = {name: points for name in publisher.METRICS if (points := stats(name))}
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=15)
+        _, stderr = stop_like_systemd(process)
     assert set(found) == set(publisher.METRICS), (
         f"missing {set(publisher.METRICS) - set(found)}; publisher said: {stderr}"
     )
@@ -221,12 +219,7 @@ def test_sigterm_stops_it_at_once_between_samples(aws: str, status_page: str, tm
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not cloudwatch.list_metrics(Namespace="Ollama")["Metrics"]:
             time.sleep(0.2)
-        stopped_at = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=15)
-        took = time.monotonic() - stopped_at
     finally:
-        if process.poll() is None:
-            process.kill()
+        took, stderr = stop_like_systemd(process)
     assert process.returncode == 0, stderr
     assert took < 5, f"the publisher took {took:.1f} s to stop after SIGTERM"
