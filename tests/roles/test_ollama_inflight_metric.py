@@ -219,7 +219,9 @@ def test_sigterm_stops_it_at_once_between_samples(aws: str, status_page: str, tm
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not cloudwatch.list_metrics(Namespace="Ollama")["Metrics"]:
             time.sleep(0.2)
+        published = bool(cloudwatch.list_metrics(Namespace="Ollama")["Metrics"])
     finally:
         took, stderr = stop_like_systemd(process)
+    assert published, f"no sample within 20 s, so the stop did not fall between samples: {stderr}"
     assert process.returncode == 0, stderr
     assert took < 5, f"the publisher took {took:.1f} s to stop after SIGTERM"
