@@ -56,6 +56,18 @@ def test_every_instance_runs_its_tiers_baked_image(twin: Twin):
     assert console(frontend, "test", "-x", "/usr/local/bin/ollama").returncode != 0, "the frontend image has Ollama"
 
 
+def test_the_images_carry_no_installation_leftovers(twin: Twin):
+    """Product: what the bake downloaded to install is not in the images (on AWS it would be stored again in every
+    image's snapshot and its DR copy): the Ollama release archive (removed once extracted), the frontend's copy of
+    the wheelhouse (removed in the bake) and pip's cache (pip runs without one). Read on serving instances."""
+    leftovers = "/opt/ollama/.downloads/*.tgz /opt/open-webui/wheelhouse /root/.cache/pip"
+    for tier, group in _groups(twin).items():
+        instance = twin.in_service(group)[0]
+        found = console(instance, "sh", "-c", f"ls -d {leftovers} 2>/dev/null; true")
+        assert found.returncode == 0, f"{tier} {instance}: {found.stderr}"
+        assert found.stdout.split() == [], f"the {tier} image carries {found.stdout.split()}"
+
+
 def test_every_launch_completed_its_lifecycle_hook_with_continue(twin: Twin):
     """Product: the instance's own bootstrap completed each launch hook with CONTINUE (read back from the
     emulator's record of CompleteLifecycleAction calls); the groups are at desired capacity, all InService."""
