@@ -48,13 +48,14 @@ stage_lint() {
 }
 
 stage_pytest() {
-  # One worker per core (pytest-xdist): most tests wait on ansible-playbook or the emulator, not on each other.
+  # Two workers per core (pytest-xdist): many tests wait (AWS waiters polling the emulator, podman), and the third and
+  # fourth worker fill those waits (two cores: 656 s with two workers, 604 s with four, CPU 88% busy).
   # Whole modules per worker (--dist loadfile): a module's fixtures are built once (the pgvector data host, the
-  # region front) and the slow modules spread over both workers. The default (load) hands out tests in blocks of
+  # region front) and the slow modules spread over the workers. The default (load) hands out tests in blocks of
   # up to a quarter of the suite by count, not time: one worker took most of the slow integration tests while the
   # other idled (a run's test times replayed through xdist's schedulers: load 886 s, for a run that took 901 s;
   # loadfile 653 s; the sum of the test times is 1302 s).
-  pytest -p no:cacheprovider -m "not twin" -n "${PYTEST_WORKERS:-2}" --dist loadfile \
+  pytest -p no:cacheprovider -m "not twin" -n "${PYTEST_WORKERS:-$((2 * $(nproc)))}" --dist loadfile \
     --junitxml="$REPORTS/pytest.xml" -o junit_family=xunit2
 }
 
