@@ -47,6 +47,7 @@ def new_sample(scenario: str, name: str) -> dict[str, Any]:
         "status": None,
         "bytes": 0,
         "server": None,
+        "served_by": None,
         "gaps": [],
     }
 
@@ -116,6 +117,8 @@ def _run(
             method, url, data=data, headers=hdrs, stream=stream, timeout=(min(10.0, timeout), timeout)
         )
         sample["status"] = resp.status_code
+        # The target a load balancer names in X-Served-By (the local twin's proxies do; an ALB does not).
+        sample["served_by"] = resp.headers.get("X-Served-By")
         if resp.status_code != 200:
             text = _error_text(resp)
             sample["e2e"] = _perf() - t0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -260,3 +262,37 @@ def test_a_dead_instance_is_reported_unhealthy_once_not_while_the_group_terminat
     twin.reconcile()
     assert len(twin.asg.calls) == 1
     assert [e["event"] for e in twin.events] == ["unhealthy"]
+
+
+class _FollowingProxy:
+    def __init__(self) -> None:
+        self.synced: list[float] = []
+
+    def sync(self) -> bool:
+        self.synced.append(time.monotonic())
+        return False
+
+
+def test_the_load_balancers_follow_their_target_groups_while_a_reconcile_waits():
+    """An ALB stops routing to a deregistered target within seconds, whatever EC2 is doing: the twin's proxy keeps
+    following the target groups while the reconcile waits on a container's stop or an image's commit."""
+    twin = object.__new__(controller.Controller)
+    twin.proxy = _FollowingProxy()
+    waiting = threading.Event()
+
+    def slow_reconcile() -> None:
+        waiting.set()
+        time.sleep(2.5)
+
+    twin.reconcile = slow_reconcile
+    stop = threading.Event()
+    runner = threading.Thread(target=twin.run, args=(stop, 0.2))
+    runner.start()
+    assert waiting.wait(5)
+    started = time.monotonic()
+    time.sleep(2)
+    stop.set()
+    runner.join(10)
+    assert not runner.is_alive()
+    during = [t for t in twin.proxy.synced if started <= t <= started + 2]
+    assert len(during) >= 5, f"the proxy synced {len(during)} times in 2 s while the reconcile waited"

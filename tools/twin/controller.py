@@ -19,7 +19,8 @@ controller plays the part that runs machines:
   ``<state dir>/console/<instance-id>.log``, as AWS keeps it for GetConsoleOutput;
 - a container that dies while its instance runs makes the instance unhealthy (the group replaces it), as does a
   target the load balancer marks down after the group's health check grace period (groups with the ELB check);
-- the load balancers are HAProxy, rendered from the emulator's target groups (tools/twin/proxy.py);
+- the load balancers are HAProxy, rendered from the emulator's target groups (tools/twin/proxy.py) every second
+  by a thread of their own, as an ALB's data plane follows registrations whatever EC2 is doing;
 - one controller plays one region (``--region``, TWIN_REGIONS): its containers carry the label
   ``ollama-twin-region``, and it never touches another region's.
 
@@ -205,6 +206,12 @@ class FleetProxy:
             self.proxy.stop()
             return True
         return self.proxy.apply(self.proxy.render(state))
+
+    def targets(self) -> dict[str, list[str]]:
+        """The servers HAProxy routes to, by target group (instance ids); none while no proxy runs."""
+        if not self.proxy.pids():
+            return {}
+        return {backend: sorted(servers) for backend, servers in self.proxy.server_states().items()}
 
     def down_targets(self) -> set[str]:
         if not self.proxy.pids():
@@ -519,8 +526,7 @@ class Controller:
                 self.podman("stop", "-t", "30", have["name"])
                 self._stopped.add(inst.instance_id)
                 self.record("stop", inst.instance_id)
-        if self.proxy is not None:
-            self.proxy.sync()
+        if self.proxy is not None:  # the proxy itself follows the target groups in its own thread (run)
             self.replace_unhealthy_targets(instances)
 
     def start_container(self, inst: Instance, name: str) -> None:
@@ -575,7 +581,25 @@ class Controller:
         with (self.state_dir / "events.jsonl").open("a") as fh:
             fh.write(json.dumps(entry) + "\n")
 
+    def follow_load_balancers(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """The load balancers' data plane: HAProxy follows the target groups every ``interval`` seconds, in a
+        thread of its own. An ALB stops routing to a deregistered target within seconds, whatever EC2 is doing; a
+        proxy synced by the reconcile would wait behind a container's stop (up to 30 s) or an image's commit."""
+        while not stop.is_set():
+            try:
+                if self.proxy.sync():
+                    LOG.info("proxy: %s", json.dumps(self.proxy.targets()))
+            except Exception as exc:  # keep following; the traceback names the failing call
+                LOG.exception("proxy sync failed: %r", exc)
+            stop.wait(interval)
+
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        follower = None
+        if self.proxy is not None:
+            follower = threading.Thread(
+                target=self.follow_load_balancers, args=(stop, interval), name="load-balancers", daemon=True
+            )
+            follower.start()
         while not stop.is_set():
             try:
                 self.reconcile()
@@ -584,6 +608,8 @@ class Controller:
             except Exception as exc:  # keep the data plane running; the traceback names the failing call
                 LOG.exception("reconcile failed: %r", exc)
             stop.wait(interval)
+        if follower is not None:
+            follower.join()
 
 
 def ensure_network(name: str, subnet: str) -> None:

@@ -214,6 +214,25 @@ def stop_loads(loads: dict[str, subprocess.Popen], timeout: float = 150) -> dict
     return outputs
 
 
+def load_samples(report: Path) -> list[dict[str, Any]]:
+    """Every request the load suite recorded in ``report`` (samples.jsonl), oldest first."""
+    path = report / "samples.jsonl"
+    assert path.exists(), f"the load suite wrote no samples to {report}"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def describe_failures(samples: list[dict[str, Any]], limit: int = 10) -> str:
+    """The failed requests, one line each: when (UTC), which target served (the proxy's X-Served-By; none when the
+    proxy answered itself or no response came) and what came back, to set beside the fleet's journals."""
+    failed = [s for s in samples if not s.get("ok")]
+    lines = [
+        f"{time.strftime('%H:%M:%S', time.gmtime(s['t']))}.{int(s['t'] % 1 * 1000):03d} "
+        f"served by {s.get('served_by') or 'no target'}: {s.get('error')}: {s.get('message')}"
+        for s in failed[:limit]
+    ]
+    return "\n".join(lines + ([f"... and {len(failed) - limit} more"] if len(failed) > limit else []))
+
+
 def _safely(read: Callable[[], Any]) -> Any:
     try:
         return read()

@@ -25,7 +25,16 @@ import pytest
 from loadtest import metrics
 from tests.ansible_runner import ansible_playbook
 from tests.project import ROOT
-from tests.twin.scenarios.conftest import REGION, Twin, http, start_load, stop_loads, wait_for
+from tests.twin.scenarios.conftest import (
+    REGION,
+    Twin,
+    describe_failures,
+    http,
+    load_samples,
+    start_load,
+    stop_loads,
+    wait_for,
+)
 from tools import aws_emulator
 
 pytestmark = pytest.mark.twin
@@ -113,9 +122,7 @@ def test_a_release_under_load_fails_no_request_and_cuts_no_stream(
     results = {}
     for name, output in load_outputs.items():
         assert "killed it" not in output, f"{name}: a request hung past the load suite's stop timeout\n{output[-2000:]}"
-        samples_file = reports[name] / "samples.jsonl"
-        assert samples_file.exists(), f"{name}: no samples\n{output[-2000:]}"
-        samples = [json.loads(line) for line in samples_file.read_text().splitlines() if line.strip()]
+        samples = load_samples(reports[name])
         failed = [s for s in samples if not s.get("ok")]
         # A stream that began (chunks arrived) and did not end with done=true was cut.
         truncated = [s for s in failed if s.get("chunks")]
@@ -125,7 +132,7 @@ def test_a_release_under_load_fails_no_request_and_cuts_no_stream(
             "truncated": len(truncated),
             "steady": _ttft(samples, steady_from + 10, roll_from),  # after the users' first cycle
             "during_roll": _ttft(samples, *rolling),
-            "errors": sorted({f"{s.get('error')}: {s.get('message')}" for s in failed})[:5],
+            "errors": describe_failures(samples, limit=5),
         }
     summary = {
         "site_yml_seconds": round(roll_to - roll_from, 1),
