@@ -213,12 +213,17 @@ class FleetProxy:
             return {}
         return {backend: sorted(servers) for backend, servers in self.proxy.server_states().items()}
 
-    def down_targets(self) -> set[str]:
+    def down_targets(self) -> set[str] | None:
+        """The servers HAProxy marks down; None while it cannot say (reloading in the follower's thread)."""
+        from tools.twin.proxy import ProxyError
+
         if not self.proxy.pids():
             return set()
-        return {
-            server for servers in self.proxy.server_states().values() for server, st in servers.items() if st == "DOWN"
-        }
+        try:
+            states = self.proxy.server_states()
+        except ProxyError:
+            return None
+        return {server for servers in states.values() for server, st in servers.items() if st == "DOWN"}
 
     def stop(self) -> None:
         self.proxy.stop()
@@ -555,6 +560,8 @@ class Controller:
     def replace_unhealthy_targets(self, instances: list[Instance]) -> None:
         """Groups with the ELB health check replace InService targets the load balancer marks down."""
         down = self.proxy.down_targets()
+        if down is None:  # the proxy is reloading: look again at the next reconcile
+            return
         groups = {}
         now = time.time()
         for inst in instances:
