@@ -144,8 +144,9 @@ network address and the three after it (AWS reserves the first four and the broa
 among live instances and inside the subnet CIDR; a terminated instance's address is freed and may be reused, as on
 AWS.
 Not emulated: notifications to the hook's target, classic ELBs seeing only InService instances, target health
-``draining`` (a leaving target is removed from its target group at once), terminating hooks for instances abandoned
-at launch.
+``draining`` (a leaving target is removed from its target group at once), ``initial`` and ``unhealthy`` (moto
+answers ``healthy`` for every registered target at once; the twin's proxy runs the health checks, and the controller
+replaces what it marks down), terminating hooks for instances abandoned at launch.
 """
 
 from __future__ import annotations
