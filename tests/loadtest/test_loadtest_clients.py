@@ -157,3 +157,21 @@ def test_invalid_sse_and_embeddings(broken, session):
     reader = clients._read_json(clients._validate_embed)
     empty = clients._run(sample, session, "POST", broken + "/embed-empty", {}, {}, 10, reader, False)
     assert empty["error"] == "invalid_response"
+
+
+def test_the_target_a_load_balancer_names_is_kept_with_each_answer(session):
+    """A failed request is traced to the target that answered it (the local twin's proxies name it in X-Served-By);
+    without the header the sample says none."""
+
+    def app(handler, method, body):
+        handler.send_response(502)
+        if handler.path == "/named":
+            handler.send_header("X-Served-By", "i-0123456789abcdef0")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with serve(app) as url:
+        named = _chat(session, url + "/named")
+        unnamed = _chat(session, url + "/unnamed")
+    assert (named["error"], named["served_by"]) == ("http_5xx", "i-0123456789abcdef0")
+    assert (unnamed["error"], unnamed["served_by"]) == ("http_5xx", None)

@@ -208,7 +208,7 @@ class FleetProxy:
         return self.proxy.apply(self.proxy.render(state))
 
     def targets(self) -> dict[str, list[str]]:
-        """The servers HAProxy routes to, by target group (instance ids); none while no proxy runs."""
+        """The servers of each target group in the proxy's configuration (instance ids); none while no proxy runs."""
         if not self.proxy.pids():
             return {}
         return {backend: sorted(servers) for backend, servers in self.proxy.server_states().items()}
