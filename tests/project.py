@@ -1,11 +1,10 @@
-"""The project's root folder, defined once for every test module and helper, the loader of instance programs, how
-a test stops one the way systemd does, and the options of the containers tests start."""
+"""The project's root folder, defined once for every test module and helper, the loader of instance programs, and
+how a test stops one the way systemd does."""
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import os
 import signal
 import subprocess
 import sys
@@ -14,13 +13,6 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def container_options() -> list[str]:
-    """``podman run`` options for a test's container: the cgroup tools/run_tests.sh gives the stages it runs beside
-    the twin (OLLAMA_TESTBED_CGROUP_PARENT, as tests/molecule/create.yml reads it), none otherwise."""
-    parent = os.environ.get("OLLAMA_TESTBED_CGROUP_PARENT", "")
-    return ["--cgroup-parent", parent] if parent else []
 
 
 def load_program(path: Path, name: str) -> ModuleType:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite in stages: tools/run_tests.sh [all|lint|pytest|sanity|molecule|twin]...
-# Named stages run one after another; `all` runs the twin beside the others (run_twin_beside).
+# Stages run one after another.
 # Every stage runs even when an earlier one failed; the summary lists each stage's result and time, and the exit
 # status is non-zero when any stage failed. Logs and JUnit files go to reports/.
 set -uo pipefail
@@ -18,9 +18,6 @@ mkdir -p "$REPORTS"
 
 declare -a SUMMARY=()
 FAILED=0
-# How the other stages yield the CPU to the twin when `all` runs them beside it (run_twin_beside).
-SIDE_CGROUP="${RUN_TESTS_SIDE_CGROUP:-ollama-side}"
-SIDE_CPU_SHARES="${RUN_TESTS_SIDE_CPU_SHARES:-64}"
 
 run_stage() {
   local name="$1"; shift
@@ -131,80 +128,10 @@ stage_twin() {
   tools/twin.sh test
 }
 
-# side_cgroup_enter: move this shell (and so everything it starts) into the cgroup $SIDE_CGROUP with a CPU weight of
-# $SIDE_CPU_SHARES against the 1024 of every other process and of podman's containers, and have the test containers
-# (molecule's, pytest's) created in it too (OLLAMA_TESTBED_CGROUP_PARENT, read by tests/molecule/create.yml and the
-# tests that start containers). A weight, unlike nice, holds for the group as a whole: however many processes and
-# containers the stages start, the twin gets 16 of 17 parts of a busy CPU. Without a writable cgroup (not root,
-# or cgroup v2 without the cpu controller delegated) it falls back to nice 10 and says so.
-side_cgroup_enter() {
-  local dir="" manager
-  if [ -f /sys/fs/cgroup/cpu/cpu.shares ]; then  # cgroup v1
-    dir="/sys/fs/cgroup/cpu/$SIDE_CGROUP"
-    mkdir -p "$dir" 2>/dev/null && echo "$SIDE_CPU_SHARES" >"$dir/cpu.shares" 2>/dev/null && echo $$ >"$dir/cgroup.procs" 2>/dev/null \
-      || dir=""
-  elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then  # cgroup v2: weight 1-10000, 100 default
-    dir="/sys/fs/cgroup/$SIDE_CGROUP"
-    mkdir -p "$dir" 2>/dev/null && echo $((SIDE_CPU_SHARES * 100 / 1024 + 1)) >"$dir/cpu.weight" 2>/dev/null \
-      && echo $$ >"$dir/cgroup.procs" 2>/dev/null || dir=""
-  fi
-  if [ -z "$dir" ]; then
-    echo "run_tests: no writable cgroup for the stages beside the twin; they run at nice 10 instead"
-    renice -n 10 -p $$ >/dev/null
-    return 0
-  fi
-  manager="$(podman info --format '{{.Host.CgroupManager}}' 2>/dev/null || true)"
-  [ "$manager" != cgroupfs ] || export OLLAMA_TESTBED_CGROUP_PARENT="/$SIDE_CGROUP"
-  echo "run_tests: the stages beside the twin run in the cgroup $SIDE_CGROUP (CPU weight $SIDE_CPU_SHARES of 1024)"
-}
-
-run_twin_beside() {
-  # `all`: the twin stage is the longest (a bring-up, then half an hour of scenarios that mostly wait on boots and
-  # AWS's timers), so the others run beside it instead of before it. The twin keeps the machine: the others yield
-  # the CPU to it (side_cgroup_enter), since its instances boot at real speed against compressed lifecycle timeouts.
-  # Lint and sanity (host processes, no timeouts) start at once; pytest and molecule, whose tests bound their waits,
-  # once site.yml has converged twice (the bring-up bakes and boots the whole fleet). The twin's output is printed
-  # whole when it ends.
-  local started rc=0 stage seconds=0 twin
-  mkdir -p "$REPORTS"
-  rm -f "$REPORTS/twin.converged" "$REPORTS/twin.result"
-  echo "==> twin (beside the other stages; its output follows when it ends, also in reports/twin.log)"
-  started=$(date +%s)
-  (
-    TWIN_CONVERGED_MARKER="$REPORTS/twin.converged" tools/twin.sh test >"$REPORTS/twin.log" 2>&1
-    echo "$? $(($(date +%s) - started))" >"$REPORTS/twin.result"
-  ) &
-  twin=$!
-  side_cgroup_enter
-  for stage in "$@"; do
-    case "$stage" in
-      pytest|molecule)
-        echo "==> waiting for the twin's bring-up before $stage"
-        while kill -0 "$twin" 2>/dev/null && [ ! -e "$REPORTS/twin.converged" ]; do sleep 5; done ;;
-    esac
-    run_stage "$stage" "stage_$stage"
-  done
-  wait "$twin"
-  echo "==> twin"
-  cat "$REPORTS/twin.log"
-  read -r rc seconds <"$REPORTS/twin.result" 2>/dev/null || rc=1
-  if [ "$rc" -eq 0 ]; then
-    SUMMARY+=("$(printf '%-9s passed  %4ss' twin "$seconds")")
-  else
-    SUMMARY+=("$(printf '%-9s FAILED  %4ss' twin "$seconds")")
-    FAILED=1
-  fi
-}
-
 main() {
   local stages=("$@")
   [ ${#stages[@]} -eq 0 ] && stages=(all)
-  local all_started
-  all_started=$(date +%s)
-  if [ "${stages[*]}" = all ]; then
-    run_twin_beside lint sanity pytest molecule
-    stages=()
-  fi
+  [ "${stages[*]}" = all ] && stages=(lint pytest sanity molecule twin)
   for stage in "${stages[@]}"; do
     case "$stage" in
       lint|pytest|sanity|molecule|twin) run_stage "$stage" "stage_$stage" ;;
@@ -214,7 +141,6 @@ main() {
   echo
   echo "== summary"
   printf '  %s\n' "${SUMMARY[@]}"
-  echo "  total     $(($(date +%s) - all_started))s"
   [ "$FAILED" -eq 0 ] && echo "== all stages passed" || echo "== some stages FAILED"
   return $FAILED
 }

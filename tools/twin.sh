@@ -21,7 +21,6 @@
 #                                 600 s frontend heartbeat is 300 s). Instances boot at real speed: 66-92 s on two
 #                                 cores alone, over 120 s with the other test stages running beside the twin.
 #        OLLAMA_TWIN_FRONT_PORT   the region front's port (default: the emulator's port + 1).
-#        TWIN_CONVERGED_MARKER    (test) a file touched when site.yml has run twice, before the scenarios start.
 # Ports: 1338 instance metadata (on the twin network only; 1339 in the DR region); the load balancers' proxies on the
 #        ports of tools/twin/controller.py LOAD_BALANCER_PORTS (Open-WebUI 18080, the authenticated Ollama API 18000).
 set -euo pipefail
@@ -186,7 +185,6 @@ cmd_test() {
     echo "twin: FAILED - no PLAY RECAP in the second run (log: ${logs#"$ROOT"/}/site-2.log)"
     rc=1
   fi
-  [ -z "${TWIN_CONVERGED_MARKER:-}" ] || touch "$TWIN_CONVERGED_MARKER"
   local scenarios=0
   echo "twin: scenarios on the running twin (tests/twin/scenarios)"
   # xunit1: the report keeps each scenario's measured values (record_property), listed after the run.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.project import ROOT, container_options
+from tests.project import ROOT
 
 TESTBED = [str(ROOT / "tools" / "testbed.sh")]
 IMAGE = "localhost/ollama-platform/debian12:latest"
@@ -51,7 +51,7 @@ def test_the_image_boots_systemd_with_sshd() -> None:
     name = "testbed-boot-probe"
     subprocess.run(["podman", "rm", "-f", name], capture_output=True, env=ENV)
     started = subprocess.run(
-        ["podman", "run", "-d", "--name", name, "--systemd=always", *container_options(), IMAGE],
+        ["podman", "run", "-d", "--name", name, "--systemd=always", IMAGE],
         capture_output=True,
         text=True,
         env=ENV,

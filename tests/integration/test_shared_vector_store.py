@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from ollama_double.generation import embedding_vector
-from tests.project import ROOT, container_options
+from tests.project import ROOT
 
 pytestmark = pytest.mark.podman
 
@@ -75,9 +75,7 @@ def data_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     name = f"vector-store-test-{secrets.token_hex(3)}"
-    started = podman(
-        "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:5432", "--systemd=always", *container_options(), IMAGE
-    )
+    started = podman("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:5432", "--systemd=always", IMAGE)
     assert started.returncode == 0, started.stderr
     try:
         for _ in range(60):
