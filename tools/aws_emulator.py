@@ -138,15 +138,22 @@ Private routes beside the AWS APIs (JSON; helpers ``lifecycle_actions()``, ``pen
   ``Warmed:<PoolState>`` in a warm pool, ``Terminated`` once terminating). Helper ``target_lifecycle_states()``.
 - ``POST /_emulator/images/<ami-id>/state`` with {"state": "available"|"failed"}: 200 {ImageId, State}; 404
   {"error"} for an unknown id; 400 for another state.
+- ``POST /_emulator/target-health`` with {"<target group ARN>": {"<instance id>": "healthy"|"unhealthy"|"initial"}}:
+  what a load balancer's own health checks found (the twin's proxies report theirs every second). From the first
+  report for a target group on, DescribeTargetHealth answers with it, as ELB does: a registered target the report
+  does not name yet is ``initial`` (Elb.RegistrationInProgress), ``initial`` is Elb.InitialHealthChecking,
+  ``unhealthy`` is Target.FailedHealthChecks; unregistered and stopped targets keep moto's answers (``unused``). A
+  target group never reported keeps moto's ``healthy`` for every registered target. 400 for another state. Helper
+  ``report_target_health()``; ``POST /moto-api/reset`` clears the reports.
 
 Checked, not patched: moto gives an Auto Scaling instance in a subnet the subnet's next free address, skipping the
 network address and the three after it (AWS reserves the first four and the broadcast address). Addresses are unique
 among live instances and inside the subnet CIDR; a terminated instance's address is freed and may be reused, as on
 AWS.
 Not emulated: notifications to the hook's target, classic ELBs seeing only InService instances, target health
-``draining`` (a leaving target is removed from its target group at once), ``initial`` and ``unhealthy`` (moto
-answers ``healthy`` for every registered target at once; the twin's proxy runs the health checks, and the controller
-replaces what it marks down), terminating hooks for instances abandoned at launch.
+``draining`` (a leaving target is removed from its target group at once), health checks of a target group no load
+balancer reports on (moto answers ``healthy`` for its registered targets at once; the twin's proxies run the checks
+and report them, ``/_emulator/target-health``), terminating hooks for instances abandoned at launch.
 """
 
 from __future__ import annotations
@@ -201,6 +208,7 @@ def apply_patches() -> None:
     _patch_autoscaling_initial_hooks()
     _patch_autoscaling_lifecycle_actions()
     _patch_autoscaling_replace_unhealthy()
+    _patch_elbv2_reported_target_health()
     _patch_autoscaling_warm_pools()
     _patch_autoscaling_instance_refresh()
     _patch_autoscaling_terminate_hooks()
@@ -930,6 +938,51 @@ def _finish_warm_action(backend: Any, group: Any, state: Any, result: str) -> No
         _refill_pool(group, backend.emulator_launch)
     elif not _pending_actions(state):
         _enter_pool(group, state)
+
+
+# What load balancers' health checks found, per target group ARN and instance id (POST /_emulator/target-health).
+_TARGET_HEALTH: dict[str, dict[str, str]] = {}
+TARGET_HEALTH = {
+    "healthy": (None, None),
+    "initial": ("Elb.InitialHealthChecking", "Initial health checks in progress"),
+    "unhealthy": ("Target.FailedHealthChecks", "Health checks failed"),
+}
+REGISTRATION_IN_PROGRESS = ("Elb.RegistrationInProgress", "Target registration is in progress")
+
+
+def _patch_elbv2_reported_target_health() -> None:
+    """A registered target of a reported target group has the health its load balancer reported, ``initial``
+    until it reports one; moto answers ``healthy`` for every registered target."""
+    from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+    original_health_for = FakeTargetGroup.health_for
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        found = original_health_for(self, target, ec2_backend)
+        with _LOCK:
+            reported = _TARGET_HEALTH.get(self.arn)
+            state = None if reported is None else reported.get(found.instance_id, "")
+        if state is None or found.status != "healthy":  # never reported, or not registered / stopped
+            return found
+        reason, description = TARGET_HEALTH[state] if state else REGISTRATION_IN_PROGRESS
+        return FakeHealthStatus(
+            found.instance_id, found.port, found.health_check_port, state or "initial", reason, description
+        )
+
+    FakeTargetGroup.health_for = health_for
+
+
+def _report_target_health(report: Any) -> str:
+    """Record a load balancer's report; returns an error message, or "" when it was recorded."""
+    if not isinstance(report, dict) or not all(isinstance(v, dict) for v in report.values()):
+        return 'the body must be JSON like {"<target group ARN>": {"<instance id>": "healthy"}}'
+    for arn, targets in report.items():
+        wrong = sorted(f"{t}={s!r}" for t, s in targets.items() if s not in TARGET_HEALTH)
+        if wrong:
+            return f"{arn}: {', '.join(wrong)}: a state must be one of {', '.join(TARGET_HEALTH)}"
+    with _LOCK:
+        _TARGET_HEALTH.update({arn: dict(targets) for arn, targets in report.items()})
+    return ""
 
 
 def _patch_autoscaling_warm_pools() -> None:
@@ -2129,6 +2182,7 @@ class EmulatorApp:
                 _COMPLETED_ACTIONS.clear()
                 _AUTOSCALING_LOG.clear()
                 _CLOCK.clear()
+                _TARGET_HEALTH.clear()
             with _CALLS_LOCK:
                 _CALLS.clear()
             return response
@@ -2181,6 +2235,16 @@ class EmulatorApp:
             return "200 OK", _target_lifecycle_states()
         if path == f"{PRIVATE_PREFIX}ssm/public-parameters":
             return self._public_parameter(method, environ)
+        if path == f"{PRIVATE_PREFIX}target-health":
+            if method != "POST":
+                return "405 Method Not Allowed", {"error": f"{path} answers POST only"}
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                report = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            except (ValueError, AttributeError):
+                report = None
+            error = _report_target_health(report)
+            return ("400 Bad Request", {"error": error}) if error else ("200 OK", {"target_groups": len(report)})
         match = re.fullmatch(rf"{PRIVATE_PREFIX}images/([^/]+)/state", path)
         if match is None:
             return "404 Not Found", {"error": f"no emulator route {path}"}
@@ -2322,6 +2386,12 @@ def target_lifecycle_states(endpoint: str) -> dict[str, str]:
     ``endpoint`` reads at ``autoscaling/target-lifecycle-state``."""
     with urllib.request.urlopen(f"{endpoint}{PRIVATE_PREFIX}target-lifecycle-states", timeout=10) as response:  # noqa: S310
         return {item["instance_id"]: item["target_lifecycle_state"] for item in json.loads(response.read())}
+
+
+def report_target_health(endpoint: str, report: dict[str, dict[str, str]]) -> None:
+    """Tell the emulator at ``endpoint`` what a load balancer's health checks found: {target group ARN: {instance
+    id: healthy|unhealthy|initial}}, each group's whole set of targets."""
+    _post_private(endpoint, "target-health", report, "reporting target health")
 
 
 def set_image_state(endpoint: str, image_id: str, state: str) -> None:

@@ -272,6 +272,9 @@ class _FollowingProxy:
         self.synced.append(time.monotonic())
         return False
 
+    def target_health(self) -> dict | None:
+        return {}
+
 
 def test_the_load_balancers_follow_their_target_groups_while_a_reconcile_waits():
     """An ALB stops routing to a deregistered target within seconds, whatever EC2 is doing: the twin's proxy keeps
@@ -296,3 +299,81 @@ def test_the_load_balancers_follow_their_target_groups_while_a_reconcile_waits()
     assert not runner.is_alive()
     during = [t for t in twin.proxy.synced if started <= t <= started + 2]
     assert len(during) >= 5, f"the proxy synced {len(during)} times in 2 s while the reconcile waited"
+
+
+class _CheckingProxy:
+    """HAProxy's view of two target groups: what FleetProxy reads through ``Proxy.target_health``."""
+
+    def __init__(self, health: dict) -> None:
+        self.health = health
+
+    def pids(self) -> list[int]:
+        return [1]
+
+    def target_health(self) -> dict:
+        return self.health
+
+
+def _fleet_proxy(health: dict) -> controller.FleetProxy:
+    fleet = object.__new__(controller.FleetProxy)
+    fleet.proxy = _CheckingProxy(health)
+    fleet._arns = {"web-tg": "arn:tg/web", "api-tg": "arn:tg/api"}
+    return fleet
+
+
+def test_target_health_is_reported_per_target_group_arn_and_only_failed_checks_are_down():
+    """The emulator's DescribeTargetHealth answers what the proxy found, by target group ARN, every group listed (a
+    group with no target yet too). Auto Scaling's ELB health check marks an instance unhealthy when the load
+    balancer reports it unhealthy; an ``initial`` target has not failed a check, it is still being checked."""
+    fleet = _fleet_proxy({"web-tg": {"i-1": "healthy", "i-2": "initial", "i-3": "unhealthy"}})
+    assert fleet.target_health() == {
+        "arn:tg/web": {"i-1": "healthy", "i-2": "initial", "i-3": "unhealthy"},
+        "arn:tg/api": {},
+    }
+    assert fleet.down_targets() == {"i-3"}
+
+
+def test_the_proxy_checks_at_the_twins_speed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The twin's time scale multiplies AWS's timers (0.2: five times faster); the proxy's is a speed. A target
+    group's 15 s interval is checked every 3 s, not every 75 s."""
+    from tools.twin import proxy
+
+    seen = []
+
+    def read_state(*args, time_scale: float, **kwargs) -> proxy.ProxyState:
+        seen.append(time_scale)
+        return proxy.ProxyState()
+
+    monkeypatch.setattr(proxy, "read_state", read_state)
+    fleet = controller.FleetProxy(None, None, tmp_path, {}, time_scale=0.2)
+    fleet.sync()
+    assert seen == [5.0]
+    hc = proxy.HealthCheck(interval_s=15, timeout_s=5, healthy_threshold=2, unhealthy_threshold=3)
+    rendered = proxy.render(proxy.ProxyState((), (proxy.Backend("web-tg", hc),), time_scale=seen[0]), tmp_path)
+    assert "default-server inter 3s rise 2 fall 3" in rendered
+    with pytest.raises(controller.ControllerError, match="must be positive"):
+        controller.FleetProxy(None, None, tmp_path, {}, time_scale=0)
+
+
+class _ReportingProxy(_FollowingProxy):
+    def __init__(self, reports: list) -> None:
+        super().__init__()
+        self.reports = reports
+
+    def target_health(self) -> dict | None:
+        return self.reports.pop(0) if self.reports else {"arn:tg/web": {"i-1": "healthy"}}
+
+
+def test_the_follower_reports_each_change_of_target_health_to_the_emulator(monkeypatch: pytest.MonkeyPatch):
+    sent = []
+    monkeypatch.setattr(controller.aws_emulator, "report_target_health", lambda endpoint, h: sent.append(h))
+    twin = object.__new__(controller.Controller)
+    twin.endpoint = "http://emulator"
+    twin.proxy = _ReportingProxy([None, {}, {"arn:tg/web": {"i-1": "initial"}}, {"arn:tg/web": {"i-1": "initial"}}])
+    stop = threading.Event()
+    follower = threading.Thread(target=twin.follow_load_balancers, args=(stop, 0.01))
+    follower.start()
+    time.sleep(0.3)
+    stop.set()
+    follower.join(5)
+    assert sent == [{"arn:tg/web": {"i-1": "initial"}}, {"arn:tg/web": {"i-1": "healthy"}}]

@@ -99,12 +99,15 @@ def test_disabled_health_check_renders_servers_without_checks():
     assert "server i-0aaa 10.0.0.21:8080" in backend and "option httpchk" not in backend
 
 
-def test_time_scale_divides_check_intervals_with_a_one_second_floor():
+def test_time_scale_divides_check_intervals_with_a_one_second_floor_and_a_check_waits_its_timeout():
+    # The interval is scaled; a check's timeout is AWS's (the twin's instances answer slower), at most the interval.
     hc = HealthCheck(interval_s=30, timeout_s=5, healthy_threshold=5, unhealthy_threshold=2)
     state = _state(health_check=hc)
     fast = ProxyState(state.frontends, state.backends, state.bind_addresses, time_scale=10)
     backend = _section(proxy.render(fast, Path("/r")), "backend web-tg")
-    assert "default-server inter 3s rise 5 fall 2" in backend and "timeout check 1s" in backend
+    assert "default-server inter 3s rise 5 fall 2" in backend and "timeout check 3s" in backend
+    faster = ProxyState(state.frontends, state.backends, state.bind_addresses, time_scale=100)
+    assert "timeout check 1s" in _section(proxy.render(faster, Path("/r")), "backend web-tg")
     with pytest.raises(proxy.ProxyError, match="must be positive"):
         proxy.render(ProxyState(time_scale=0), Path("/r"))
 
@@ -466,6 +469,59 @@ def test_invalid_configuration_is_rejected_and_the_running_one_stays(haproxy, ta
         haproxy.apply(good + "\nbackend broken\n    balance nonsense\n")
     assert haproxy.config_path.read_text() == good
     assert _get(port)[0] == 200
+
+
+def test_a_new_target_is_initial_and_gets_no_request_until_it_passed_its_checks(haproxy, targets):
+    # "initial - The load balancer is registering the target or performing the initial health checks on the
+    # target"; "the load balancer starts routing requests to the target as soon as the registration process
+    # completes and the target passes the initial health checks" (ELB user guide). HAProxy would start a new
+    # server up; the proxy starts it down.
+    port = _free_port()
+    first = {iid: server for iid, server in targets.items() if iid != "i-0000000000000013"}
+    _serving(haproxy, port, first, unready=set())
+    hc = HealthCheck(path="/ready", interval_s=1, timeout_s=1, healthy_threshold=3, unhealthy_threshold=2)
+    haproxy.apply(haproxy.render(_loopback_state(targets, port, health_check=hc)))
+    assert haproxy.target_health()["web-tg"] == {
+        "i-0000000000000011": "healthy", "i-0000000000000012": "healthy", "i-0000000000000013": "initial",
+    }  # fmt: skip
+    assert "i-0000000000000013" not in {_get(port)[1] for _ in range(6)}
+    _wait_for("the new target healthy", lambda: haproxy.target_health()["web-tg"]["i-0000000000000013"] == "healthy")
+    assert {_get(port)[1] for _ in range(6)} == set(targets)
+
+
+def test_the_first_targets_start_initial_and_the_group_fails_open_meanwhile(haproxy, targets):
+    # A proxy's first start: every target is initial, none healthy, so requests go to all of them (fail open).
+    port = _free_port()
+    hc = HealthCheck(path="/ready", interval_s=1, timeout_s=1, healthy_threshold=3, unhealthy_threshold=2)
+    haproxy.apply(haproxy.render(_loopback_state(targets, port, health_check=hc)))
+    assert set(haproxy.target_health()["web-tg"].values()) == {"initial"}
+    assert {_get(port)[0] for _ in range(3)} == {200}
+    _wait_for("every target healthy", lambda: set(haproxy.target_health()["web-tg"].values()) == {"healthy"})
+
+
+def test_a_target_that_fails_its_checks_is_unhealthy_and_one_leaving_is_not_reported(haproxy, targets):
+    # "unhealthy - The target did not respond to a health check or failed the health check"; a target in
+    # maintenance (deregistering) is no longer the proxy's to report.
+    port = _free_port()
+    _serving(haproxy, port, targets, unready={"i-0000000000000013"})
+    haproxy.command("disable server web-tg/i-0000000000000011")
+    assert haproxy.target_health()["web-tg"] == {"i-0000000000000012": "healthy", "i-0000000000000013": "unhealthy"}
+
+
+@pytest.mark.parametrize(
+    ("state", "check", "health"),
+    [
+        ("UP", "L7OK", "healthy"),
+        ("DOWN", "INI", "initial"),  # no check yet
+        ("DOWN", "* L7OK", "initial"),  # rising: passed checks, not yet healthy_threshold of them
+        ("DOWN", "L7STS", "unhealthy"),  # wrong status code
+        ("DOWN", "L4CON", "unhealthy"),  # connection refused
+        ("DOWN", "L7TOUT", "unhealthy"),  # timed out
+        ("MAINT", "L7OK", ""),  # leaving its group
+    ],
+)
+def test_haproxys_server_state_maps_to_elbs_target_health(state, check, health):
+    assert proxy._target_health(state, check) == health
 
 
 def test_server_states_show_maintenance(haproxy, targets):

@@ -18,9 +18,11 @@ controller plays the part that runs machines:
 - a terminated instance's console output (systemd and the bootstrap write to the console) is kept in
   ``<state dir>/console/<instance-id>.log``, as AWS keeps it for GetConsoleOutput;
 - a container that dies while its instance runs makes the instance unhealthy (the group replaces it), as does a
-  target the load balancer marks down after the group's health check grace period (groups with the ELB check);
+  target whose health checks failed after the group's health check grace period (groups with the ELB check);
 - the load balancers are HAProxy, rendered from the emulator's target groups (tools/twin/proxy.py) every second
-  by a thread of their own, as an ALB's data plane follows registrations whatever EC2 is doing;
+  by a thread of their own, as an ALB's data plane follows registrations whatever EC2 is doing; what their health
+  checks find is reported to the emulator, whose DescribeTargetHealth answers it (a new target ``initial`` until
+  it passed its checks, ``unhealthy`` once it failed them);
 - one controller plays one region (``--region``, TWIN_REGIONS): its containers carry the label
   ``ollama-twin-region``, and it never touches another region's.
 
@@ -47,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools import aws_emulator
 from tools.twin.imds import InstanceRecord, MetadataServer, Registry, mac_for_ip
 
 LOG = logging.getLogger("twin.controller")
@@ -189,17 +192,23 @@ class FleetProxy:
     def __init__(self, elbv2: Any, ec2: Any, state_dir: Path, port_map: dict[str, int], time_scale: float) -> None:
         from tools.twin.proxy import Proxy
 
+        if time_scale <= 0:
+            raise ControllerError(f"time scale {time_scale} must be positive: 0.2 runs AWS's timers 5x faster")
         self.elbv2, self.ec2 = elbv2, ec2
         self.port_map = port_map
         self.time_scale = time_scale
         self.proxy = Proxy(state_dir / "proxy" / "haproxy.cfg", state_dir / "proxy" / "haproxy.pid")
+        self._arns: dict[str, str] = {}  # target group name -> ARN, as the last sync read them
 
     def sync(self) -> bool:
         from tools.twin.proxy import read_state
 
         # Every address: the twin network's gateway address exists only while a container runs.
         every = ("0.0.0.0",)  # noqa: S104
-        state = read_state(self.elbv2, self.ec2, self.port_map, bind_addresses=every, time_scale=self.time_scale)
+        # The proxy's time scale is a speed (10 checks 10x faster); the twin's multiplies AWS's timers (0.2).
+        speed = 1 / self.time_scale
+        state = read_state(self.elbv2, self.ec2, self.port_map, bind_addresses=every, time_scale=speed)
+        self._arns = {backend.name: backend.arn for backend in state.backends}
         if not state.frontends:  # no load balancer yet, or none any more (its stack was destroyed)
             if not self.proxy.pids():
                 return False
@@ -213,17 +222,27 @@ class FleetProxy:
             return {}
         return {backend: sorted(servers) for backend, servers in self.proxy.server_states().items()}
 
-    def down_targets(self) -> set[str] | None:
-        """The servers HAProxy marks down; None while it cannot say (reloading in the follower's thread)."""
+    def target_health(self) -> dict[str, dict[str, str]] | None:
+        """Per target group ARN, per instance id: the health HAProxy's checks found (healthy, unhealthy, initial;
+        tools/twin/proxy.py), every group of the last sync listed; None while it cannot say (reloading in the
+        follower's thread)."""
         from tools.twin.proxy import ProxyError
 
         if not self.proxy.pids():
-            return set()
+            return {}
         try:
-            states = self.proxy.server_states()
+            health = self.proxy.target_health()
         except ProxyError:
             return None
-        return {server for servers in states.values() for server, st in servers.items() if st == "DOWN"}
+        return {arn: health.get(name, {}) for name, arn in self._arns.items() if arn}
+
+    def down_targets(self) -> set[str] | None:
+        """The targets whose health checks failed (``unhealthy``; ``initial`` ones are not down); None while the
+        proxy cannot say."""
+        health = self.target_health()
+        if health is None:
+            return None
+        return {target for targets in health.values() for target, state in targets.items() if state == "unhealthy"}
 
     def stop(self) -> None:
         self.proxy.stop()
@@ -449,8 +468,6 @@ class Controller:
     # ------------------------------------------------------------------------------------------------ images
     def commit_pending_images(self, containers: dict[str, dict[str, Any]]) -> None:
         """CreateImage left the AMI pending: snapshot the source instance's container, then make the AMI available."""
-        from tools import aws_emulator
-
         pending = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "state", "Values": ["pending"]}])
         if not pending["Images"]:
             return
@@ -590,12 +607,19 @@ class Controller:
 
     def follow_load_balancers(self, stop: threading.Event, interval: float = 1.0) -> None:
         """The load balancers' data plane: HAProxy follows the target groups every ``interval`` seconds, in a
-        thread of its own. An ALB stops routing to a deregistered target within seconds, whatever EC2 is doing; a
-        proxy synced by the reconcile would wait behind a container's stop (up to 30 s) or an image's commit."""
+        thread of its own, and reports what its health checks find to the emulator (DescribeTargetHealth answers
+        it). An ALB stops routing to a deregistered target within seconds, whatever EC2 is doing; a proxy synced by
+        the reconcile would wait behind a container's stop (up to 30 s) or an image's commit."""
+        reported: dict[str, dict[str, str]] | None = None
         while not stop.is_set():
             try:
                 if self.proxy.sync():
                     LOG.info("proxy: %s", json.dumps(self.proxy.targets()))
+                health = self.proxy.target_health()
+                if health and health != reported:  # None: reloading; {}: no load balancer
+                    aws_emulator.report_target_health(self.endpoint, health)
+                    LOG.info("target health: %s", json.dumps(health))
+                    reported = health
             except Exception as exc:  # keep following; the traceback names the failing call
                 LOG.exception("proxy sync failed: %r", exc)
             stop.wait(interval)

@@ -9,6 +9,7 @@ check. One HAProxy process serves them all, with its own configuration file; it 
     proxy = Proxy(Path(".cache/twin/haproxy.cfg"), Path(".cache/twin/haproxy.pid"))
     proxy.apply(proxy.render(state))     # start, or reload with -sf so running streams finish
     proxy.server_states()                # {"ollama-local-frontend-tg": {"i-0abc...": "UP", ...}}
+    proxy.target_health()                # {"ollama-local-frontend-tg": {"i-0abc...": "healthy", ...}}
     proxy.stop()
 
 Like an ALB: round robin across healthy targets, the target group's health check (path, port, interval, timeout,
@@ -19,12 +20,15 @@ connections, websockets and streamed responses passed through unbuffered.
 Twin differences, all of them here:
 - HTTPS listeners listen in plain HTTP (the twin has no certificates); the configuration says so in a comment.
 - Listeners bind a host port from the caller's port map, not their own port (two load balancers both use 80).
-- ``time_scale`` divides health-check intervals and timeouts (minimum 1 s) so the twin converges faster.
+- ``time_scale`` divides health-check intervals (minimum 1 s) so the twin converges faster; a check's timeout is
+  AWS's, at most the interval (the twin's instances share two cores and answer slower than AWS's).
 - Every response carries ``X-Served-By: <instance-id>``; an ALB adds no such header.
 - Only default actions (``forward`` to one target group, ``fixed-response``) are rendered; listener rules,
   redirects, weighted forwards to several groups, stickiness and the deregistration delay are not.
-- HAProxy considers a new server healthy until its first failed check; an ALB routes to a new target only after it
-  passed one. Server states survive reloads (``server-state-file``).
+- Target health is HAProxy's: a new server starts down (HAProxy would start it up; the server-state file says
+  down) and takes requests once ``healthy_threshold`` checks passed, as an ALB routes to a new target once it is
+  healthy. ``target_health()`` says it in ELB's words (initial, healthy, unhealthy). Server states survive
+  reloads (``server-state-file``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,17 @@ CONNECT_TIMEOUT_S = 10
 FAIL_OPEN_SUFFIX = ".failopen"
 SOCKET_NAME = "haproxy.sock"
 STATE_NAME = "haproxy.state"
+# The server-state file's format (`show servers state`); a new server's line says: stopped, health 0, checks on.
+STATE_VERSION = "1"
+STATE_FIELDS = (
+    "be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state "
+    "bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr "
+    "srv_agent_addr srv_agent_port"
+)
+# HAProxy's check results (`show stat` check_status) that mean the last check passed, or that none has run yet.
+CHECK_PASSED = ("L4OK", "L6OK", "L7OK", "L7OKC")
+CHECK_NOT_RUN = ("", "INI", "UNK")
 START_TIMEOUT_S = 10.0
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 
@@ -111,6 +126,7 @@ class Backend:
     health_check: HealthCheck = field(default_factory=HealthCheck)
     targets: tuple[Target, ...] = ()
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
+    arn: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,7 +246,7 @@ def read_state(
         )
         name = tg["TargetGroupName"]
         backends.append(
-            Backend(name, _health_check(tg), targets, group_idle.get(name, DEFAULT_IDLE_TIMEOUT_S)),
+            Backend(name, _health_check(tg), targets, group_idle.get(name, DEFAULT_IDLE_TIMEOUT_S), arn),
         )
     return ProxyState(tuple(frontends), tuple(backends), tuple(bind_addresses), time_scale)
 
@@ -397,7 +413,7 @@ def _backend(be: Backend, scale: float) -> list[str]:
             "    option httpchk",
             f"    http-check send meth GET uri {hc.path} ver HTTP/1.1 hdr Host {be.name}",
             f"    http-check expect {expect}",
-            f"    timeout check {min(_scaled(hc.timeout_s, scale), interval)}s",
+            f"    timeout check {min(hc.timeout_s, interval)}s",
             f"    default-server inter {interval}s rise {hc.healthy_threshold} fall {hc.unhealthy_threshold}",
         ]
         check = " check" + (f" port {hc.port}" if hc.port else "")
@@ -447,12 +463,12 @@ class Proxy:
             candidate.replace(self.config_path)
         command = [binary, "-D", "-f", str(self.config_path), "-p", str(self.pid_path)]
         if running:
-            self._save_server_states()
+            self._save_server_states(_checked_servers(text, skip=_servers(serving)))
             self._stop_routing_to(_servers(serving) - _servers(text))
             command += ["-x", str(self.socket_path), "-sf", *map(str, running)]
             self._old_pids.update(running)
-        elif not self.state_path.exists():
-            self.state_path.write_text("")
+        else:
+            self.state_path.write_text(_state_text("", _checked_servers(text)))
         started = subprocess.run(command, capture_output=True, text=True)
         if started.returncode != 0:
             raise ProxyError(
@@ -508,14 +524,32 @@ class Proxy:
 
     def server_states(self) -> dict[str, dict[str, str]]:
         """Per backend (target group), per server (instance id): UP, DOWN or MAINT (others as HAProxy says them)."""
-        text = self.command("show stat").lstrip("# ")
         states: dict[str, dict[str, str]] = {}
-        for row in csv.DictReader(io.StringIO(text)):
-            server = row.get("svname", "")
-            if server in ("FRONTEND", "BACKEND") or server.endswith(FAIL_OPEN_SUFFIX) or not row.get("pxname"):
-                continue
-            states.setdefault(row["pxname"], {})[server] = _state_word(row.get("status", ""))
+        for backend, server, row in self._servers_stat():
+            states.setdefault(backend, {})[server] = _state_word(row.get("status", ""))
         return states
+
+    def target_health(self) -> dict[str, dict[str, str]]:
+        """Per backend (target group), per server (instance id): its target health in ELB's words. ``healthy``: up;
+        ``unhealthy``: down after a failed check; ``initial``: down and no check failed yet (new, or rising).
+        Servers in maintenance (leaving the group) are left out."""
+        health: dict[str, dict[str, str]] = {}
+        for backend, server, row in self._servers_stat():
+            state = _target_health(_state_word(row.get("status", "")), row.get("check_status", ""))
+            if state:
+                health.setdefault(backend, {})[server] = state
+        return health
+
+    def _servers_stat(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(backend, server, its `show stat` row) of each target's server; the fail-open backups left out."""
+        text = self.command("show stat").lstrip("# ")
+        return [
+            (row["pxname"], row["svname"], row)
+            for row in csv.DictReader(io.StringIO(text))
+            if row.get("pxname")
+            and row.get("svname", "") not in ("FRONTEND", "BACKEND", "")
+            and not row["svname"].endswith(FAIL_OPEN_SUFFIX)
+        ]
 
     def _stop_routing_to(self, removed: set[tuple[str, str]]) -> None:
         """Put the servers the new configuration drops in maintenance in the serving process, before it hands over.
@@ -527,21 +561,59 @@ class Proxy:
             with contextlib.suppress(ProxyError):
                 self.command(f"set server {backend}/{server} state maint")
 
-    def _save_server_states(self) -> None:
+    def _save_server_states(self, new: list[tuple[str, str, str, int]]) -> None:
+        """Keep each server's state for the next process, and start the ``new`` servers down."""
+        saved = ""
         with contextlib.suppress(ProxyError):
-            self.state_path.write_text(self.command("show servers state"))
+            saved = self.command("show servers state")
+        self.state_path.write_text(_state_text(saved, new))
 
 
-def _servers(text: str) -> set[tuple[str, str]]:
-    """(backend, server) of each server line of a rendered configuration, fail-open backups included."""
-    found: set[tuple[str, str]] = set()
+def _state_text(saved: str, new: list[tuple[str, str, str, int]]) -> str:
+    """A server-state file: ``saved`` (`show servers state`) plus a stopped line per new (backend, server, address,
+    port). Lines name their backend and server (ids 0: HAProxy finds them by name)."""
+    lines = [line for line in saved.splitlines() if line.strip()] or [STATE_VERSION, f"# {STATE_FIELDS}"]
+    for backend, server, address, port in new:
+        # op state 0 (stopped), admin 0, weights 1, check status 1 (INI), result 0, health 0, check state 6 (on)
+        lines.append(f"0 {backend} 0 {server} {address} 0 0 1 1 0 1 0 0 6 0 0 0 - {port} - 0 0 - - 0")
+    return "\n".join(lines) + "\n"
+
+
+def _target_health(state: str, check_status: str) -> str:
+    """ELB's target health for a HAProxy server state and its last check's status ("" for maintenance)."""
+    check = check_status.removeprefix("* ").strip()  # "* " marks a check running now
+    if state == "UP":
+        return "healthy"
+    if state == "DOWN":
+        return "initial" if check in CHECK_PASSED or check in CHECK_NOT_RUN else "unhealthy"
+    return ""
+
+
+def _server_lines(text: str) -> list[tuple[str, list[str]]]:
+    """(backend, words of the line) of each server line of a rendered configuration, fail-open backups included."""
+    found: list[tuple[str, list[str]]] = []
     backend = ""
     for line in text.splitlines():
         words = line.split()
         if line and not line[0].isspace():
             backend = words[1] if len(words) > 1 and words[0] == "backend" else ""
-        elif backend and len(words) > 1 and words[0] == "server":
-            found.add((backend, words[1]))
+        elif backend and len(words) > 2 and words[0] == "server":
+            found.append((backend, words))
+    return found
+
+
+def _servers(text: str) -> set[tuple[str, str]]:
+    """(backend, server) of each server line of a rendered configuration, fail-open backups included."""
+    return {(backend, words[1]) for backend, words in _server_lines(text)}
+
+
+def _checked_servers(text: str, skip: set[tuple[str, str]] = frozenset()) -> list[tuple[str, str, str, int]]:
+    """(backend, server, address, port) of each health-checked server of a rendered configuration not in ``skip``."""
+    found = []
+    for backend, words in _server_lines(text):
+        if "check" in words[3:] and (backend, words[1]) not in skip:
+            address, _, port = words[2].rpartition(":")
+            found.append((backend, words[1], address.strip("[]"), int(port)))
     return found
 
 

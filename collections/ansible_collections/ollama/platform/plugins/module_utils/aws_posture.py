@@ -61,7 +61,9 @@ def check_asg(group: dict[str, Any], min_azs: int = 2) -> list[Finding]:
 
 
 def check_target_health(target_group: str, descriptions: Iterable[dict[str, Any]]) -> list[Finding]:
-    """Every registered target of a target group is healthy and there is at least one."""
+    """Every registered target of a target group is healthy and there is at least one. A target still in its first
+    health checks (``initial``, for HealthyThresholdCount intervals after it registered) is the finding
+    ``targets_initial``: a caller that has just deployed waits for it (playbooks/verify.yml)."""
     descriptions = list(descriptions)
     if not descriptions:
         return [
@@ -80,10 +82,13 @@ def check_target_health(target_group: str, descriptions: Iterable[dict[str, Any]
             reason = desc.get("TargetHealth", {}).get("Description", "")
             out.append(
                 finding(
-                    "targets_healthy",
+                    "targets_initial" if state == "initial" else "targets_healthy",
                     f"{target_group}/{target}",
                     f"target is {state}{': ' + reason if reason else ''}",
-                    "check the service on the instance (systemctl status, /ready) and the security groups",
+                    "wait for its first health checks (HealthyThresholdCount x HealthCheckIntervalSeconds) and look "
+                    "again"
+                    if state == "initial"
+                    else "check the service on the instance (systemctl status, /ready) and the security groups",
                 )
             )
     return out

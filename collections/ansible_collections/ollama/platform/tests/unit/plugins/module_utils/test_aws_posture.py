@@ -43,6 +43,11 @@ def test_target_health():
     )
     assert bad[0]["resource"] == "tg/i-2" and "unhealthy: Health checks failed" in bad[0]["message"]
     assert checks(p.check_target_health("tg", [])) == ["targets_healthy"]
+    rising = p.check_target_health(
+        "tg",
+        [{"Target": {"Id": "i-3"}, "TargetHealth": {"State": "initial", "Reason": "Elb.RegistrationInProgress"}}],
+    )
+    assert checks(rising) == ["targets_initial"] and "wait for its first health checks" in rising[0]["remediation"]
 
 
 def test_alarms():
