@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite in stages: tools/run_tests.sh [all|lint|pytest|sanity|molecule|twin]...
 # Named stages run one after another; `all` runs pytest and molecule, then the twin with lint and sanity beside it
-# (run_twin_beside). Every stage runs even when an earlier one failed; the summary lists each stage's result and time, and the exit
-# status is non-zero when any stage failed. Logs and JUnit files go to reports/.
+# (run_twin_beside). Every stage runs even when an earlier one failed; the summary lists each stage's result and
+# time, and the exit status is non-zero when any stage failed. Logs and JUnit files go to reports/.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -159,10 +159,10 @@ run_twin_beside() {
   # speed against compressed lifecycle timeouts, so only stages without time limits of their own run beside it:
   # lint and sanity (measured: about 5 minutes alone, done within the bring-up in the CPU the twin leaves). pytest
   # and molecule, whose tests bound their waits and time streams, run before it on the whole machine (beside the
-  # twin, starved, 13 of 1567 pytest tests failed). The twin's output is printed whole when it ends.
+  # twin, starved, 13 of 1567 pytest tests failed). The twin's output follows theirs, live from then on.
   local started rc=0 stage seconds=0 twin
   rm -f "$REPORTS/twin.result"
-  echo "==> twin (lint and sanity beside it; its output follows when it ends, also in reports/twin.log)"
+  echo "==> twin (lint and sanity beside it; its output follows theirs, also in reports/twin.log)"
   started=$(date +%s)
   (
     tools/twin.sh test >"$REPORTS/twin.log" 2>&1
@@ -173,9 +173,9 @@ run_twin_beside() {
   for stage in "$@"; do
     run_stage "$stage" "stage_$stage"
   done
-  wait "$twin"
   echo "==> twin"
-  cat "$REPORTS/twin.log"
+  tail -n +1 -f --pid="$twin" "$REPORTS/twin.log"
+  wait "$twin"
   read -r rc seconds <"$REPORTS/twin.result" 2>/dev/null || rc=1
   if [ "$rc" -eq 0 ]; then
     SUMMARY+=("$(printf '%-9s passed  %4ss' twin "$seconds")")
